@@ -1,0 +1,237 @@
+"""Speech to text with faster-whisper: Simplified Chinese, word timestamps, VAD, and guards
+that keep whisper's invented text (boilerplate on music, repetition loops, prompt echo) out of
+detection."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pinocchio.records import AudioChunk, Utterance, Word
+from pinocchio.segment import to_simplified
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class AsrOptions:
+    """Everything that decides what whisper writes; it travels with the results as provenance."""
+
+    model: str = "base"
+    language: str = "zh"
+    beam_size: int = 5
+    vad_filter: bool = True
+    vad_min_silence_ms: int = 500
+    # Off by default: measured on the real clips, every prompt tried made whisper base invent text
+    # after the speech (CER 0.20 -> 0.34..0.47) and cost 3-4x the time; OpenCC gives the script.
+    initial_prompt: str = ""
+    # Conditioning on earlier text is how whisper falls into repetition loops on long streams.
+    condition_on_previous_text: bool = False
+    # Long recordings are transcribed in windows cut at the quietest moment near each boundary.
+    window_s: float = 300.0
+    cut_search_s: float = 10.0
+    # Guards, after whisper's own rule (no speech and low confidence together).
+    no_speech_prob_max: float = 0.6
+    avg_logprob_min: float = -1.0
+    compression_ratio_max: float = 2.4
+    min_word_probability: float = 0.25
+    # Invented text gets squeezed into the last few hundredths of a second; people say < 10 chars/s.
+    max_chars_per_s: float = 15.0
+
+    def whisper_kwargs(self) -> dict:
+        return dict(
+            language=self.language,
+            beam_size=self.beam_size,
+            vad_filter=self.vad_filter,
+            vad_parameters={"min_silence_duration_ms": self.vad_min_silence_ms},
+            initial_prompt=self.initial_prompt or None,
+            condition_on_previous_text=self.condition_on_previous_text,
+            word_timestamps=True,
+        )
+
+
+def load_prompt(prompts_dir: Path) -> str:
+    path = prompts_dir / "asr_initial_prompt.txt"
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else ""
+
+
+def load_hallucinations(prompts_dir: Path) -> tuple[str, ...]:
+    path = prompts_dir / "asr_hallucinations.txt"
+    if not path.is_file():
+        return ()
+    lines = (ln.strip() for ln in path.read_text(encoding="utf-8").splitlines())
+    return tuple(_bare(ln) for ln in lines if ln and not ln.startswith("#"))
+
+
+def load_whisper(model_dir: Path, cpu_threads: int):
+    from faster_whisper import WhisperModel  # imported here: loading ctranslate2 costs start-up time
+
+    return WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
+
+
+def _bare(text: str) -> str:
+    """Text without punctuation or spaces, lower-cased: what the guards compare."""
+    return _PUNCT.sub("", text).lower()
+
+
+_LOOP = re.compile(r"(.{2,12}?)\1{3,}")
+
+
+def collapse_loops(text: str) -> tuple[str, int]:
+    """Replace a unit repeated four or more times in a row by one copy; return the text and
+    how many characters were removed. Whisper loops like this on music and long silence."""
+    removed = 0
+
+    def one(match: re.Match) -> str:
+        nonlocal removed
+        removed += len(match.group(0)) - len(match.group(1))
+        return match.group(1)
+
+    return _LOOP.sub(one, text), removed
+
+
+@dataclass
+class HallucinationGuard:
+    options: AsrOptions
+    boilerplate: tuple[str, ...] = ()
+    prompt_bare: str = field(init=False)
+    rejected: int = 0
+
+    def __post_init__(self) -> None:
+        self.prompt_bare = _bare(self.options.initial_prompt)
+
+    def reason_to_drop(self, text: str, start_s: float, end_s: float, avg_logprob: float, no_speech_prob: float,
+                       compression_ratio: float, mean_word_probability: float) -> str | None:
+        o = self.options
+        bare = _bare(text)
+        if not bare:
+            return "no words"
+        if no_speech_prob > o.no_speech_prob_max and avg_logprob < o.avg_logprob_min:
+            return "no speech"
+        if compression_ratio > o.compression_ratio_max:
+            return "repetitive"
+        if any(phrase and phrase in bare for phrase in self.boilerplate):
+            return "boilerplate"
+        if len(bare) >= 6 and self.prompt_bare and bare in self.prompt_bare:
+            return "prompt echo"
+        duration_s = max(end_s - start_s, 0.05)
+        if len(bare) >= 4 and len(bare) / duration_s > o.max_chars_per_s:
+            return "implausibly fast"
+        if mean_word_probability < o.min_word_probability:
+            return "low confidence"
+        collapsed, removed = collapse_loops(bare)
+        if removed > len(collapsed):
+            return "repetition loop"
+        return None
+
+
+def _window_cut(samples: np.ndarray, search_s: float) -> int:
+    """Index of the quietest 100 ms frame in the last `search_s` seconds: a cut there rarely splits a word."""
+    frame = SAMPLE_RATE // 10
+    start = max(0, len(samples) - int(search_s * SAMPLE_RATE))
+    tail = samples[start: len(samples) - (len(samples) - start) % frame]
+    if len(tail) < frame:
+        return len(samples)
+    energy = np.square(tail.reshape(-1, frame)).mean(axis=1)
+    return start + int(np.argmin(energy)) * frame + frame // 2
+
+
+def windows(chunks: Iterable[AudioChunk], window_s: float, cut_search_s: float) -> Iterator[AudioChunk]:
+    """Regroup decoded chunks into transcription windows of about `window_s` seconds."""
+    buffer: list[np.ndarray] = []
+    buffered = 0
+    start_s = 0.0
+    limit = int(window_s * SAMPLE_RATE)
+    for chunk in chunks:
+        if not buffer:
+            start_s = chunk.start_s
+        buffer.append(chunk.samples)
+        buffered += len(chunk.samples)
+        if buffered >= limit:
+            samples = np.concatenate(buffer)
+            cut = _window_cut(samples, cut_search_s)
+            yield AudioChunk(start_s=start_s, samples=samples[:cut])
+            rest = samples[cut:]
+            start_s += cut / SAMPLE_RATE
+            buffer, buffered = ([rest], len(rest)) if len(rest) else ([], 0)
+    if buffered:
+        yield AudioChunk(start_s=start_s, samples=np.concatenate(buffer))
+
+
+class Transcriber:
+    """Turns audio chunks into guarded, Simplified-Chinese utterances with word timestamps."""
+
+    def __init__(self, whisper_model, options: AsrOptions, boilerplate: tuple[str, ...] = ()):
+        self.model = whisper_model
+        self.options = options
+        self.guard = HallucinationGuard(options, boilerplate)
+        self.audio_s = 0.0
+
+    def transcribe(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
+        o = self.options
+        for window in windows(chunks, o.window_s, o.cut_search_s):
+            self.audio_s += len(window.samples) / SAMPLE_RATE
+            yield from self.transcribe_window(window)
+
+    def transcribe_window(self, window: AudioChunk) -> Iterator[Utterance]:
+        segments, _info = self.model.transcribe(window.samples, **self.options.whisper_kwargs())
+        for seg in segments:
+            utterance = self._to_utterance(seg, window.start_s)
+            if utterance is not None:
+                yield utterance
+
+    def _to_utterance(self, seg, offset_s: float) -> Utterance | None:
+        raw_words = seg.words or []
+        words = tuple(
+            Word(start_s=round(offset_s + w.start, 3), end_s=round(offset_s + w.end, 3),
+                 text=to_simplified(w.word.strip()), probability=float(w.probability))
+            for w in raw_words
+            if w.word.strip()
+        )
+        text = "".join(w.text for w in words) if words else to_simplified(seg.text.strip())
+        mean_p = float(np.mean([w.probability for w in words])) if words else 1.0
+        start_s = words[0].start_s if words else offset_s + seg.start
+        end_s = words[-1].end_s if words else offset_s + seg.end
+        reason = self.guard.reason_to_drop(text, start_s, end_s, seg.avg_logprob, seg.no_speech_prob, seg.compression_ratio, mean_p)
+        if reason is not None:
+            self.guard.rejected += 1
+            log.info("dropped whisper text at %.1f s (%s): %s", offset_s + seg.start, reason, text)
+            return None
+        words = _collapse_word_loops(words)
+        return Utterance(
+            start_s=round(start_s, 3),
+            end_s=round(end_s, 3),
+            text="".join(w.text for w in words) if words else text,
+            words=words,
+            avg_logprob=float(seg.avg_logprob),
+            no_speech_prob=float(seg.no_speech_prob),
+        )
+
+
+def _collapse_word_loops(words: tuple[Word, ...]) -> tuple[Word, ...]:
+    """Drop words that only repeat the run before them four or more times (a shorter loop than the
+    whole-utterance guard catches), keeping the first copy and its timestamps."""
+    texts = [w.text for w in words]
+    keep = [True] * len(words)
+    for size in range(1, 7):
+        i = 0
+        while i + size * 4 <= len(texts):
+            unit = texts[i: i + size]
+            repeats = 1
+            while texts[i + repeats * size: i + (repeats + 1) * size] == unit:
+                repeats += 1
+            if repeats >= 4 and len("".join(unit)) >= 2:
+                for j in range(i + size, i + repeats * size):
+                    keep[j] = False
+                i += repeats * size
+            else:
+                i += 1
+    return tuple(w for w, k in zip(words, keep) if k)

@@ -1,0 +1,112 @@
+"""Decode anything ffmpeg reads into 16 kHz mono float32 chunks, streamed: a four-hour recording
+never sits in memory whole."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from pinocchio.errors import AudioError
+from pinocchio.records import AudioChunk
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+_BYTES_PER_SAMPLE = 4  # float32
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    path: str
+    duration_s: float | None
+    codec: str
+    sha256: str
+    size_bytes: int
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else "unknown ffmpeg error"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def probe_file(path: str | Path) -> SourceInfo:
+    """Check that a file exists and holds an audio stream; raise AudioError with one-line reason."""
+    p = Path(path)
+    if not p.exists():
+        raise AudioError(f"{p}: no such file")
+    if p.is_dir():
+        raise AudioError(f"{p}: is a directory")
+    size = p.stat().st_size
+    if size == 0:
+        raise AudioError(f"{p}: empty file")
+    try:
+        info = ffmpeg.probe(str(p))
+    except ffmpeg.Error as exc:
+        reason = _first_line(exc.stderr.decode("utf-8", "replace") if exc.stderr else "")
+        raise AudioError(f"{p}: not a readable audio/video file ({reason.split(': ')[-1]})") from None
+    audio = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
+    if not audio:
+        raise AudioError(f"{p}: no audio stream")
+    duration = info.get("format", {}).get("duration") or audio[0].get("duration")
+    return SourceInfo(
+        path=str(p),
+        duration_s=float(duration) if duration not in (None, "N/A") else None,
+        codec=audio[0].get("codec_name", "?"),
+        sha256=file_sha256(p),
+        size_bytes=size,
+    )
+
+
+def decode_chunks(source: str | Path, chunk_s: float = 30.0, input_options: dict | None = None) -> Iterator[AudioChunk]:
+    """Yield consecutive AudioChunks of `chunk_s` seconds (the last may be shorter).
+
+    ffmpeg runs as a child process writing raw float32 to a pipe, so memory stays at one chunk.
+    """
+    stream = ffmpeg.input(str(source), **(input_options or {}))
+    process = (
+        stream.output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=SAMPLE_RATE)
+        .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+        .run_async(pipe_stdout=True, pipe_stderr=True)
+    )
+    # Drain stderr beside the reader: a badly damaged file can print more than a pipe holds.
+    stderr_lines: list[bytes] = []
+    drain = threading.Thread(target=lambda: stderr_lines.extend(process.stderr), daemon=True)
+    drain.start()
+    chunk_bytes = int(chunk_s * SAMPLE_RATE) * _BYTES_PER_SAMPLE
+    decoded_samples = 0
+    reached_end = False
+    try:
+        while data := process.stdout.read(chunk_bytes):
+            usable = len(data) - len(data) % _BYTES_PER_SAMPLE
+            samples = np.frombuffer(data[:usable], dtype=np.float32)
+            yield AudioChunk(start_s=decoded_samples / SAMPLE_RATE, samples=samples)
+            decoded_samples += len(samples)
+        reached_end = True
+    finally:
+        if not reached_end:  # the consumer stopped early: do not leave ffmpeg running
+            process.kill()
+        process.stdout.close()
+        code = process.wait()
+        drain.join(timeout=5)
+        process.stderr.close()
+    stderr = b"".join(stderr_lines).decode("utf-8", "replace")
+    if code != 0 and decoded_samples == 0:
+        raise AudioError(f"{source}: ffmpeg could not decode it ({_first_line(stderr)})")
+    if stderr.strip():
+        # A damaged stretch mid-file: ffmpeg skips it and goes on; say where, keep the rest.
+        log.warning("%s: decoded with errors (%.1f s decoded): %s", source, decoded_samples / SAMPLE_RATE, _first_line(stderr))

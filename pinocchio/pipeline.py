@@ -1,0 +1,121 @@
+"""The one loop that batch scans and the live worker both run:
+audio chunks -> utterances -> segments -> verdicts -> store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from pinocchio import __version__
+from pinocchio import store
+from pinocchio.asr import AsrOptions, Transcriber, load_hallucinations, load_prompt, load_whisper
+from pinocchio.audio import decode_chunks, probe_file
+from pinocchio.config import Settings
+from pinocchio.detect import DetectOptions, Detector
+from pinocchio.errors import PinocchioError
+from pinocchio.lexicon import Matcher, load_lexicon
+from pinocchio.models import resolve_model
+from pinocchio.records import AudioChunk, Verdict
+from pinocchio.segment import Segmenter, SegmentOptions, Tokenizer
+
+log = logging.getLogger(__name__)
+
+PIPELINE_VERSION = f"pinocchio@{__version__}"
+COMMIT_EVERY = 50  # segments; a crash loses at most this much of a long recording's progress
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    source: str
+    status: str  # "scanned", "skipped" (already scanned) or "failed"
+    verdicts: tuple[Verdict, ...] = ()
+    stream_id: int | None = None
+    scan_id: int | None = None
+    duration_s: float | None = None
+    error: str | None = None
+
+
+class Pipeline:
+    """Built once per process: lexicon, tokenizer and detector at once (bad lexicons fail before any
+    work), the whisper model on first use (text checks never load it)."""
+
+    def __init__(self, settings: Settings, asr_options: AsrOptions | None = None,
+                 segment_options: SegmentOptions = SegmentOptions(),
+                 detect_options: DetectOptions = DetectOptions()):
+        self.settings = settings
+        lexicon = load_lexicon(settings.lexicon_dir)
+        self.segmenter = Segmenter(Tokenizer(lexicon.words), segment_options)
+        self.detector = Detector(Matcher(lexicon), options=detect_options)
+        self.asr_options = asr_options or AsrOptions(
+            model=settings.model, initial_prompt=load_prompt(settings.prompts_dir) if settings.asr_prompt else "")
+        self._transcriber: Transcriber | None = None
+
+    @property
+    def transcriber(self) -> Transcriber:
+        if self._transcriber is None:
+            model_dir = resolve_model(self.asr_options.model, self.settings.cache_dir)
+            self._transcriber = Transcriber(load_whisper(model_dir, self.settings.cpu_threads),
+                                            self.asr_options, load_hallucinations(self.settings.prompts_dir))
+        return self._transcriber
+
+    def provenance(self) -> dict:
+        return {"pipeline": PIPELINE_VERSION, "asr": asdict(self.asr_options),
+                "segment": asdict(self.segmenter.options), **self.detector.provenance()}
+
+    def check_text(self, text: str) -> Verdict:
+        return self.detector.verdict(self.segmenter.segment_text(text))
+
+    def audio_verdicts(self, chunks: Iterable[AudioChunk]) -> Iterator[Verdict]:
+        """The shared stage chain; a finite iterator of chunks is a recording, an endless one a feed."""
+        return self.detector.verdicts(self.segmenter.segments(self.transcriber.transcribe(chunks)))
+
+    def scan_file(self, path: str | Path, engine: Engine, *, force: bool = False,
+                  on_verdict: Callable[[Verdict], None] | None = None,
+                  on_progress: Callable[[float, float | None], None] | None = None) -> ScanOutcome:
+        """Scan one recording into the store. Bad input comes back as a failed outcome, never raised,
+        so that a batch goes on with its other files."""
+        source = str(path)
+        try:
+            info = probe_file(path)
+        except PinocchioError as exc:
+            return ScanOutcome(source=source, status="failed", error=str(exc))
+        with Session(engine) as session:
+            stream = store.stream_for(session, source=source, content_sha256=info.sha256, duration_s=info.duration_s)
+            done = None if force else store.completed_scan(session, stream_id=stream.id)
+            if done is not None:
+                verdicts = store.scan_verdicts(session, scan_id=done.id)
+                for verdict in verdicts:
+                    if on_verdict:
+                        on_verdict(verdict)
+                return ScanOutcome(source=source, status="skipped", verdicts=tuple(verdicts),
+                                   stream_id=stream.id, scan_id=done.id, duration_s=info.duration_s)
+            scan = store.start_scan(session, stream=stream, pipeline_version=PIPELINE_VERSION,
+                                    provenance=self.provenance())
+            session.commit()
+            verdicts: list[Verdict] = []
+            try:
+                for verdict in self.audio_verdicts(decode_chunks(path)):
+                    store.add_verdicts(session, scan=scan, verdicts=[verdict], actor=PIPELINE_VERSION)
+                    verdicts.append(verdict)
+                    if len(verdicts) % COMMIT_EVERY == 0:
+                        session.commit()
+                    if on_verdict:
+                        on_verdict(verdict)
+                    if on_progress:
+                        on_progress(verdict.segment.end_s, info.duration_s)
+            except PinocchioError as exc:
+                store.finish_scan(session, scan=scan, status="failed", error=str(exc))
+                session.commit()
+                return ScanOutcome(source=source, status="failed", verdicts=tuple(verdicts),
+                                   stream_id=stream.id, scan_id=scan.id, error=str(exc))
+            store.finish_scan(session, scan=scan, status="done")
+            session.commit()
+            if on_progress:
+                on_progress(info.duration_s or 0.0, info.duration_s)
+            return ScanOutcome(source=source, status="scanned", verdicts=tuple(verdicts),
+                               stream_id=stream.id, scan_id=scan.id, duration_s=info.duration_s)

@@ -1,0 +1,123 @@
+"""Cut utterances into claim-sized sentences with their own times, normalise their text and
+tokenise it with jieba (lexicon terms loaded as user words so they stay whole)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from pinocchio.records import Segment, Utterance, Word
+
+log = logging.getLogger(__name__)
+
+SENTENCE_END = set("。！？!?；;…")
+SOFT_BREAK = set("，,、：:")
+_SPACES = re.compile(r"\s+")
+_CJK = r"\u3400-\u9fff\uf900-\ufaff"
+_SPACE_NEAR_CJK = re.compile(rf"(?<=[{_CJK}])\s+|\s+(?=[{_CJK}])")
+_EDGE_PUNCT = "，,、：:；;。！？!?… "
+
+
+_TO_SIMPLIFIED = None
+
+
+def to_simplified(text: str) -> str:
+    """Traditional to Simplified with OpenCC (whisper writes much of its Chinese in Traditional)."""
+    global _TO_SIMPLIFIED
+    if _TO_SIMPLIFIED is None:
+        import opencc
+
+        _TO_SIMPLIFIED = opencc.OpenCC("t2s")
+    return _TO_SIMPLIFIED.convert(text)
+
+
+def normalize_text(text: str) -> str:
+    """Full-width to half-width (NFKC), Traditional to Simplified, latin lower-cased, spaces between
+    Chinese characters removed (whisper puts them at random), other runs of space made single."""
+    text = unicodedata.normalize("NFKC", text)
+    text = to_simplified(text).lower()
+    text = _SPACE_NEAR_CJK.sub("", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+class Tokenizer:
+    """jieba with the lexicon's terms as user words; built once, shared by every segment."""
+
+    def __init__(self, user_words: Iterable[str] = ()):
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        self._jieba = jieba.Tokenizer()
+        self._jieba.initialize()
+        for word in user_words:
+            # A high frequency makes jieba prefer the whole term over a split.
+            self._jieba.add_word(word, freq=200_000)
+
+    def tokenize(self, text: str) -> tuple[str, ...]:
+        # HMM off: on ASR text with errors it glues unrelated characters into invented words.
+        return tuple(t for t in self._jieba.cut(text, HMM=False) if t.strip())
+
+
+@dataclass(frozen=True)
+class SegmentOptions:
+    pause_s: float = 0.6  # a silence this long between words ends a sentence
+    soft_min_chars: int = 12  # a comma ends a sentence once it is at least this long
+    max_chars: int = 48  # longer sentences are cut at their longest pause
+
+
+def _clean(text: str) -> str:
+    return normalize_text(text).strip(_EDGE_PUNCT)
+
+
+class Segmenter:
+    def __init__(self, tokenizer: Tokenizer, options: SegmentOptions = SegmentOptions()):
+        self.tokenizer = tokenizer
+        self.options = options
+
+    def segment_text(self, text: str, start_s: float = 0.0, end_s: float = 0.0) -> Segment:
+        clean = _clean(text)
+        return Segment(start_s=start_s, end_s=end_s, text=clean, tokens=self.tokenizer.tokenize(clean))
+
+    def segments(self, utterances: Iterable[Utterance]) -> Iterator[Segment]:
+        for utterance in utterances:
+            yield from self.split(utterance)
+
+    def split(self, utterance: Utterance) -> Iterator[Segment]:
+        words = utterance.words or (Word(utterance.start_s, utterance.end_s, utterance.text, 1.0),)
+        for group in self._groups(list(words)):
+            segment = self.segment_text("".join(w.text for w in group), group[0].start_s, group[-1].end_s)
+            if segment.text:
+                yield segment
+
+    def _groups(self, words: list[Word]) -> Iterator[list[Word]]:
+        o = self.options
+        current: list[Word] = []
+        for i, word in enumerate(words):
+            current.append(word)
+            length = sum(len(w.text) for w in current)
+            last_char = word.text[-1:] if word.text else ""
+            gap = words[i + 1].start_s - word.end_s if i + 1 < len(words) else 0.0
+            if (
+                last_char in SENTENCE_END
+                or (last_char in SOFT_BREAK and length >= o.soft_min_chars)
+                or (gap >= o.pause_s and length >= 2)
+            ):
+                yield from self._cap(current)
+                current = []
+        if current:
+            yield from self._cap(current)
+
+    def _cap(self, words: list[Word]) -> Iterator[list[Word]]:
+        """Cut an over-long sentence at its longest pause, recursively."""
+        if sum(len(w.text) for w in words) <= self.options.max_chars or len(words) < 2:
+            yield words
+            return
+        gaps = [words[i + 1].start_s - words[i].end_s for i in range(len(words) - 1)]
+        # Prefer pauses near the middle so both halves stay claim-sized.
+        middle = (len(words) - 1) / 2
+        cut = max(range(len(gaps)), key=lambda i: (gaps[i], -abs(i - middle))) + 1
+        yield from self._cap(words[:cut])
+        yield from self._cap(words[cut:])

@@ -1,0 +1,63 @@
+"""Shared fixtures: repository paths, a temporary database, the real pipeline and model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pinocchio.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+SPEECH = FIXTURES / "speech"
+DEMO = FIXTURES / "demo" / "demo_stream.m4a"
+DEMO_REFERENCE = FIXTURES / "demo" / "demo_stream.reference.json"
+
+
+def speech_references() -> dict[str, str]:
+    lines = (SPEECH / "trans.txt").read_text(encoding="utf-8").splitlines()
+    return dict(line.split("\t", 1) for line in lines if line.strip())
+
+
+def demo_sentences() -> list[dict]:
+    return [x for x in json.loads(DEMO_REFERENCE.read_text(encoding="utf-8")) if x.get("kind", "speech") == "speech"]
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(db_url="sqlite:///:memory:")
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'pinocchio.db'}"
+
+
+@pytest.fixture(scope="session")
+def pipeline(settings: Settings):
+    from pinocchio.pipeline import Pipeline
+
+    return Pipeline(settings)
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory) -> Path:
+    """Real speech re-encoded into other containers (mp4 and flv with a video track, mp3, m4a)."""
+    out = tmp_path_factory.mktemp("containers")
+    src = SPEECH / "funasr_paraformer_example_0.wav"
+    ffmpeg("-i", str(src), "-f", "lavfi", "-i", "color=c=black:s=160x120:r=10:d=5.5",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(out / "clip.mp4"))
+    ffmpeg("-i", str(src), "-f", "lavfi", "-i", "color=c=black:s=160x120:r=10:d=5.5",
+           "-c:v", "flv1", "-c:a", "aac", "-f", "flv", str(out / "clip.flv"))
+    ffmpeg("-i", str(src), "-c:a", "libmp3lame", "-b:a", "64k", str(out / "clip.mp3"))
+    ffmpeg("-i", str(src), "-c:a", "aac", str(out / "clip.m4a"))
+    shutil.copy(src, out / "clip.wav")
+    return out

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from pinocchio.asr import AsrOptions, HallucinationGuard, collapse_loops, windows
+from pinocchio.records import AudioChunk
+
+SR = 16000
+
+
+def guard(**options):
+    return HallucinationGuard(AsrOptions(**options), boilerplate=("请不吝点赞订阅转发打赏支持明镜与点点栏目",))
+
+
+def reason(g, text, start=0.0, end=3.0, logprob=-0.3, no_speech=0.1, ratio=1.2, word_p=0.8):
+    return g.reason_to_drop(text, start, end, logprob, no_speech, ratio, word_p)
+
+
+def test_guard_keeps_ordinary_speech():
+    assert reason(guard(), "家人们晚上好欢迎来到直播间") is None
+
+
+@pytest.mark.parametrize("kwargs,expected", [
+    (dict(text="请不吝点赞 订阅 转发 打赏支持明镜与点点栏目"), "boilerplate"),
+    (dict(text="，。！"), "no words"),
+    (dict(text="谢谢大家", no_speech=0.9, logprob=-1.5), "no speech"),
+    (dict(text="计计计计计计计计计计计计计计", ratio=3.1), "repetitive"),
+    (dict(text="这些人都不认识", start=0.90, end=0.92), "implausibly fast"),
+    (dict(text="我们的产品我们的产品我们的产品我们的产品我们的产品"), "repetition loop"),
+    (dict(text="嗯嗯那个", word_p=0.1), "low confidence"),
+])
+def test_guard_drops_whisper_inventions(kwargs, expected):
+    assert reason(guard(), **kwargs) == expected
+
+
+def test_prompt_echo_is_dropped():
+    g = guard(initial_prompt="家人们好，欢迎来到直播间。今天给大家介绍的产品")
+    assert reason(g, "欢迎来到直播间今天给大家") == "prompt echo"
+
+
+def test_collapse_loops():
+    assert collapse_loops("好的好的好的好的好的") == ("好的", 8)
+    assert collapse_loops("哈哈哈") == ("哈哈哈", 0)
+
+
+def test_windows_cut_at_the_quietest_moment():
+    tone = (0.3 * np.sin(np.arange(SR * 12) * 2 * np.pi * 220 / SR)).astype(np.float32)
+    tone[int(SR * 9.0):int(SR * 9.3)] = 0.0  # a pause at 9 s
+    chunks = [AudioChunk(i, tone[i * SR:(i + 1) * SR]) for i in range(12)]
+    out = list(windows(chunks, window_s=10.0, cut_search_s=5.0))
+    assert 9.0 <= out[0].end_s <= 9.3
+    assert out[1].start_s == pytest.approx(out[0].end_s)
+    assert sum(len(w.samples) for w in out) == len(tone)

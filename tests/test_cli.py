@@ -1,0 +1,72 @@
+"""The CLI end to end, in process, on the shipped lexicons (no audio here: see test_scan.py)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from pinocchio.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args, input=None):
+    return runner.invoke(app, list(args), input=input)
+
+
+@pytest.mark.parametrize("command", [[], ["scan"], ["check"], ["models"], ["models", "list"], ["models", "path"],
+                                     ["lexicon"], ["lexicon", "check"]])
+def test_every_command_has_help(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_check_jsonl_one_object_per_line():
+    lines = "这个茶能治糖尿病\n\n第一次来直播间的宝宝点个关注\n加我薇信私下转账更便宜\n"
+    result = invoke("check", "-", "--format", "jsonl", input=lines)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["text"] for r in rows] == ["这个茶能治糖尿病", "第一次来直播间的宝宝点个关注", "加我薇信私下转账更便宜"]
+    assert "medical_claim" in rows[0]["labels"] and rows[0]["action"] == "review"
+    assert rows[1]["labels"] == [] and rows[1]["action"] == "pass"
+    assert "off_platform_trade" in rows[2]["labels"]
+    for row in rows:
+        for f in row["findings"]:
+            assert {"source", "label", "term", "severity", "article", "span"} <= set(f)
+            assert row["text"][f["span"][0]:f["span"][1]] == f["matched"]
+
+
+def test_check_reads_a_file_and_prints_a_table(tmp_path):
+    path = tmp_path / "claims.txt"
+    path.write_text("全网最低价\n七天无理由退货\n", encoding="utf-8")
+    result = invoke("check", str(path))
+    assert result.exit_code == 0
+    assert "2 lines, 1 flagged" in result.output and "absolute_claim" in result.output
+
+
+def test_lexicon_check_ok():
+    result = invoke("lexicon", "check")
+    assert result.exit_code == 0 and result.output.strip().splitlines()[-1].startswith("ok: ")
+
+
+def test_broken_lexicon_stops_before_any_work(tmp_path):
+    bad = tmp_path / "lex"
+    bad.mkdir()
+    (bad / "superstition.yaml").write_text(
+        'label: superstition\nversion: "1"\ndefault_article: "x"\nterms:\n  - {term: 开光, severity: 9}\n', encoding="utf-8")
+    result = invoke("lexicon", "check", "--lexicons", str(bad))
+    assert result.exit_code == 1 and f"superstition.yaml:5: severity must be 1, 2 or 3" in result.output
+    db = tmp_path / "x.db"
+    result = invoke("scan", "--lexicons", str(bad), "--db", str(db), "does-not-matter.wav")
+    assert result.exit_code == 2 and "superstition.yaml:5:" in result.output
+    assert not db.exists()  # stopped before any work: not even the database was created
+
+
+def test_models_commands(tmp_path, monkeypatch):
+    monkeypatch.setenv("PINOCCHIO_CACHE_DIR", str(tmp_path))
+    assert invoke("models", "list").output.startswith("base\tinstallable")
+    result = invoke("models", "path")
+    assert result.exit_code == 0 and result.output.strip() == str(tmp_path / "models" / "whisper-base")
+    assert invoke("models", "list").output.startswith("base\tassembled")
+    result = invoke("models", "path", "nope")
+    assert result.exit_code == 2 and "unknown model 'nope'" in result.output

@@ -1,0 +1,130 @@
+import csv
+from pathlib import Path
+
+import pytest
+
+from pinocchio.errors import LexiconError
+from pinocchio.lexicon import Matcher, check_lexicons, load_lexicon
+from pinocchio.records import LABELS
+from pinocchio.segment import Tokenizer, normalize_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def lexicon():
+    return load_lexicon(ROOT / "lexicons")
+
+
+@pytest.fixture(scope="module")
+def labels_of(lexicon):
+    matcher = Matcher(lexicon)
+    tokenizer = Tokenizer(lexicon.words)
+
+    def labels(text: str) -> set[str]:
+        clean = normalize_text(text)
+        return {f.label for f in matcher.match(clean, tokenizer.tokenize(clean))}
+
+    return labels
+
+
+def test_shipped_lexicons_are_valid_and_cover_every_label(lexicon):
+    assert {e.label for e in lexicon.entries} == set(LABELS)
+    assert len(lexicon.entries) >= 300
+    for label in LABELS:
+        assert sum(e.label == label for e in lexicon.entries) >= 30, label
+    assert all(e.article for e in lexicon.entries)
+
+
+def test_reference_cases(labels_of):
+    """Every line of tests/data/lexicon_cases.tsv: the labels a reviewer would give."""
+    with open(ROOT / "tests" / "data" / "lexicon_cases.tsv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert len(rows) >= 100
+    wrong = []
+    for row in rows:
+        expected = {x.strip() for x in (row["labels"] or "").split(",") if x.strip()}
+        got = labels_of(row["text"])
+        if got != expected:
+            wrong.append(f"{row['text']}: expected {sorted(expected)}, got {sorted(got)}")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("text,label", [
+    ("这个茶能治糖尿病", "medical_claim"),
+    ("喝了可以将血压", "medical_claim"),  # whisper's homophone for 降血压
+    ("用了三天就能趋班", "medical_claim"),  # 祛斑 misheard
+    ("喜欢的加我薇信", "off_platform_trade"),  # disguised spelling
+    ("家人们这是全网最低价", "absolute_claim"),
+])
+def test_disguised_and_misheard_claims_are_caught(labels_of, text, label):
+    assert label in labels_of(text)
+
+
+@pytest.mark.parametrize("text", [
+    "第一次来直播间的宝宝点个关注",
+    "最近很多人问这个怎么用",
+    "支持七天无理由退货",
+    "这个不是药品不能治病",
+    "最后一个问题我回答一下",
+])
+def test_hard_negatives_pass(labels_of, text):
+    assert labels_of(text) == set()
+
+
+def test_findings_carry_article_severity_and_span(lexicon):
+    text = "这个茶能治糖尿病"
+    findings = Matcher(lexicon).match(text)
+    assert findings
+    for f in findings:
+        assert f.article and f.severity in (1, 2, 3)
+        assert text[f.span[0]:f.span[1]] == f.matched
+
+
+def write(dir_: Path, name: str, body: str) -> Path:
+    dir_.mkdir(parents=True, exist_ok=True)
+    path = dir_ / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+GOOD_HEAD = 'label: superstition\nversion: "1"\ndefault_article: "广告法第九条第（八）项"\nterms:\n'
+
+
+@pytest.mark.parametrize("line,reason", [
+    ("  - {term: 开光, severity: 5}", "severity must be 1, 2 or 3"),
+    ("  - {term: 开光, severity: 2, colour: red}", "unknown key 'colour'"),
+    ("  - {severity: 2}", "term is missing"),
+    ("  - {term: 开光, severity: 2, exceptions: 不开光}", "exceptions must be a list"),
+    ("  - {term: 开光, severity: 2", "YAML syntax error"),
+])
+def test_broken_entry_names_file_and_line(tmp_path, line, reason):
+    path = write(tmp_path, "superstition.yaml", GOOD_HEAD + "  - {term: 招财, severity: 1}\n" + line + "\n")
+    _, errors = check_lexicons(tmp_path)
+    assert errors, line
+    assert errors[0].startswith(f"{path}:") and reason in errors[0]
+    if "YAML" not in reason:
+        assert errors[0].startswith(f"{path}:6:")
+    with pytest.raises(LexiconError, match=str(path)):
+        load_lexicon(tmp_path)
+
+
+def test_label_must_match_file_name(tmp_path):
+    write(tmp_path, "absolute_claim.yaml", GOOD_HEAD + "  - {term: 招财, severity: 1}\n")
+    _, errors = check_lexicons(tmp_path)
+    assert any("does not match the file name" in e and ":1:" in e for e in errors)
+
+
+def test_duplicate_term_in_a_file(tmp_path):
+    write(tmp_path, "superstition.yaml", GOOD_HEAD + "  - {term: 招财, severity: 1}\n  - {term: 招财, severity: 2}\n")
+    _, errors = check_lexicons(tmp_path)
+    assert errors == [f"{tmp_path / 'superstition.yaml'}:6: '招财' is already listed at line 5"]
+
+
+def test_token_boundaries_and_exceptions(tmp_path):
+    write(tmp_path, "absolute_claim.yaml", 'label: absolute_claim\nversion: "1"\ndefault_article: "x"\n'
+          "terms:\n  - {term: 第一, severity: 2}\n  - {term: 能治, severity: 3, exceptions: [不能治]}\n")
+    lexicon = load_lexicon(tmp_path)
+    matcher, tokenizer = Matcher(lexicon), Tokenizer(lexicon.words)
+    for text, expected in [("销量第一", 1), ("第一次来", 0), ("这个能治", 1), ("这个不能治", 0), ("这个不能制病", 0)]:
+        assert len(matcher.match(text, tokenizer.tokenize(text))) == expected, text
