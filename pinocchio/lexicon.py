@@ -232,6 +232,9 @@ class Matcher:
         text_sounds = syllables(text) if len(self._sound) else None
         candidates: dict[tuple[str, int, int], Finding] = {}
 
+        def on_boundaries(start: int, end: int) -> bool:
+            return edges is None or end - start > 2 or (start in edges and end in edges)
+
         def add(entry: Entry, start: int, end: int, kind: str) -> None:
             key = (entry.label, start, end)
             if key in candidates or self._excepted(entry, text, text_sounds, start, end):
@@ -244,7 +247,7 @@ class Matcher:
         if len(self._literal):
             for end_index, (word, found) in self._literal.iter(text):
                 start, end = end_index - len(word) + 1, end_index + 1
-                if edges is not None and len(word) <= 2 and (start not in edges or end not in edges):
+                if not on_boundaries(start, end):
                     continue
                 for entry, kind in found:
                     add(entry, start, end, kind)
@@ -252,6 +255,8 @@ class Matcher:
             key = text_sounds.key
             for end_index, (word, found) in self._sound.iter(key):
                 start, end = text_sounds.char_span(end_index - len(word) + 1, end_index + 1)
+                if not on_boundaries(start, end):
+                    continue
                 for entry in found:
                     add(entry, start, end, "pinyin")
         return _drop_contained(list(candidates.values()))
