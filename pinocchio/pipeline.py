@@ -99,6 +99,8 @@ class Pipeline:
             scan = store.start_scan(session, stream=stream, pipeline_version=PIPELINE_VERSION,
                                     provenance=self.provenance())
             session.commit()
+            if on_progress:
+                on_progress(0.0, info.duration_s)
             verdicts: list[Verdict] = []
             try:
                 for verdict in self.audio_verdicts(decode_chunks(path)):
