@@ -38,6 +38,7 @@ class OutputFormat(str, Enum):
 DbOption = Annotated[Optional[str], typer.Option("--db", help="Database URL or SQLite path [env PINOCCHIO_DB; default ./pinocchio.db].")]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table for people, jsonl for programs.")]
 ModelOption = Annotated[Optional[str], typer.Option("--model", help="Whisper model name or directory [env PINOCCHIO_MODEL; default base].")]
+ClassifierOption = Annotated[Optional[str], typer.Option("--classifier", help="Claim-classifier directory, or 'none' for the lexicon alone [env PINOCCHIO_CLASSIFIER; default: the shipped model].")]
 LexiconsOption = Annotated[Optional[Path], typer.Option("--lexicons", help="Lexicon directory [env PINOCCHIO_LEXICONS].")]
 
 
@@ -100,6 +101,7 @@ def scan(
     db: DbOption = None,
     format: FormatOption = OutputFormat.table,
     model: ModelOption = None,
+    classifier: ClassifierOption = None,
     lexicons: LexiconsOption = None,
     force: Annotated[bool, typer.Option("--force", help="Scan again even if this content was scanned before.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Table: list compliant segments too.")] = False,
@@ -109,7 +111,8 @@ def scan(
     from pinocchio.pipeline import Pipeline
     from pinocchio.store import open_store
 
-    settings = Settings().with_overrides(db_url=db, model=model, lexicon_dir=lexicons, asr_prompt=asr_prompt)
+    settings = Settings().with_overrides(db_url=db, model=model, classifier=classifier, lexicon_dir=lexicons,
+                                         asr_prompt=asr_prompt)
     try:
         pipeline = Pipeline(settings)
         engine = open_store(settings.db_url)
@@ -164,12 +167,13 @@ class _progress:
 def check(
     file: Annotated[str, typer.Argument(help="Text file, one claim a line; '-' for standard input.")] = "-",
     format: FormatOption = OutputFormat.table,
+    model: Annotated[Optional[str], typer.Option("--model", "--classifier", help="Claim-classifier directory (any compatible transformers model), or 'none' [default: the shipped model].")] = None,
     lexicons: LexiconsOption = None,
 ) -> None:
     """Run detection on lines of text (no audio): one verdict per line."""
     from pinocchio.pipeline import Pipeline
 
-    settings = Settings().with_overrides(lexicon_dir=lexicons)
+    settings = Settings().with_overrides(lexicon_dir=lexicons, classifier=model)
     try:
         pipeline = Pipeline(settings)
         lines = sys.stdin.read().splitlines() if file == "-" else Path(file).read_text(encoding="utf-8").splitlines()
@@ -180,18 +184,107 @@ def check(
         _fail(f"{file}: {exc.strerror if isinstance(exc, OSError) else 'not UTF-8 text'}")
         raise typer.Exit(2)
     verdicts = []
-    for line in lines:
-        if not line.strip():
-            continue
-        verdict = pipeline.check_text(line)
-        if format is OutputFormat.jsonl:
-            typer.echo(json.dumps({"text": verdict.segment.text, "labels": list(verdict.labels),
-                                  "action": verdict.action,
-                                  "findings": [_finding_json(f) for f in verdict.findings]}, ensure_ascii=False))
-        verdicts.append(verdict)
+    try:
+        for verdict in pipeline.check_lines(line for line in lines if line.strip()):
+            _emit_check(verdict, format)
+            verdicts.append(verdict)
+    except PinocchioError as exc:
+        _fail(str(exc))
+        raise typer.Exit(2)
     if format is OutputFormat.table:
         out.print(_verdict_table(f"{len(verdicts)} lines, {sum(v.action != 'pass' for v in verdicts)} flagged",
                                  verdicts, with_times=False, show_all=True))
+
+
+def _emit_check(verdict: Verdict, format: OutputFormat) -> None:
+    if format is OutputFormat.jsonl:
+        typer.echo(json.dumps({"text": verdict.segment.text, "labels": list(verdict.labels), "action": verdict.action,
+                               "findings": [_finding_json(f) for f in verdict.findings]}, ensure_ascii=False))
+
+
+seeds_app = typer.Typer(help="The labelled corpus the classifier learns from.", no_args_is_help=True)
+app.add_typer(seeds_app, name="seeds")
+CorpusOption = Annotated[Optional[Path], typer.Option("--corpus", help="Corpus JSONL [default: seeds/corpus.jsonl].")]
+
+
+@seeds_app.command("check")
+def seeds_check(path: Annotated[Optional[Path], typer.Argument(help="Corpus JSONL [default: seeds/corpus.jsonl].")] = None) -> None:
+    """Validate the corpus (schema, labels, splits, duplicates); name file:line for every error."""
+    from pinocchio.seeds import DEFAULT_CORPUS, check_corpus, corpus_stats
+
+    rows, errors = check_corpus(path or DEFAULT_CORPUS)
+    for message in errors:
+        _fail(message)
+    for line in corpus_stats(rows).lines():
+        typer.echo(line)
+    if errors:
+        typer.echo(f"{len(errors)} errors", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    corpus: CorpusOption = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Model directory to write [default: the shipped model's].")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Training epochs.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (fixed by default, so runs repeat).")] = None,
+) -> None:
+    """Train the claim classifier from the corpus and choose its thresholds on the dev split."""
+    from pinocchio.train import TrainOptions, train as run_training
+
+    defaults = TrainOptions()
+    options = TrainOptions(corpus=corpus or defaults.corpus, out=out or defaults.out, epochs=epochs or defaults.epochs,
+                           seed=defaults.seed if seed is None else seed, threads=Settings().cpu_threads)
+    with Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(), console=err,
+                  disable=not err.is_terminal) as bar:
+        task = bar.add_task("train", total=None, epoch=0, loss=0.0)
+
+        def on_step(epoch: int, step: int, total: int, loss: float) -> None:
+            bar.update(task, completed=step, total=total, epoch=epoch, loss=loss)
+
+        try:
+            result = run_training(options, on_step=on_step)
+        except PinocchioError as exc:
+            _fail(str(exc))
+            raise typer.Exit(2)
+    typer.echo(f"saved {result.out} (weights: {result.weights_from})")
+    _print_report("dev", result.dev)
+    _print_report("test", result.test)
+
+
+@app.command("eval")
+def evaluate(
+    split: Annotated[str, typer.Option("--split", help="train, dev or test.")] = "test",
+    model: Annotated[Optional[str], typer.Option("--model", "--classifier", help="Claim-classifier directory, or 'none' for the lexicon alone.")] = None,
+    corpus: CorpusOption = None,
+    lexicons: LexiconsOption = None,
+) -> None:
+    """Per-label precision, recall, F1 and the compliant false-flag rate of `check` on a corpus split."""
+    from pinocchio.evaluate import label_report
+    from pinocchio.pipeline import Pipeline
+    from pinocchio.seeds import DEFAULT_CORPUS, load_corpus
+
+    settings = Settings().with_overrides(lexicon_dir=lexicons, classifier=model)
+    try:
+        rows = load_corpus(corpus or DEFAULT_CORPUS, split=split)
+        pipeline = Pipeline(settings)
+        verdicts = list(pipeline.check_lines(r.text for r in rows))
+    except PinocchioError as exc:
+        _fail(str(exc))
+        raise typer.Exit(2)
+    scorer = pipeline.classifier.name if pipeline.classifier else "lexicon only"
+    _print_report(f"{split} ({scorer})", label_report([set(r.labels) for r in rows], [set(v.labels) for v in verdicts]))
+
+
+def _print_report(title: str, report) -> None:
+    typer.echo(f"{title}: {report.total} lines, {report.compliant} compliant")
+    typer.echo(f"{'label':<20}{'precision':>10}{'recall':>8}{'F1':>8}{'support':>9}")
+    for label in report.f1:
+        typer.echo(f"{label:<20}{report.precision[label]:>10.3f}{report.recall[label]:>8.3f}"
+                   f"{report.f1[label]:>8.3f}{report.support[label]:>9}")
+    typer.echo(f"{'macro-F1':<20}{report.macro_f1:>26.3f}")
+    typer.echo(f"compliant lines falsely flagged: {report.false_flags}/{report.compliant} ({report.false_flag_rate:.1%})")
 
 
 @models_app.command("list")

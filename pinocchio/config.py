@@ -27,6 +27,8 @@ class Settings:
     cache_dir: Path = field(default_factory=default_cache_dir)
     lexicon_dir: Path = field(default_factory=lambda: _env_path("PINOCCHIO_LEXICONS", REPO_ROOT / "lexicons"))
     prompts_dir: Path = field(default_factory=lambda: _env_path("PINOCCHIO_PROMPTS", REPO_ROOT / "prompts"))
+    # The claim classifier's directory; "" is the model shipped in the package, "none" the lexicon alone.
+    classifier: str = field(default_factory=lambda: os.environ.get("PINOCCHIO_CLASSIFIER", ""))
     # Whisper's initial prompt from prompts/ (off by default: see AsrOptions.initial_prompt).
     asr_prompt: bool = field(default_factory=lambda: os.environ.get("PINOCCHIO_ASR_PROMPT", "0") not in ("0", "", "false"))
     cpu_threads: int = field(default_factory=lambda: int(os.environ.get("PINOCCHIO_CPU_THREADS", os.cpu_count() or 2)))

@@ -23,13 +23,20 @@ class ClaimScorer(Protocol):
 @dataclass(frozen=True)
 class DetectOptions:
     review_severity: int = 3  # findings at or above this severity go to a human reviewer
-    batch_size: int = 64  # segments handed to scorers at once
+    # A model finding below this score that no lexicon hit of its label backs is uncertain, and
+    # uncertain cases are for a human, not an automatic reminder. The model directory sets it.
+    confident_score: float = 0.9
+    batch_size: int = 32  # segments handed to scorers at once; the live worker uses 1
 
 
 def decide(findings: Sequence[Finding], options: DetectOptions) -> str:
+    """pass: nothing found; review: serious or uncertain; remind: a clear rule hit."""
     if not findings:
         return "pass"
     if max(f.severity for f in findings) >= options.review_severity:
+        return "review"
+    backed = {f.label for f in findings if f.source == "lexicon"}
+    if any(f.source != "lexicon" and f.label not in backed and f.score < options.confident_score for f in findings):
         return "review"
     return "remind"
 

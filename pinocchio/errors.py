@@ -17,5 +17,9 @@ class LexiconError(PinocchioError):
     """A broken lexicon file; the message names file:line."""
 
 
+class CorpusError(PinocchioError):
+    """A broken seed corpus (seeds/corpus.jsonl); the message names file:line."""
+
+
 class ConfigError(PinocchioError):
     """A bad setting (unknown format, bad database URL...)."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from pinocchio.records import LABELS
 from pinocchio.segment import to_simplified
 
 _NOT_TEXT = re.compile(r"[\W_]+", re.UNICODE)
@@ -28,3 +31,40 @@ def character_error_rate(pairs: list[tuple[str, str]]) -> float:
     edits = sum(edit_distance(comparable(ref), comparable(hyp)) for ref, hyp in pairs)
     chars = sum(len(comparable(ref)) for ref, _ in pairs)
     return edits / chars if chars else 0.0
+
+
+@dataclass(frozen=True)
+class LabelReport:
+    """Per-label precision, recall and F1 of asserted labels against gold labels, and how many
+    compliant lines (no gold label) got any label at all."""
+
+    precision: dict[str, float]
+    recall: dict[str, float]
+    f1: dict[str, float]
+    support: dict[str, int]
+    total: int
+    compliant: int
+    false_flags: int
+
+    @property
+    def macro_f1(self) -> float:
+        return sum(self.f1.values()) / len(self.f1)
+
+    @property
+    def false_flag_rate(self) -> float:
+        return self.false_flags / self.compliant if self.compliant else 0.0
+
+
+def label_report(gold: Sequence[set[str]], predicted: Sequence[set[str]], labels: Sequence[str] = LABELS) -> LabelReport:
+    precision, recall, f1, support = {}, {}, {}, {}
+    for label in labels:
+        tp = sum(label in g and label in p for g, p in zip(gold, predicted))
+        fp = sum(label not in g and label in p for g, p in zip(gold, predicted))
+        fn = sum(label in g and label not in p for g, p in zip(gold, predicted))
+        precision[label] = tp / (tp + fp) if tp + fp else 0.0
+        recall[label] = tp / (tp + fn) if tp + fn else 0.0
+        f1[label] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        support[label] = tp + fn
+    compliant = [p for g, p in zip(gold, predicted) if not g]
+    return LabelReport(precision, recall, f1, support, total=len(gold), compliant=len(compliant),
+                       false_flags=sum(bool(p) for p in compliant))

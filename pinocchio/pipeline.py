@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -15,6 +15,7 @@ from pinocchio import __version__
 from pinocchio import store
 from pinocchio.asr import AsrOptions, Transcriber, load_hallucinations, load_prompt, load_whisper
 from pinocchio.audio import decode_chunks, probe_file
+from pinocchio.classify import SHIPPED_MODEL, ClaimClassifier
 from pinocchio.config import Settings
 from pinocchio.detect import DetectOptions, Detector
 from pinocchio.errors import PinocchioError
@@ -40,6 +41,14 @@ class ScanOutcome:
     error: str | None = None
 
 
+def load_classifier(settings: Settings) -> ClaimClassifier | None:
+    """The configured classifier (its settings checked now, its weights loaded later), or None."""
+    if settings.classifier.lower() == "none":
+        return None
+    path = Path(settings.classifier).expanduser() if settings.classifier else SHIPPED_MODEL
+    return ClaimClassifier(path, cpu_threads=settings.cpu_threads)
+
+
 class Pipeline:
     """Built once per process: lexicon, tokenizer and detector at once (bad lexicons fail before any
     work), the whisper model on first use (text checks never load it)."""
@@ -50,7 +59,11 @@ class Pipeline:
         self.settings = settings
         lexicon = load_lexicon(settings.lexicon_dir)
         self.segmenter = Segmenter(Tokenizer(lexicon.words), segment_options)
-        self.detector = Detector(Matcher(lexicon), options=detect_options)
+        self.classifier = load_classifier(settings)
+        scorers = (self.classifier,) if self.classifier else ()
+        if self.classifier:
+            detect_options = replace(detect_options, confident_score=self.classifier.card.confident)
+        self.detector = Detector(Matcher(lexicon), scorers=scorers, options=detect_options)
         self.asr_options = asr_options or AsrOptions(
             model=settings.model, initial_prompt=load_prompt(settings.prompts_dir) if settings.asr_prompt else "")
         self._transcriber: Transcriber | None = None
@@ -70,10 +83,17 @@ class Pipeline:
     def check_text(self, text: str) -> Verdict:
         return self.detector.verdict(self.segmenter.segment_text(text))
 
+    def check_lines(self, lines: Iterable[str]) -> Iterator[Verdict]:
+        """Verdicts for lines of text, batched for the classifier."""
+        return self.detector.verdicts(self.segmenter.segment_text(line) for line in lines)
+
     def audio_verdicts(self, chunks: Iterable[AudioChunk]) -> Iterator[Verdict]:
         """The shared stage chain; a finite iterator of chunks is a recording, an endless one a feed."""
         transcriber = self.transcriber
-        self.segmenter.tokenizer.warm_up()  # after the model load, so the two do not contend
+        # After the whisper model load, so they do not contend; while whisper decodes they cost nothing.
+        self.segmenter.tokenizer.warm_up()
+        if self.classifier:
+            self.classifier.warm_up()
         return self.detector.verdicts(self.segmenter.segments(transcriber.transcribe(chunks)))
 
     def scan_file(self, path: str | Path, engine: Engine, *, force: bool = False,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from pinocchio.background import BackgroundLoad
 from pinocchio.records import Segment, Utterance, Word
 
 log = logging.getLogger(__name__)
@@ -53,39 +53,25 @@ class Tokenizer:
 
     def __init__(self, user_words: Iterable[str] = ()):
         self._words = tuple(user_words)
-        self._jieba = None
-        self._error: BaseException | None = None
-        self._loader: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._jieba = BackgroundLoad(self._build, "jieba-init")
 
     def warm_up(self) -> None:
-        with self._lock:
-            if self._loader is None:
-                self._loader = threading.Thread(target=self._build, name="jieba-init", daemon=True)
-                self._loader.start()
+        self._jieba.start()
 
-    def _build(self) -> None:
-        try:
-            import jieba
+    def _build(self):
+        import jieba
 
-            jieba.setLogLevel(logging.WARNING)
-            tokenizer = jieba.Tokenizer()
-            tokenizer.initialize()
-            for word in self._words:
-                # A high frequency makes jieba prefer the whole term over a split.
-                tokenizer.add_word(word, freq=200_000)
-            self._jieba = tokenizer
-        except BaseException as exc:  # re-raised in the caller's thread by tokenize()
-            self._error = exc
+        jieba.setLogLevel(logging.WARNING)
+        tokenizer = jieba.Tokenizer()
+        tokenizer.initialize()
+        for word in self._words:
+            # A high frequency makes jieba prefer the whole term over a split.
+            tokenizer.add_word(word, freq=200_000)
+        return tokenizer
 
     def tokenize(self, text: str) -> tuple[str, ...]:
-        if self._jieba is None:
-            self.warm_up()
-            self._loader.join()
-            if self._error is not None:
-                raise self._error
         # HMM off: on ASR text with errors it glues unrelated characters into invented words.
-        return tuple(t for t in self._jieba.cut(text, HMM=False) if t.strip())
+        return tuple(t for t in self._jieba.get().cut(text, HMM=False) if t.strip())
 
 
 @dataclass(frozen=True)

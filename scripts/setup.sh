@@ -15,6 +15,9 @@ fi
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python 3.11 or newer is needed" >&2; exit 1; }
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
+# torch first and pinned: this version is the CPU build kept on these machines; a bare "torch"
+# would pull a CUDA build of several GB.
+.venv/bin/python -m pip install -q torch==2.13.0
 if [ "${1:-}" = "--test" ]; then
     .venv/bin/python -m pip install -q -e '.[test]'
 else

@@ -1,7 +1,7 @@
 """Make ASR-style variations of the hand-written seed utterances.
 
-    python3 seeds/vary.py            # rewrite the varied lines of seeds/corpus.jsonl
-    python3 seeds/vary.py --dry-run  # print what would be written, change nothing
+    .venv/bin/python seeds/vary.py            # rewrite the varied lines of seeds/corpus.jsonl
+    .venv/bin/python seeds/vary.py --dry-run  # print what would be written, change nothing
 
 The written lines (origin "written") are kept as they are, in their order. Every line with
 origin "varied" is dropped and made again from the written lines, so running this twice gives
@@ -21,12 +21,13 @@ Labels are never changed: none of the operations adds or removes a claim.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
 import sys
 from pathlib import Path
+
+from pinocchio.seeds import base_id as base_of, split_for  # one split rule, shared with the checker
 
 SEED = 20240601
 CORPUS = Path(__file__).resolve().parent / "corpus.jsonl"
@@ -58,16 +59,6 @@ MEASURE = ("块", "元", "斤", "克", "天", "盒", "瓶", "粒", "单", "件",
            "厘米", "公分", "分钟", "秒", "小时", "折", "罐", "袋", "毫升", "度", "周", "倍",
            "个", "年", "次", "颗", "片", "包", "支", "套", "条", "双", "张", "号", "点")
 NUM_SPAN = re.compile(r"[零一二两三四五六七八九十百千万]+")
-
-
-def split_for(base_id: str) -> str:
-    """train/dev/test, about 80/10/10, from a hash of the base id."""
-    h = int(hashlib.sha256(base_id.encode("utf-8")).hexdigest()[:8], 16) % 100
-    return "train" if h < 80 else ("dev" if h < 90 else "test")
-
-
-def base_of(row_id: str) -> str:
-    return row_id.split("-v")[0]
 
 
 def _small(s: str, outer_unit: int | None = None) -> int | None:

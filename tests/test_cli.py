@@ -15,7 +15,8 @@ def invoke(*args, input=None):
 
 
 @pytest.mark.parametrize("command", [[], ["scan"], ["check"], ["models"], ["models", "list"], ["models", "path"],
-                                     ["lexicon"], ["lexicon", "check"]])
+                                     ["lexicon"], ["lexicon", "check"], ["seeds"], ["seeds", "check"], ["train"],
+                                     ["eval"]])
 def test_every_command_has_help(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0 and "Usage" in result.output
@@ -70,3 +71,26 @@ def test_models_commands(tmp_path, monkeypatch):
     assert invoke("models", "list").output.startswith("base\tassembled")
     result = invoke("models", "path", "nope")
     assert result.exit_code == 2 and "unknown model 'nope'" in result.output
+
+
+def test_seeds_check_names_broken_lines(tmp_path):
+    from pinocchio.seeds import DEFAULT_CORPUS
+
+    good = DEFAULT_CORPUS.read_text(encoding="utf-8").splitlines()[:3]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(good + ['{"id": "x-0001", "text": "hi"'] + good[:1]) + "\n", encoding="utf-8")
+    result = invoke("seeds", "check", str(corpus))
+    assert result.exit_code == 1
+    assert "corpus.jsonl:4: invalid JSON" in result.output and "corpus.jsonl:5: duplicate id" in result.output
+    assert invoke("seeds", "check").exit_code == 0
+
+
+def test_check_with_the_lexicon_alone():
+    result = invoke("check", "-", "--format", "jsonl", "--model", "none", input="吃了这个 血糖就下来了 真的\n")
+    assert result.exit_code == 0
+    assert all(f["source"] == "lexicon" for f in json.loads(result.stdout)["findings"])
+
+
+def test_a_bad_classifier_directory_is_one_line(tmp_path):
+    result = invoke("check", "-", "--model", str(tmp_path), input="全网最低价\n")
+    assert result.exit_code == 2 and "not a claim-classifier directory" in result.output

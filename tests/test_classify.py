@@ -1,0 +1,115 @@
+"""The classifier: training on a tiny corpus, saving and reloading, thresholds from the model
+directory, and the shipped model through `check`."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from pinocchio.classify import SETTINGS_FILE, SHIPPED_MODEL, ClaimClassifier, read_card
+from pinocchio.cli import app
+from pinocchio.errors import ModelError
+from pinocchio.records import LABELS, Segment
+from pinocchio.seeds import DEFAULT_CORPUS, load_corpus
+from pinocchio.train import TrainOptions, train
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A tiny model on a slice of the real corpus: a few seconds, enough to see learning happen."""
+    root = tmp_path_factory.mktemp("tiny")
+    rows = load_corpus(DEFAULT_CORPUS)
+    picked = [r for split in ("train", "dev", "test") for r in [x for x in rows if x.split == split][:120]]
+    corpus = root / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": r.id, "text": r.text, "labels": list(r.labels), "product": r.product,
+                                          "split": r.split, "origin": r.origin}, ensure_ascii=False) + "\n"
+                              for r in picked), encoding="utf-8")
+    options = TrainOptions(corpus=corpus, out=root / "model", epochs=4, hidden_size=32, layers=1, heads=2,
+                           intermediate_size=64, vocab_common_chars=200, batch_size=16, learning_rate=3e-3)
+    return train(options), options
+
+
+def test_training_lowers_the_loss_and_saves_a_loadable_model(tiny_model):
+    result, options = tiny_model
+    assert result.losses[-1] < result.losses[0]
+    card = read_card(options.out)
+    assert card.labels == LABELS and set(card.rules) == set(LABELS)
+    assert all(0 < r.threshold < 1 for r in card.rules.values())
+    assert (options.out / "README.md").read_text(encoding="utf-8").startswith("# Pinocchio claim classifier")
+
+
+def test_reloaded_model_gives_the_same_scores(tiny_model):
+    _, options = tiny_model
+    texts = ["这个茶能治糖尿病", "家人们晚上好", "加我微信私下转账"]
+    first = ClaimClassifier(options.out).probabilities(texts)
+    second = ClaimClassifier(options.out).probabilities(texts)
+    assert first.shape == (3, len(LABELS))
+    assert np.allclose(first, second)
+    # batching and padding do not change a text's scores
+    alone = ClaimClassifier(options.out, batch_size=1).probabilities(texts)
+    assert np.allclose(first, alone, atol=1e-5)
+
+
+def test_thresholds_come_from_the_model_directory(tiny_model, tmp_path):
+    _, options = tiny_model
+    model = tmp_path / "model"
+    shutil.copytree(options.out, model)
+    settings = json.loads((model / SETTINGS_FILE).read_text(encoding="utf-8"))
+    for label in LABELS:
+        settings["labels"][label]["threshold"] = 1.01  # nothing can reach it
+    settings["labels"]["superstition"]["threshold"] = 0.0  # everything reaches it
+    (model / SETTINGS_FILE).write_text(json.dumps(settings), encoding="utf-8")
+    found = ClaimClassifier(model).findings([Segment(0, 1, "家人们晚上好", ())])[0]
+    assert [(f.label, f.source, f.article) for f in found] == [("superstition", "classifier", "广告法第九条第（八）项")]
+
+
+def test_a_directory_that_is_no_classifier_fails_at_once(tmp_path):
+    with pytest.raises(ModelError, match="not a claim-classifier directory"):
+        ClaimClassifier(tmp_path)
+
+
+# ---------------------------------------------------------------- the shipped model
+
+
+def check(*lines, model=None):
+    args = ["check", "-", "--format", "jsonl"] + (["--model", str(model)] if model else [])
+    result = runner.invoke(app, args, input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_shipped_model_is_small_and_documented():
+    size = sum(p.stat().st_size for p in SHIPPED_MODEL.iterdir())
+    assert size <= 20 * 1024 * 1024
+    assert "macro-F1" in (SHIPPED_MODEL / "README.md").read_text(encoding="utf-8")
+
+
+def test_shipped_model_catches_claims_without_keywords():
+    rows = check("吃了这个 血糖就下来了", "我们家这个跟医院开的一样 效果一模一样", "今天不买明天就没了 后台就剩二十单")
+    assert "medical_claim" in rows[0]["labels"]
+    assert any(f["source"] == "classifier" for r in rows for f in r["findings"])
+    assert "fake_scarcity" in rows[2]["labels"]
+
+
+def test_shipped_model_passes_hard_negatives():
+    rows = check("第一次来直播间的宝宝点点关注", "支持七天无理由退货 放心拍", "这个不是药品 不能治病 有病请去医院",
+                 "净含量五百克 一共三十包", "今天直播间到手价九十九 就是九十九", "最近很多人问这个怎么用")
+    assert [r["labels"] for r in rows] == [[]] * len(rows)
+
+
+def test_shipped_model_reads_disguised_spellings():
+    rows = check("想要的宝宝加我v信 私下给你便宜", "喝了以后将血压效果特别好")
+    assert "off_platform_trade" in rows[0]["labels"]
+    assert "medical_claim" in rows[1]["labels"]
+
+
+def test_eval_prints_per_label_figures():
+    result = runner.invoke(app, ["eval", "--split", "dev"])
+    assert result.exit_code == 0, result.output
+    assert "macro-F1" in result.stdout and "falsely flagged" in result.stdout
+    for label in LABELS:
+        assert label in result.stdout
