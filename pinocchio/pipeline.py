@@ -15,6 +15,7 @@ from pinocchio import __version__
 from pinocchio import store
 from pinocchio.asr import AsrOptions, Transcriber, load_hallucinations, load_prompt, load_whisper
 from pinocchio.audio import decode_chunks, probe_file
+from pinocchio.background import BackgroundLoad
 from pinocchio.classify import SHIPPED_MODEL, ClaimClassifier
 from pinocchio.config import Settings
 from pinocchio.detect import DetectOptions, Detector
@@ -66,15 +67,16 @@ class Pipeline:
         self.detector = Detector(Matcher(lexicon), scorers=scorers, options=detect_options)
         self.asr_options = asr_options or AsrOptions(
             model=settings.model, initial_prompt=load_prompt(settings.prompts_dir) if settings.asr_prompt else "")
-        self._transcriber: Transcriber | None = None
+        self._transcriber = BackgroundLoad(self._load_transcriber, "whisper-load")
+
+    def _load_transcriber(self) -> Transcriber:
+        model_dir = resolve_model(self.asr_options.model, self.settings.cache_dir)
+        return Transcriber(load_whisper(model_dir, self.settings.cpu_threads),
+                           self.asr_options, load_hallucinations(self.settings.prompts_dir))
 
     @property
     def transcriber(self) -> Transcriber:
-        if self._transcriber is None:
-            model_dir = resolve_model(self.asr_options.model, self.settings.cache_dir)
-            self._transcriber = Transcriber(load_whisper(model_dir, self.settings.cpu_threads),
-                                            self.asr_options, load_hallucinations(self.settings.prompts_dir))
-        return self._transcriber
+        return self._transcriber.get()
 
     def provenance(self) -> dict:
         return {"pipeline": PIPELINE_VERSION, "asr": asdict(self.asr_options),
@@ -102,6 +104,7 @@ class Pipeline:
         """Scan one recording into the store. Bad input comes back as a failed outcome, never raised,
         so that a batch goes on with its other files."""
         source = str(path)
+        self._transcriber.start()  # the model loads while ffprobe, hashing and the database work run
         try:
             info = probe_file(path)
         except PinocchioError as exc:

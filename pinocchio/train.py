@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -299,6 +300,7 @@ def train(options: TrainOptions, on_step: Callable[[int, int, int, float], None]
 
     model.save_pretrained(str(options.out), safe_serialization=True)
     tokenizer.save_pretrained(str(options.out))
+    export_onnx(options.out)
     _write_settings(options, thresholds, weights_from)
 
     from pinocchio.classify import ClaimClassifier
@@ -309,6 +311,36 @@ def train(options: TrainOptions, on_step: Callable[[int, int, int, float], None]
     _write_card(options, thresholds, weights_from, dev_report, test_report, len(train_rows))
     return TrainResult(out=options.out, epochs_run=options.epochs, weights_from=weights_from, thresholds=thresholds,
                        dev=dev_report, test=test_report, losses=losses)
+
+
+def export_onnx(model_dir: Path) -> None:
+    """Write model.onnx beside the weights: the same network returning sigmoid scores, for
+    onnxruntime. Exported with eager attention, whose masking traces with dynamic shapes
+    (the default kernel's does not: its scores drifted by 0.04 on other batch shapes)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from pinocchio.classify import INPUTS, ONNX_FILE
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+
+    class Scores(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+            return torch.sigmoid(logits)
+
+    example = tokenizer(["家人们晚上好", "这个茶喝了能降血压 今天只要九十九"], padding=True, return_tensors="pt")
+    axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS} | {"probabilities": {0: "batch"}}
+    with warnings.catch_warnings():  # the tracer's notes on Python conditionals it froze; checked by tests
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Scores(), tuple(example[name] for name in INPUTS), str(model_dir / ONNX_FILE),
+                          input_names=list(INPUTS), output_names=["probabilities"], dynamic_axes=axes,
+                          opset_version=17, dynamo=False)
 
 
 def _predict(probs: np.ndarray, threshold: float) -> list[set[str]]:

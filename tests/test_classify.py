@@ -54,6 +54,15 @@ def test_reloaded_model_gives_the_same_scores(tiny_model):
     assert np.allclose(first, alone, atol=1e-5)
 
 
+@pytest.mark.parametrize("model", ["tiny", "shipped"])
+def test_onnx_and_torch_give_the_same_scores(tiny_model, model):
+    path = tiny_model[1].out if model == "tiny" else SHIPPED_MODEL
+    texts = ["加v", "这个茶能治糖尿病", "家人们晚上好 今天给大家带来一款面霜 五十克一瓶 原价九百九十九", "3天见效"] * 3
+    onnx, torch_ = ClaimClassifier(path, batch_size=5), ClaimClassifier(path, batch_size=5, backend="torch")
+    assert onnx.backend == "onnx"
+    assert np.allclose(onnx.probabilities(texts), torch_.probabilities(texts), atol=1e-5)
+
+
 def test_thresholds_come_from_the_model_directory(tiny_model, tmp_path):
     _, options = tiny_model
     model = tmp_path / "model"
