@@ -59,7 +59,7 @@ class Pipeline:
                  detect_options: DetectOptions = DetectOptions()):
         self.settings = settings
         lexicon = load_lexicon(settings.lexicon_dir)
-        self.segmenter = Segmenter(Tokenizer(lexicon.words), segment_options)
+        self.segmenter = Segmenter(Tokenizer(lexicon.words, settings.cache_dir), segment_options)
         self.classifier = load_classifier(settings)
         scorers = (self.classifier,) if self.classifier else ()
         if self.classifier:

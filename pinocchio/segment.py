@@ -4,12 +4,15 @@ tokenise it with jieba (lexicon terms loaded as user words so they stay whole)."
 from __future__ import annotations
 
 import logging
+import os
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from pinocchio.background import BackgroundLoad
+from pinocchio.config import default_cache_dir
 from pinocchio.records import Segment, Utterance, Word
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,27 @@ def normalize_text(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+# The most frequent words of jieba's 349k-word dictionary: on the corpus the lexicon decides 6 of
+# 4,664 lines differently, at a third of the load time (0.15 s against 0.39 s here), which
+# every scan pays once.
+JIEBA_WORDS = 120_000
+
+
+def trimmed_dictionary(cache_dir: Path, size: int = JIEBA_WORDS) -> Path:
+    """jieba's own dictionary cut to its `size` most frequent words, written once into the cache."""
+    import jieba
+
+    target = cache_dir / "jieba" / f"dict-{size}.txt"
+    if not target.is_file():
+        rows = (Path(jieba.__file__).parent / "dict.txt").read_text(encoding="utf-8").splitlines()
+        rows.sort(key=lambda row: (-int(row.split(" ")[1]), row))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_suffix(f".{os.getpid()}.tmp")
+        staging.write_text("\n".join(rows[:size]) + "\n", encoding="utf-8")
+        os.replace(staging, target)  # atomic: two processes building it at once both end well
+    return target
+
+
 class Tokenizer:
     """jieba with the lexicon's terms as user words; built once, shared by every segment.
 
@@ -51,8 +75,9 @@ class Tokenizer:
     thread, which costs nothing while whisper decodes (CTranslate2 releases the GIL) but does
     while the model loads (measured): the pipeline calls it once the model is in memory."""
 
-    def __init__(self, user_words: Iterable[str] = ()):
+    def __init__(self, user_words: Iterable[str] = (), cache_dir: Path | None = None):
         self._words = tuple(user_words)
+        self._cache_dir = cache_dir or default_cache_dir()
         self._jieba = BackgroundLoad(self._build, "jieba-init")
 
     def warm_up(self) -> None:
@@ -62,7 +87,8 @@ class Tokenizer:
         import jieba
 
         jieba.setLogLevel(logging.WARNING)
-        tokenizer = jieba.Tokenizer()
+        tokenizer = jieba.Tokenizer(dictionary=str(trimmed_dictionary(self._cache_dir)))
+        tokenizer.tmp_dir = str(self._cache_dir / "jieba")  # its prefix-dictionary cache, beside ours
         tokenizer.initialize()
         for word in self._words:
             # A high frequency makes jieba prefer the whole term over a split.

