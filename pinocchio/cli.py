@@ -75,7 +75,7 @@ def _verdict_table(title: str, verdicts: list[Verdict], with_times: bool, show_a
         table.add_column("time", no_wrap=True)
     table.add_column("action", no_wrap=True)
     table.add_column("labels")
-    table.add_column("terms")
+    table.add_column("found by")
     table.add_column("articles")
     table.add_column("text")
     colours = {"review": "bold red", "remind": "yellow", "pass": "dim"}
@@ -84,7 +84,8 @@ def _verdict_table(title: str, verdicts: list[Verdict], with_times: bool, show_a
             continue
         row = [] if not with_times else [f"{_clock(v.segment.start_s)}-{_clock(v.segment.end_s)}"]
         row += [f"[{colours[v.action]}]{v.action}[/]", "\n".join(v.labels),
-                "\n".join(dict.fromkeys(f.matched for f in v.findings)),
+                "\n".join(dict.fromkeys(f.matched if f.source == "lexicon" else f"{f.source} {f.score:.2f}"
+                                         for f in v.findings)),
                 "\n".join(dict.fromkeys(f.article for f in v.findings)), v.segment.text]
         table.add_row(*row)
     return table
