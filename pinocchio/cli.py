@@ -262,7 +262,7 @@ def evaluate(
     lexicons: LexiconsOption = None,
 ) -> None:
     """Per-label precision, recall, F1 and the compliant false-flag rate of `check` on a corpus split."""
-    from pinocchio.evaluate import label_report
+    from pinocchio.evaluate import corpus_report
     from pinocchio.pipeline import Pipeline
     from pinocchio.seeds import DEFAULT_CORPUS, load_corpus
 
@@ -270,12 +270,12 @@ def evaluate(
     try:
         rows = load_corpus(corpus or DEFAULT_CORPUS, split=split)
         pipeline = Pipeline(settings)
-        verdicts = list(pipeline.check_lines(r.text for r in rows))
+        report = corpus_report(pipeline, rows)
     except PinocchioError as exc:
         _fail(str(exc))
         raise typer.Exit(2)
     scorer = pipeline.classifier.name if pipeline.classifier else "lexicon only"
-    _print_report(f"{split} ({scorer})", label_report([set(r.labels) for r in rows], [set(v.labels) for v in verdicts]))
+    _print_report(f"{split} ({scorer})", report)
 
 
 def _print_report(title: str, report) -> None:

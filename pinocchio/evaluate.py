@@ -68,3 +68,9 @@ def label_report(gold: Sequence[set[str]], predicted: Sequence[set[str]], labels
     compliant = [p for g, p in zip(gold, predicted) if not g]
     return LabelReport(precision, recall, f1, support, total=len(gold), compliant=len(compliant),
                        false_flags=sum(bool(p) for p in compliant))
+
+
+def corpus_report(pipeline, rows) -> LabelReport:
+    """How `check` (the pipeline's lexicon + classifier verdict) does on labelled corpus rows."""
+    verdicts = pipeline.check_lines(row.text for row in rows)
+    return label_report([set(row.labels) for row in rows], [set(v.labels) for v in verdicts])

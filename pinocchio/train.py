@@ -24,7 +24,7 @@ import yaml
 from pinocchio import __version__
 from pinocchio.classify import SETTINGS_FILE, SHIPPED_MODEL
 from pinocchio.config import REPO_ROOT
-from pinocchio.evaluate import LabelReport, label_report
+from pinocchio.evaluate import LabelReport, corpus_report, label_report
 from pinocchio.records import LABELS
 from pinocchio.seeds import DEFAULT_CORPUS, SeedRow, load_corpus
 from pinocchio.segment import normalize_text
@@ -143,12 +143,9 @@ def _targets(rows: Sequence[SeedRow], labels: Sequence[str]) -> np.ndarray:
 def lexicon_labels(texts: Sequence[str]) -> list[set[str]]:
     """What the shipped lexicons alone assert for each text (thresholds are chosen on top of it)."""
     from pinocchio.config import Settings
-    from pinocchio.lexicon import Matcher, load_lexicon
-    from pinocchio.segment import Tokenizer
+    from pinocchio.pipeline import Pipeline
 
-    lexicon = load_lexicon(Settings().lexicon_dir)
-    matcher, tokenizer = Matcher(lexicon), Tokenizer(lexicon.words)
-    return [{f.label for f in matcher.match(t, tokenizer.tokenize(t))} for t in texts]
+    return [set(v.labels) for v in Pipeline(Settings(classifier="none")).check_lines(texts)]
 
 
 def choose_thresholds(probs: np.ndarray, lexicon: list[set[str]], gold: list[set[str]],
@@ -303,11 +300,11 @@ def train(options: TrainOptions, on_step: Callable[[int, int, int, float], None]
     export_onnx(options.out)
     _write_settings(options, thresholds, weights_from)
 
-    from pinocchio.classify import ClaimClassifier
+    from pinocchio.config import Settings
+    from pinocchio.pipeline import Pipeline
 
-    classifier = ClaimClassifier(options.out, cpu_threads=options.threads)
-    dev_report = evaluate_rows(classifier, dev_rows)
-    test_report = evaluate_rows(classifier, test_rows)
+    pipeline = Pipeline(Settings(classifier=str(options.out), cpu_threads=options.threads))
+    dev_report, test_report = corpus_report(pipeline, dev_rows), corpus_report(pipeline, test_rows)
     _write_card(options, thresholds, weights_from, dev_report, test_report, len(train_rows))
     return TrainResult(out=options.out, epochs_run=options.epochs, weights_from=weights_from, thresholds=thresholds,
                        dev=dev_report, test=test_report, losses=losses)
@@ -345,20 +342,6 @@ def export_onnx(model_dir: Path) -> None:
 
 def _predict(probs: np.ndarray, threshold: float) -> list[set[str]]:
     return [{LABELS[j] for j in np.flatnonzero(row >= threshold)} for row in probs]
-
-
-def evaluate_rows(classifier, rows: Sequence[SeedRow]) -> LabelReport:
-    """The detector's verdict (lexicon + this classifier) against the corpus labels."""
-    from pinocchio.config import Settings
-    from pinocchio.detect import Detector, DetectOptions
-    from pinocchio.lexicon import Matcher, load_lexicon
-    from pinocchio.segment import Segmenter, Tokenizer
-
-    lexicon = load_lexicon(Settings().lexicon_dir)
-    segmenter = Segmenter(Tokenizer(lexicon.words))
-    detector = Detector(Matcher(lexicon), scorers=[classifier], options=DetectOptions(batch_size=256))
-    verdicts = detector.verdicts(segmenter.segment_text(r.text) for r in rows)
-    return label_report([set(r.labels) for r in rows], [set(v.labels) for v in verdicts])
 
 
 def _labels_file() -> dict:
