@@ -235,3 +235,91 @@ def _collapse_word_loops(words: tuple[Word, ...]) -> tuple[Word, ...]:
             else:
                 i += 1
     return tuple(w for w, k in zip(words, keep) if k)
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """When live audio becomes committed text. Measured on this CPU (MODELS.md): decoding each
+    utterance once at a pause costs ~0.15 s per second of audio, re-decoding a rolling buffer
+    every second (LocalAgreement) 0.7-0.9 s, so utterances are cut at pauses, with a cap."""
+
+    endpoint_silence_s: float = 0.6  # this much non-speech after speech ends the utterance
+    max_utterance_s: float = 10.0  # talk without such a pause is committed at this length anyway
+    process_every_s: float = 0.5  # how often the voice detector looks at new audio
+    keep_silence_s: float = 1.0  # audio kept before speech starts, so its first word is whole
+
+
+class StreamingTranscriber:
+    """Push API for live audio, in the style of whisper_streaming: the caller owns the clock.
+    insert_audio() adds samples, process() returns utterances committed so far, finish() flushes.
+    The buffer holds at most one utterance in progress (bounded by max_utterance_s), so hours of
+    audio never grow it; each committed utterance is decoded once."""
+
+    def __init__(self, transcriber: Transcriber, options: StreamOptions = StreamOptions()):
+        self.transcriber = transcriber
+        self.options = options
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._start_s = 0.0  # stream time of the buffer's first sample
+
+    @property
+    def buffered_s(self) -> float:
+        return len(self._buffer) / SAMPLE_RATE
+
+    def insert_audio(self, chunk: AudioChunk) -> list[Utterance]:
+        """Add a chunk. A gap in the stream (a reconnect) first flushes what was buffered, since
+        speech cannot run across it; those utterances are returned."""
+        flushed: list[Utterance] = []
+        end_s = self._start_s + self.buffered_s
+        if len(self._buffer) and chunk.start_s > end_s + 0.5:
+            flushed = self.finish()
+        if not len(self._buffer):
+            self._start_s = chunk.start_s
+        self._buffer = np.concatenate([self._buffer, chunk.samples])
+        return flushed
+
+    def _speech(self) -> list[dict]:
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        vad = VadOptions(min_silence_duration_ms=int(self.options.endpoint_silence_s * 1000),
+                         max_speech_duration_s=self.options.max_utterance_s, speech_pad_ms=200)
+        return get_speech_timestamps(self._buffer, vad)
+
+    def process(self, final: bool = False) -> list[Utterance]:
+        o = self.options
+        committed: list[Utterance] = []
+        consumed = 0
+        buffer_s = self.buffered_s
+        regions = self._speech()
+        for region in regions:
+            length_s = (region["end"] - region["start"]) / SAMPLE_RATE
+            ended = buffer_s - region["end"] / SAMPLE_RATE >= o.endpoint_silence_s
+            if not (final or ended or length_s >= o.max_utterance_s - 0.5):
+                break
+            window = AudioChunk(start_s=self._start_s + region["start"] / SAMPLE_RATE,
+                                samples=self._buffer[region["start"]:region["end"]])
+            committed.extend(self.transcriber.transcribe_window(window))
+            consumed = region["end"]
+        if final:
+            consumed = len(self._buffer)
+        else:
+            # Drop silence, keeping a little before the speech in progress (or before now).
+            pending = [r["start"] for r in regions if r["start"] >= consumed]
+            keep_from = (pending[0] if pending else len(self._buffer)) - int(o.keep_silence_s * SAMPLE_RATE)
+            consumed = max(consumed, keep_from, 0)
+        self._buffer = self._buffer[consumed:]
+        self._start_s += consumed / SAMPLE_RATE
+        return committed
+
+    def finish(self) -> list[Utterance]:
+        return self.process(final=True) if len(self._buffer) else []
+
+    def transcribe(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
+        """The same push API driven by an iterator of chunks (a live feed, or a file replayed)."""
+        since_check = 0.0
+        for chunk in chunks:
+            yield from self.insert_audio(chunk)
+            since_check += len(chunk.samples) / SAMPLE_RATE
+            if since_check >= self.options.process_every_s:
+                since_check = 0.0
+                yield from self.process()
+        yield from self.finish()

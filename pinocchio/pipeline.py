@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from pinocchio import __version__
 from pinocchio import store
-from pinocchio.asr import AsrOptions, Transcriber, load_hallucinations, load_prompt, load_whisper
+from pinocchio.asr import (AsrOptions, StreamingTranscriber, StreamOptions, Transcriber, load_hallucinations,
+                           load_prompt, load_whisper)
 from pinocchio.audio import decode_chunks, probe_file
 from pinocchio.background import BackgroundLoad
 from pinocchio.classify import SHIPPED_MODEL, ClaimClassifier
@@ -97,6 +98,14 @@ class Pipeline:
         if self.classifier:
             self.classifier.warm_up()
         return self.detector.verdicts(self.segmenter.segments(transcriber.transcribe(chunks)))
+
+    def live_verdicts(self, chunks: Iterable[AudioChunk], stream_options: StreamOptions = StreamOptions()) -> Iterator[Verdict]:
+        """The same chain for live audio: utterances are committed at pauses as the chunks arrive."""
+        streaming = StreamingTranscriber(self.transcriber, stream_options)
+        self.segmenter.tokenizer.warm_up()
+        if self.classifier:
+            self.classifier.warm_up()
+        return self.detector.verdicts(self.segmenter.segments(streaming.transcribe(chunks)))
 
     def scan_file(self, path: str | Path, engine: Engine, *, force: bool = False,
                   on_verdict: Callable[[Verdict], None] | None = None,

@@ -27,6 +27,31 @@ def demo_sentences() -> list[dict]:
     return [x for x in json.loads(DEMO_REFERENCE.read_text(encoding="utf-8")) if x.get("kind", "speech") == "speech"]
 
 
+def overlapping(rows: list[dict], sentence: dict, slack_s: float = 0.5) -> list[dict]:
+    return [r for r in rows if r["start"] < sentence["end_s"] + slack_s and r["end"] > sentence["start_s"] - slack_s]
+
+
+def missed_claims(rows: list[dict]) -> list[str]:
+    """Planted claims of the demo that no flagged segment near their time carries, as a reviewer
+    would check them: by label and time, not by exact words (whisper mishears)."""
+    missed = []
+    for sentence in demo_sentences():
+        for label in sentence["labels"]:
+            hits = [f for r in overlapping(rows, sentence) if r["action"] != "pass"
+                    for f in r["findings"] if f["label"] == label and f["article"]]
+            if not hits:
+                missed.append(f"{sentence['start_s']:.1f}s {label}: {sentence['text']} / heard: "
+                              + " | ".join(r["text"] for r in overlapping(rows, sentence)))
+    return missed
+
+
+def false_flags(rows: list[dict]) -> list[dict]:
+    """Flagged segments that lie over compliant demo sentences only."""
+    claim_times = [(s["start_s"], s["end_s"]) for s in demo_sentences() if s["labels"]]
+    return [r for s in demo_sentences() if not s["labels"] for r in overlapping(rows, s, slack_s=0.0)
+            if r["action"] != "pass" and not any(r["start"] < e and r["end"] > b for b, e in claim_times)]
+
+
 def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
 
