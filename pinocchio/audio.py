@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,3 +111,69 @@ def decode_chunks(source: str | Path, chunk_s: float = 30.0, input_options: dict
     if stderr.strip():
         # A damaged stretch mid-file: ffmpeg skips it and goes on; say where, keep the rest.
         log.warning("%s: decoded with errors (%.1f s decoded): %s", source, decoded_samples / SAMPLE_RATE, _first_line(stderr))
+
+
+# ---------------------------------------------------------------- live feeds
+
+LIVE_INPUT_OPTIONS = {"fflags": "nobuffer", "probesize": 32, "analyzeduration": 0}
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """Exponential backoff, capped; `max_attempts` None retries for ever (a worker's default)."""
+
+    initial_s: float = 1.0
+    max_s: float = 30.0
+    factor: float = 2.0
+    max_attempts: int | None = None  # failed connections in a row before giving up
+    read_timeout_s: float = 10.0  # a stalled feed counts as dropped after this long without data
+
+    def delay_s(self, failures: int) -> float:
+        return min(self.max_s, self.initial_s * self.factor ** max(0, failures - 1))
+
+
+@dataclass(frozen=True)
+class FeedGap:
+    """Stream time with no audio: the feed dropped, stalled or ended, and how it came back."""
+
+    url: str
+    start_s: float
+    end_s: float
+    reason: str
+
+
+def live_chunks(url: str, chunk_s: float = 0.5, policy: ReconnectPolicy = ReconnectPolicy(),
+                on_gap=None, sleep=time.sleep, clock=time.monotonic) -> Iterator[AudioChunk]:
+    """Chunks from a live URL (RTMP, HTTP-FLV, HLS) for as long as it can be had. Times are stream
+    seconds: wall time spent reconnecting is added, so a gap shows as a jump in start_s (and is
+    reported through `on_gap`). Raises AudioError once `max_attempts` connections fail in a row."""
+    options = dict(LIVE_INPUT_OPTIONS, rw_timeout=int(policy.read_timeout_s * 1_000_000))
+    stream_s = 0.0
+    failures = 0
+    last_audio_at: float | None = None
+    previous_reason = ""
+    while True:
+        reason = "ended"
+        got_audio = False
+        try:
+            for chunk in decode_chunks(url, chunk_s=chunk_s, input_options=options):
+                if not got_audio and last_audio_at is not None:
+                    # Back after a drop: stream time moves on by the wall time we were away.
+                    gap_end = stream_s + (clock() - last_audio_at)
+                    if on_gap:
+                        on_gap(FeedGap(url, stream_s, gap_end, previous_reason))
+                    stream_s = gap_end
+                got_audio = True
+                failures = 0
+                yield AudioChunk(start_s=stream_s, samples=chunk.samples)
+                stream_s += len(chunk.samples) / SAMPLE_RATE
+                last_audio_at = clock()
+        except AudioError as exc:
+            reason = str(exc).removeprefix(f"{url}: ")
+        if not got_audio:
+            failures += 1
+            if policy.max_attempts is not None and failures >= policy.max_attempts:
+                raise AudioError(f"{url}: no audio after {failures} attempts ({reason})")
+        previous_reason = reason
+        log.warning("%s: feed %s at %.1f s; reconnecting in %.1f s", url, reason, stream_s, policy.delay_s(max(1, failures)))
+        sleep(policy.delay_s(max(1, failures)))
