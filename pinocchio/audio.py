@@ -143,20 +143,26 @@ class FeedGap:
 
 
 def live_chunks(url: str, chunk_s: float = 0.5, policy: ReconnectPolicy = ReconnectPolicy(),
-                on_gap=None, sleep=time.sleep, clock=time.monotonic) -> Iterator[AudioChunk]:
+                on_gap=None, stop: threading.Event | None = None, sleep=None,
+                clock=time.monotonic) -> Iterator[AudioChunk]:
     """Chunks from a live URL (RTMP, HTTP-FLV, HLS) for as long as it can be had. Times are stream
     seconds: wall time spent reconnecting is added, so a gap shows as a jump in start_s (and is
-    reported through `on_gap`). Raises AudioError once `max_attempts` connections fail in a row."""
+    reported through `on_gap`). Raises AudioError once `max_attempts` connections fail in a row.
+    Setting `stop` ends it: at the next chunk, or at once during a backoff wait."""
+    stop = stop or threading.Event()
+    sleep = sleep or stop.wait
     options = dict(LIVE_INPUT_OPTIONS, rw_timeout=int(policy.read_timeout_s * 1_000_000))
     stream_s = 0.0
     failures = 0
     last_audio_at: float | None = None
     previous_reason = ""
-    while True:
+    while not stop.is_set():
         reason = "ended"
         got_audio = False
         try:
             for chunk in decode_chunks(url, chunk_s=chunk_s, input_options=options):
+                if stop.is_set():
+                    return  # closing decode_chunks here stops its ffmpeg
                 if not got_audio and last_audio_at is not None:
                     # Back after a drop: stream time moves on by the wall time we were away.
                     gap_end = stream_s + (clock() - last_audio_at)

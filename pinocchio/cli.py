@@ -148,6 +148,47 @@ def scan(
     raise typer.Exit(1 if failed else 0)
 
 
+@app.command()
+def live(
+    urls: Annotated[list[str], typer.Argument(help="Live feeds: rtmp://, http(s)://….flv, http(s)://….m3u8")],
+    db: DbOption = None,
+    format: FormatOption = OutputFormat.table,
+    model: ModelOption = None,
+    classifier: ClassifierOption = None,
+    duration: Annotated[Optional[float], typer.Option("--duration", help="Stop after this many seconds (default: run until stopped).")] = None,
+) -> None:
+    """Follow live feeds, flag claims as they are said, store every committed segment."""
+    from pinocchio.detect import DetectOptions
+    from pinocchio.live import LiveWorker, feed_for
+    from pinocchio.pipeline import Pipeline
+    from pinocchio.store import open_store
+
+    settings = Settings().with_overrides(db_url=db, model=model, classifier=classifier)
+    try:
+        # Batches of one: a live segment is judged the moment it is committed.
+        pipeline = Pipeline(settings, detect_options=DetectOptions(batch_size=1))
+        engine = open_store(settings.db_url)
+        pipeline.transcriber  # load the model before joining the feeds
+    except PinocchioError as exc:
+        _fail(str(exc))
+        raise typer.Exit(2)
+
+    def report(feed, verdict: Verdict) -> None:
+        if format is OutputFormat.jsonl:
+            typer.echo(json.dumps(segment_json(feed.name, verdict), ensure_ascii=False))
+        elif verdict.action != "pass":
+            out.print(_verdict_table(feed.name, [verdict], with_times=True, show_all=False))
+
+    worker = LiveWorker(pipeline, engine, [feed_for(url) for url in urls], on_verdict=report)
+    try:
+        worker.run(duration_s=duration)
+    except KeyboardInterrupt:
+        worker.stop.set()
+    for name, error in worker.errors.items():
+        _fail(error)
+    raise typer.Exit(1 if worker.errors else 0)
+
+
 class _progress:
     """A progress bar for one file on a terminal (stderr), driven by stream seconds."""
 

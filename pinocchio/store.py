@@ -152,6 +152,16 @@ def stream_for(session: Session, *, source: str, content_sha256: str, duration_s
     return stream
 
 
+def live_stream_for(session: Session, *, source: str) -> Stream:
+    """A live feed is identified by its URL (it has no content hash)."""
+    stream = session.exec(select(Stream).where(Stream.source == source, Stream.content_sha256 == None)).first()  # noqa: E711
+    if stream is None:
+        stream = Stream(source=source)
+        session.add(stream)
+        session.flush()
+    return stream
+
+
 def completed_scan(session: Session, *, stream_id: int) -> Scan | None:
     return session.exec(
         select(Scan).where(Scan.stream_id == stream_id, Scan.status == "done").order_by(Scan.id.desc())

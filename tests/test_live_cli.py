@@ -1,0 +1,31 @@
+"""`pinocchio live` end to end on a real loopback HTTP-FLV feed publishing in real time."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from pinocchio.cli import app
+
+from conftest import demo_sentences
+from test_feeds import free_port, serve_flv
+
+pytestmark = pytest.mark.slow
+
+
+def test_live_command_reports_a_claim_while_the_feed_plays(tmp_path):
+    port = free_port()
+    start_s = 58.0  # 20 s around the tea's medical claim, with the honest price talk after it
+    server = serve_flv(port, 20.0, start_s=start_s)
+    try:
+        result = CliRunner().invoke(app, ["live", f"http://127.0.0.1:{port}/room7.flv", "--db", str(tmp_path / "l.db"),
+                                          "--format", "jsonl", "--duration", "28"])
+    finally:
+        server.kill()
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert rows and {r["stream"] for r in rows} == {"room7"}
+    claim = next(s for s in demo_sentences() if "medical_claim" in s["labels"])
+    at = claim["start_s"] - start_s
+    hits = [r for r in rows if "medical_claim" in r["labels"] and r["action"] == "review"
+            and r["start"] < at + claim["end_s"] - claim["start_s"] + 1.5 and r["end"] > at - 1.5]
+    assert hits, rows
