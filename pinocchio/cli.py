@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -44,6 +45,16 @@ LexiconsOption = Annotated[Optional[Path], typer.Option("--lexicons", help="Lexi
 
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
+
+
+@contextmanager
+def _or_exit(code: int = 2):
+    """Turn the library's errors into one `error: ...` line and an exit code, never a traceback."""
+    try:
+        yield
+    except PinocchioError as exc:
+        _fail(str(exc))
+        raise typer.Exit(code) from None
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -114,23 +125,18 @@ def scan(
 
     settings = Settings().with_overrides(db_url=db, model=model, classifier=classifier, lexicon_dir=lexicons,
                                          asr_prompt=asr_prompt)
-    try:
+    with _or_exit():
         pipeline = Pipeline(settings)
         engine = open_store(settings.db_url)
-    except PinocchioError as exc:
-        _fail(str(exc))
-        raise typer.Exit(2)
     failed = 0
     for path in paths:
         emit = (lambda v, p=str(path): typer.echo(json.dumps(segment_json(p, v), ensure_ascii=False))) \
             if format is OutputFormat.jsonl else None
         progress = _progress(str(path)) if err.is_terminal else None
         try:
-            outcome = pipeline.scan_file(path, engine, force=force, on_verdict=emit,
-                                         on_progress=progress.update if progress else None)
-        except PinocchioError as exc:  # a model that cannot be loaded fails every file alike
-            _fail(str(exc))
-            raise typer.Exit(2)
+            with _or_exit():  # a model that cannot be loaded fails every file alike
+                outcome = pipeline.scan_file(path, engine, force=force, on_verdict=emit,
+                                             on_progress=progress.update if progress else None)
         finally:
             if progress:
                 progress.stop()
@@ -164,14 +170,11 @@ def live(
     from pinocchio.store import open_store
 
     settings = Settings().with_overrides(db_url=db, model=model, classifier=classifier)
-    try:
+    with _or_exit():
         # Batches of one: a live segment is judged the moment it is committed.
         pipeline = Pipeline(settings, detect_options=DetectOptions(batch_size=1))
         engine = open_store(settings.db_url)
         pipeline.transcriber  # load the model before joining the feeds
-    except PinocchioError as exc:
-        _fail(str(exc))
-        raise typer.Exit(2)
 
     def report(feed, verdict: Verdict) -> None:
         if format is OutputFormat.jsonl:
@@ -226,13 +229,10 @@ def check(
         _fail(f"{file}: {exc.strerror if isinstance(exc, OSError) else 'not UTF-8 text'}")
         raise typer.Exit(2)
     verdicts = []
-    try:
+    with _or_exit():
         for verdict in pipeline.check_lines(line for line in lines if line.strip()):
             _emit_check(verdict, format)
             verdicts.append(verdict)
-    except PinocchioError as exc:
-        _fail(str(exc))
-        raise typer.Exit(2)
     if format is OutputFormat.table:
         out.print(_verdict_table(f"{len(verdicts)} lines, {sum(v.action != 'pass' for v in verdicts)} flagged",
                                  verdicts, with_times=False, show_all=True))
@@ -285,11 +285,8 @@ def train(
         def on_step(epoch: int, step: int, total: int, loss: float) -> None:
             bar.update(task, completed=step, total=total, epoch=epoch, loss=loss)
 
-        try:
+        with _or_exit():
             result = run_training(options, on_step=on_step)
-        except PinocchioError as exc:
-            _fail(str(exc))
-            raise typer.Exit(2)
     typer.echo(f"saved {result.out} (weights: {result.weights_from})")
     _print_report("dev", result.dev)
     _print_report("test", result.test)
@@ -308,13 +305,10 @@ def evaluate(
     from pinocchio.seeds import DEFAULT_CORPUS, load_corpus
 
     settings = Settings().with_overrides(lexicon_dir=lexicons, classifier=model)
-    try:
+    with _or_exit():
         rows = load_corpus(corpus or DEFAULT_CORPUS, split=split)
         pipeline = Pipeline(settings)
         report = corpus_report(pipeline, rows)
-    except PinocchioError as exc:
-        _fail(str(exc))
-        raise typer.Exit(2)
     scorer = pipeline.classifier.name if pipeline.classifier else "lexicon only"
     _print_report(f"{split} ({scorer})", report)
 
@@ -348,11 +342,8 @@ def models_path(name: Annotated[Optional[str], typer.Argument(help="Model name o
     from pinocchio.models import resolve_model
 
     settings = Settings().with_overrides(model=name)
-    try:
+    with _or_exit():
         typer.echo(str(resolve_model(settings.model, settings.cache_dir)))
-    except PinocchioError as exc:
-        _fail(str(exc))
-        raise typer.Exit(2)
 
 
 @lexicon_app.command("check")
