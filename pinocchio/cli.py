@@ -182,7 +182,14 @@ def live(
         elif verdict.action != "pass":
             out.print(_verdict_table(feed.name, [verdict], with_times=True, show_all=False))
 
-    worker = LiveWorker(pipeline, engine, [feed_for(url) for url in urls], on_verdict=report)
+    def remind(reminder) -> None:
+        if format is OutputFormat.jsonl:
+            typer.echo(json.dumps(reminder.as_json(), ensure_ascii=False))
+        else:
+            typer.echo(f"reminder {reminder.stream} {_clock(reminder.start_s)}: {reminder.message}", err=True)
+
+    with _or_exit():
+        worker = LiveWorker(pipeline, engine, [feed_for(url) for url in urls], on_verdict=report, on_reminder=remind)
     try:
         worker.run(duration_s=duration)
     except KeyboardInterrupt:

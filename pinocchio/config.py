@@ -29,6 +29,8 @@ class Settings:
     prompts_dir: Path = field(default_factory=lambda: _env_path("PINOCCHIO_PROMPTS", REPO_ROOT / "prompts"))
     # The claim classifier's directory; "" is the model shipped in the package, "none" the lexicon alone.
     classifier: str = field(default_factory=lambda: os.environ.get("PINOCCHIO_CLASSIFIER", ""))
+    # A claim of one label repeated in a stream within this many seconds is reminded once.
+    remind_window_s: float = field(default_factory=lambda: float(os.environ.get("PINOCCHIO_REMIND_WINDOW_S", "120")))
     # Whisper's initial prompt from prompts/ (off by default: see AsrOptions.initial_prompt).
     asr_prompt: bool = field(default_factory=lambda: os.environ.get("PINOCCHIO_ASR_PROMPT", "0") not in ("0", "", "false"))
     cpu_threads: int = field(default_factory=lambda: int(os.environ.get("PINOCCHIO_CPU_THREADS", os.cpu_count() or 2)))

@@ -18,6 +18,7 @@ from pinocchio.audio import FeedGap, ReconnectPolicy, live_chunks
 from pinocchio.errors import PinocchioError
 from pinocchio.pipeline import PIPELINE_VERSION, Pipeline
 from pinocchio.records import Verdict
+from pinocchio.reminders import Reminder, Reminders, load_templates
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,15 @@ def feed_for(url: str) -> Feed:
 class LiveWorker:
     def __init__(self, pipeline: Pipeline, engine: Engine, feeds: Iterable[Feed],
                  on_verdict: Callable[[Feed, Verdict], None] | None = None,
+                 on_reminder: Callable[[Reminder], None] | None = None,
                  policy: ReconnectPolicy = ReconnectPolicy()):
         self.pipeline = pipeline
         self.engine = engine
         self.feeds = tuple(feeds)
         self.on_verdict = on_verdict
+        self.on_reminder = on_reminder
+        settings = pipeline.settings
+        self.reminders = Reminders(load_templates(settings.prompts_dir / "reminders"), settings.remind_window_s)
         self.policy = policy
         self.stop = threading.Event()
         self.errors: dict[str, str] = {}
@@ -75,11 +80,18 @@ class LiveWorker:
             chunks = live_chunks(feed.url, policy=self.policy, on_gap=gap, stop=self.stop)
             try:
                 for verdict in self.pipeline.live_verdicts(chunks):
-                    store.add_verdicts(session, scan=scan, verdicts=[verdict], actor=PIPELINE_VERSION)
+                    row, = store.add_verdicts(session, scan=scan, verdicts=[verdict], actor=PIPELINE_VERSION)
+                    reminders = self.reminders.for_verdict(feed.name, verdict)
+                    for reminder in reminders:
+                        store.append_event(session, actor=PIPELINE_VERSION, action="remind", subject=f"segment:{row.id}",
+                                           stream_id=stream.id, payload=reminder.as_json())
                     session.commit()  # live: every committed segment is stored before it is reported
-                    if self.on_verdict:
-                        with self._print_lock:
+                    with self._print_lock:
+                        if self.on_verdict:
                             self.on_verdict(feed, verdict)
+                        for reminder in reminders:
+                            if self.on_reminder:
+                                self.on_reminder(reminder)
                 status, error = "done", None
             except PinocchioError as exc:
                 status, error = "failed", str(exc)

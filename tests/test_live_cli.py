@@ -22,10 +22,15 @@ def test_live_command_reports_a_claim_while_the_feed_plays(tmp_path):
                                           "--format", "jsonl", "--duration", "28"])
     finally:
         server.kill()
-    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    objects = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    rows = [o for o in objects if "type" not in o]
+    reminders = [o for o in objects if o.get("type") == "reminder"]
     assert rows and {r["stream"] for r in rows} == {"room7"}
     claim = next(s for s in demo_sentences() if "medical_claim" in s["labels"])
     at = claim["start_s"] - start_s
     hits = [r for r in rows if "medical_claim" in r["labels"] and r["action"] == "review"
             and r["start"] < at + claim["end_s"] - claim["start_s"] + 1.5 and r["end"] > at - 1.5]
     assert hits, rows
+    medical = [r for r in reminders if r["label"] == "medical_claim"]
+    assert len(medical) == 1 and "广告法第十七条" in medical[0]["message"]
+    assert medical[0]["start"] == hits[0]["start"]

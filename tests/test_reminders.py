@@ -1,0 +1,41 @@
+import shutil
+
+import pytest
+
+from pinocchio.config import REPO_ROOT
+from pinocchio.errors import ConfigError
+from pinocchio.records import LABELS, Finding, Segment, Verdict
+from pinocchio.reminders import Reminders, load_templates
+
+TEMPLATES = REPO_ROOT / "prompts" / "reminders"
+
+
+def verdict(start_s, label="medical_claim", action="review"):
+    finding = Finding("lexicon", label, 3, "广告法第十七条", (4, 8), term="能治", matched="能治糖尿病", match_kind="literal")
+    return Verdict(Segment(start_s, start_s + 2, "这个茶能治糖尿病", ()), (finding,), action)
+
+
+def test_every_label_has_a_template_naming_the_rule():
+    templates = load_templates(TEMPLATES)
+    assert set(templates) == set(LABELS)
+    message = Reminders(templates).for_verdict("room7", verdict(61.0))[0].message
+    assert "能治糖尿病" in message and "广告法第十七条" in message
+
+
+def test_a_repeated_claim_is_reminded_once_per_window():
+    reminders = Reminders(load_templates(TEMPLATES), window_s=120)
+    sent = [len(reminders.for_verdict("room7", verdict(t))) for t in (10, 50, 131, 140)]
+    assert sent == [1, 0, 1, 0]
+    assert len(reminders.for_verdict("room8", verdict(50))) == 1  # another stream is another streamer
+    assert len(reminders.for_verdict("room7", verdict(60, label="superstition"))) == 1
+    assert reminders.for_verdict("room7", verdict(300, action="pass")) == []
+
+
+def test_a_missing_or_broken_template_names_its_file(tmp_path):
+    shutil.copytree(TEMPLATES, tmp_path / "r")
+    (tmp_path / "r" / "superstition.txt").write_text("请注意{colour}", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"superstition.txt: unknown field 'colour'"):
+        load_templates(tmp_path / "r")
+    (tmp_path / "r" / "superstition.txt").unlink()
+    with pytest.raises(ConfigError, match=r"superstition.txt: missing reminder template"):
+        load_templates(tmp_path / "r")
