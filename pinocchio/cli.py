@@ -162,8 +162,13 @@ def live(
     model: ModelOption = None,
     classifier: ClassifierOption = None,
     duration: Annotated[Optional[float], typer.Option("--duration", help="Stop after this many seconds (default: run until stopped).")] = None,
+    webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST every reminder here as JSON signed with HMAC-SHA256.")] = None,
+    webhook_secret: Annotated[Optional[str], typer.Option("--webhook-secret", envvar="PINOCCHIO_WEBHOOK_SECRET", help="The HMAC key [env PINOCCHIO_WEBHOOK_SECRET].")] = None,
 ) -> None:
     """Follow live feeds, flag claims as they are said, store every committed segment."""
+    if webhook and not webhook_secret:
+        _fail("--webhook needs a secret: --webhook-secret or PINOCCHIO_WEBHOOK_SECRET")
+        raise typer.Exit(2)
     from pinocchio.detect import DetectOptions
     from pinocchio.live import LiveWorker, feed_for
     from pinocchio.pipeline import Pipeline
@@ -182,7 +187,13 @@ def live(
         elif verdict.action != "pass":
             out.print(_verdict_table(feed.name, [verdict], with_times=True, show_all=False))
 
+    from pinocchio.webhooks import WebhookSender
+
+    sender = WebhookSender(webhook, webhook_secret, engine) if webhook else None
+
     def remind(reminder) -> None:
+        if sender:
+            sender.send(reminder.as_json())
         if format is OutputFormat.jsonl:
             typer.echo(json.dumps(reminder.as_json(), ensure_ascii=False))
         else:
@@ -194,6 +205,8 @@ def live(
         worker.run(duration_s=duration)
     except KeyboardInterrupt:
         worker.stop.set()
+    if sender:
+        sender.close()
     for name, error in worker.errors.items():
         _fail(error)
     raise typer.Exit(1 if worker.errors else 0)
@@ -249,6 +262,23 @@ def _emit_check(verdict: Verdict, format: OutputFormat) -> None:
     if format is OutputFormat.jsonl:
         typer.echo(json.dumps({"text": verdict.segment.text, "labels": list(verdict.labels), "action": verdict.action,
                                "findings": [_finding_json(f) for f in verdict.findings]}, ensure_ascii=False))
+
+
+webhooks_app = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("failed")
+def webhooks_failed(db: DbOption = None) -> None:
+    """Reminders that could not be delivered after every retry (the dead-letter table)."""
+    from pinocchio.store import open_store
+    from pinocchio.webhooks import failed_deliveries
+
+    with _or_exit():
+        failures = failed_deliveries(open_store(Settings().with_overrides(db_url=db).db_url))
+    for f in failures:
+        typer.echo(f"{f.id}\t{f.created_at:%Y-%m-%d %H:%M:%S}\t{f.url}\t{f.attempts} attempts\t{f.last_error}\t{f.payload}")
+    typer.echo(f"{len(failures)} failed deliveries", err=True)
 
 
 seeds_app = typer.Typer(help="The labelled corpus the classifier learns from.", no_args_is_help=True)

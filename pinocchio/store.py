@@ -92,6 +92,19 @@ class ModerationEvent(SQLModel, table=True):
     hash: str = Field(unique=True)
 
 
+class WebhookFailure(SQLModel, table=True):
+    """A dead letter: a delivery that failed every attempt, kept whole so it can be sent again."""
+
+    __tablename__ = "webhook_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    url: str
+    payload: str  # the exact body that was signed
+    attempts: int
+    last_error: str
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

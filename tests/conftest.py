@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import shutil
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ FIXTURES = ROOT / "fixtures"
 SPEECH = FIXTURES / "speech"
 DEMO = FIXTURES / "demo" / "demo_stream.m4a"
 DEMO_REFERENCE = FIXTURES / "demo" / "demo_stream.reference.json"
+WEBHOOK_SECRET = "s3cret"
 
 
 def speech_references() -> dict[str, str]:
@@ -86,3 +91,33 @@ def clip_dir(tmp_path_factory) -> Path:
     ffmpeg("-i", str(src), "-c:a", "aac", str(out / "clip.m4a"))
     shutil.copy(src, out / "clip.wav")
     return out
+
+
+@pytest.fixture
+def receiver():
+    """Answers with the codes in `plan` (then 200), recording bodies whose signature checks out."""
+    state = {"plan": [], "good": [], "bad_signatures": 0, "requests": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state["requests"] += 1
+            expected = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(self.headers.get("X-Pinocchio-Signature", ""), expected):
+                state["bad_signatures"] += 1
+                self.send_response(401)
+            else:
+                code = state["plan"].pop(0) if state["plan"] else 200
+                if code == 200:
+                    state["good"].append(json.loads(body))
+                self.send_response(code)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state["url"] = f"http://127.0.0.1:{server.server_port}/hook"
+    yield state
+    server.shutdown()

@@ -7,19 +7,20 @@ from typer.testing import CliRunner
 
 from pinocchio.cli import app
 
-from conftest import demo_sentences
+from conftest import WEBHOOK_SECRET, demo_sentences
 from test_feeds import free_port, serve_flv
 
 pytestmark = pytest.mark.slow
 
 
-def test_live_command_reports_a_claim_while_the_feed_plays(tmp_path):
+def test_live_command_reports_a_claim_while_the_feed_plays(tmp_path, receiver):
     port = free_port()
     start_s = 58.0  # 20 s around the tea's medical claim, with the honest price talk after it
     server = serve_flv(port, 20.0, start_s=start_s)
     try:
         result = CliRunner().invoke(app, ["live", f"http://127.0.0.1:{port}/room7.flv", "--db", str(tmp_path / "l.db"),
-                                          "--format", "jsonl", "--duration", "28"])
+                                          "--format", "jsonl", "--duration", "28",
+                                          "--webhook", receiver["url"], "--webhook-secret", WEBHOOK_SECRET])
     finally:
         server.kill()
     objects = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
@@ -34,3 +35,5 @@ def test_live_command_reports_a_claim_while_the_feed_plays(tmp_path):
     medical = [r for r in reminders if r["label"] == "medical_claim"]
     assert len(medical) == 1 and "广告法第十七条" in medical[0]["message"]
     assert medical[0]["start"] == hits[0]["start"]
+    assert medical[0] in receiver["good"]  # the same reminder, delivered signed to the platform
+    assert receiver["bad_signatures"] == 0
