@@ -32,7 +32,8 @@ class SourceInfo:
     size_bytes: int
 
 
-def _first_line(text: str) -> str:
+def _last_line(text: str) -> str:
+    """ffmpeg prints its decisive error last."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1] if lines else "unknown ffmpeg error"
 
@@ -58,7 +59,7 @@ def probe_file(path: str | Path) -> SourceInfo:
     try:
         info = ffmpeg.probe(str(p))
     except ffmpeg.Error as exc:
-        reason = _first_line(exc.stderr.decode("utf-8", "replace") if exc.stderr else "")
+        reason = _last_line(exc.stderr.decode("utf-8", "replace") if exc.stderr else "")
         raise AudioError(f"{p}: not a readable audio/video file ({reason.split(': ')[-1]})") from None
     audio = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
     if not audio:
@@ -107,10 +108,10 @@ def decode_chunks(source: str | Path, chunk_s: float = 30.0, input_options: dict
         process.stderr.close()
     stderr = b"".join(stderr_lines).decode("utf-8", "replace")
     if code != 0 and decoded_samples == 0:
-        raise AudioError(f"{source}: ffmpeg could not decode it ({_first_line(stderr)})")
+        raise AudioError(f"{source}: ffmpeg could not decode it ({_last_line(stderr)})")
     if stderr.strip():
         # A damaged stretch mid-file: ffmpeg skips it and goes on; say where, keep the rest.
-        log.warning("%s: decoded with errors (%.1f s decoded): %s", source, decoded_samples / SAMPLE_RATE, _first_line(stderr))
+        log.warning("%s: decoded with errors (%.1f s decoded): %s", source, decoded_samples / SAMPLE_RATE, _last_line(stderr))
 
 
 # ---------------------------------------------------------------- live feeds

@@ -23,7 +23,7 @@ from pinocchio.detect import DetectOptions, Detector
 from pinocchio.errors import PinocchioError
 from pinocchio.lexicon import Matcher, load_lexicon
 from pinocchio.models import resolve_model
-from pinocchio.records import AudioChunk, Verdict
+from pinocchio.records import AudioChunk, Utterance, Verdict
 from pinocchio.segment import Segmenter, SegmentOptions, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -92,20 +92,19 @@ class Pipeline:
 
     def audio_verdicts(self, chunks: Iterable[AudioChunk]) -> Iterator[Verdict]:
         """The shared stage chain; a finite iterator of chunks is a recording, an endless one a feed."""
-        transcriber = self.transcriber
-        # After the whisper model load, so they do not contend; while whisper decodes they cost nothing.
-        self.segmenter.tokenizer.warm_up()
-        if self.classifier:
-            self.classifier.warm_up()
-        return self.detector.verdicts(self.segmenter.segments(transcriber.transcribe(chunks)))
+        return self._judge(self.transcriber.transcribe(chunks))
 
     def live_verdicts(self, chunks: Iterable[AudioChunk], stream_options: StreamOptions = StreamOptions()) -> Iterator[Verdict]:
         """The same chain for live audio: utterances are committed at pauses as the chunks arrive."""
-        streaming = StreamingTranscriber(self.transcriber, stream_options)
+        return self._judge(StreamingTranscriber(self.transcriber, stream_options).transcribe(chunks))
+
+    def _judge(self, utterances: Iterator[Utterance]) -> Iterator[Verdict]:
+        # Called once the whisper model is loaded (the caller fetched it), so these loads do not
+        # contend with it; while whisper decodes they cost nothing.
         self.segmenter.tokenizer.warm_up()
         if self.classifier:
             self.classifier.warm_up()
-        return self.detector.verdicts(self.segmenter.segments(streaming.transcribe(chunks)))
+        return self.detector.verdicts(self.segmenter.segments(utterances))
 
     def scan_file(self, path: str | Path, engine: Engine, *, force: bool = False,
                   on_verdict: Callable[[Verdict], None] | None = None,
