@@ -23,12 +23,16 @@ def utcnow() -> datetime:
 
 
 class Stream(SQLModel, table=True):
-    """A recording (identified by its content hash) or, later, a live feed."""
+    """A recording (identified by its content hash) or a live feed (by its URL), with the streamer
+    and room it belongs to when they are known (a streams file names them)."""
 
     id: int | None = Field(default=None, primary_key=True)
     source: str
     content_sha256: str | None = Field(default=None, index=True, unique=True)
     duration_s: float | None = None
+    name: str | None = None  # what reports and output call it, e.g. "room42"
+    streamer_id: str | None = Field(default=None, index=True)
+    room: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
