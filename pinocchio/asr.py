@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
+from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,27 +170,61 @@ def windows(chunks: Iterable[AudioChunk], window_s: float, cut_search_s: float) 
         yield AudioChunk(start_s=start_s, samples=np.concatenate(buffer))
 
 
+class FairTurns:
+    """First come, first served use of the one whisper model that every feed of a process shares.
+    A plain lock lets one busy feed take it again and again while another waits; here each caller
+    queues, so a feed waits for at most one decode of each other feed."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+
+    @contextmanager
+    def turn(self):
+        mine = threading.Event()
+        with self._lock:
+            self._waiting.append(mine)
+            if len(self._waiting) == 1:
+                mine.set()
+        mine.wait()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._waiting.popleft()
+                if self._waiting:
+                    self._waiting[0].set()
+
+
 class Transcriber:
-    """Turns audio chunks into guarded, Simplified-Chinese utterances with word timestamps."""
+    """Turns audio chunks into guarded, Simplified-Chinese utterances with word timestamps.
+    Safe to share between threads: decodes take turns (FairTurns)."""
 
     def __init__(self, whisper_model, options: AsrOptions, boilerplate: tuple[str, ...] = ()):
         self.model = whisper_model
         self.options = options
         self.guard = HallucinationGuard(options, boilerplate)
-        self.audio_s = 0.0
+        self.turns = FairTurns()
+        self.audio_s = 0.0  # audio decoded so far, and the wall time it took: the real-time factor
+        self.decode_s = 0.0
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.decode_s / self.audio_s if self.audio_s else 0.0
 
     def transcribe(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
         o = self.options
         for window in windows(chunks, o.window_s, o.cut_search_s):
-            self.audio_s += len(window.samples) / SAMPLE_RATE
             yield from self.transcribe_window(window)
 
-    def transcribe_window(self, window: AudioChunk) -> Iterator[Utterance]:
-        segments, _info = self.model.transcribe(window.samples, **self.options.whisper_kwargs())
-        for seg in segments:
-            utterance = self._to_utterance(seg, window.start_s)
-            if utterance is not None:
-                yield utterance
+    def transcribe_window(self, window: AudioChunk) -> list[Utterance]:
+        with self.turns.turn():
+            started = time.perf_counter()
+            segments, _info = self.model.transcribe(window.samples, **self.options.whisper_kwargs())
+            utterances = [u for u in (self._to_utterance(seg, window.start_s) for seg in segments) if u is not None]
+            self.decode_s += time.perf_counter() - started
+            self.audio_s += len(window.samples) / SAMPLE_RATE
+        return utterances
 
     def _to_utterance(self, seg, offset_s: float) -> Utterance | None:
         raw_words = seg.words or []

@@ -40,6 +40,7 @@ DbOption = Annotated[Optional[str], typer.Option("--db", help="Database URL or S
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table for people, jsonl for programs.")]
 ModelOption = Annotated[Optional[str], typer.Option("--model", help="Whisper model name or directory [env PINOCCHIO_MODEL; default base].")]
 ClassifierOption = Annotated[Optional[str], typer.Option("--classifier", help="Claim-classifier directory, or 'none' for the lexicon alone [env PINOCCHIO_CLASSIFIER; default: the shipped model].")]
+EvidenceOption = Annotated[Optional[Path], typer.Option("--evidence", help="Folder for evidence clips [env PINOCCHIO_EVIDENCE; default: 'evidence' beside the database].")]
 LexiconsOption = Annotated[Optional[Path], typer.Option("--lexicons", help="Lexicon directory [env PINOCCHIO_LEXICONS].")]
 
 
@@ -116,6 +117,7 @@ def scan(
     classifier: ClassifierOption = None,
     lexicons: LexiconsOption = None,
     force: Annotated[bool, typer.Option("--force", help="Scan again even if this content was scanned before.")] = False,
+    evidence: EvidenceOption = None,
     show_all: Annotated[bool, typer.Option("--all", help="Table: list compliant segments too.")] = False,
     asr_prompt: Annotated[Optional[bool], typer.Option("--asr-prompt/--no-asr-prompt", help="Give whisper the initial prompt in prompts/ [env PINOCCHIO_ASR_PROMPT; default off].")] = None,
 ) -> None:
@@ -124,10 +126,11 @@ def scan(
     from pinocchio.store import open_store
 
     settings = Settings().with_overrides(db_url=db, model=model, classifier=classifier, lexicon_dir=lexicons,
-                                         asr_prompt=asr_prompt)
+                                         asr_prompt=asr_prompt, evidence_dir=evidence)
     with _or_exit():
         pipeline = Pipeline(settings)
         engine = open_store(settings.db_url)
+    clips = _evidence_store(settings)
     failed = 0
     for path in paths:
         emit = (lambda v, p=str(path): typer.echo(json.dumps(segment_json(p, v), ensure_ascii=False))) \
@@ -135,7 +138,7 @@ def scan(
         progress = _progress(str(path)) if err.is_terminal else None
         try:
             with _or_exit():  # a model that cannot be loaded fails every file alike
-                outcome = pipeline.scan_file(path, engine, force=force, on_verdict=emit,
+                outcome = pipeline.scan_file(path, engine, force=force, evidence=clips, on_verdict=emit,
                                              on_progress=progress.update if progress else None)
         finally:
             if progress:
@@ -152,6 +155,12 @@ def scan(
         elif note:
             err.print(f"{path}: already scanned, printed from the store")
     raise typer.Exit(1 if failed else 0)
+
+
+def _evidence_store(settings: Settings):
+    from pinocchio.evidence import EvidenceStore, evidence_dir_for
+
+    return EvidenceStore(evidence_dir_for(settings.db_url, settings.evidence_dir))
 
 
 @app.command()

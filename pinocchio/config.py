@@ -9,7 +9,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _env_path(name: str, default: Path) -> Path:
+def _env_path(name: str, default: Path | None) -> Path | None:
     value = os.environ.get(name)
     return Path(value).expanduser() if value else default
 
@@ -33,6 +33,8 @@ class Settings:
     remind_window_s: float = field(default_factory=lambda: float(os.environ.get("PINOCCHIO_REMIND_WINDOW_S", "120")))
     # Whisper's initial prompt from prompts/ (off by default: see AsrOptions.initial_prompt).
     asr_prompt: bool = field(default_factory=lambda: os.environ.get("PINOCCHIO_ASR_PROMPT", "0") not in ("0", "", "false"))
+    # Evidence clips; None: a folder "evidence" beside the SQLite file (see evidence_dir_for).
+    evidence_dir: Path | None = field(default_factory=lambda: _env_path("PINOCCHIO_EVIDENCE", None))
     cpu_threads: int = field(default_factory=lambda: int(os.environ.get("PINOCCHIO_CPU_THREADS", os.cpu_count() or 2)))
 
     def with_overrides(self, **overrides: object) -> "Settings":

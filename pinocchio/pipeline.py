@@ -20,6 +20,7 @@ from pinocchio.background import BackgroundLoad
 from pinocchio.classify import SHIPPED_MODEL, ClaimClassifier
 from pinocchio.config import Settings
 from pinocchio.detect import DetectOptions, Detector
+from pinocchio.evidence import EvidenceRecorder, EvidenceStore
 from pinocchio.errors import PinocchioError
 from pinocchio.lexicon import Matcher, load_lexicon
 from pinocchio.models import resolve_model
@@ -106,7 +107,14 @@ class Pipeline:
             self.classifier.warm_up()
         return self.detector.verdicts(self.segmenter.segments(utterances))
 
+    def evidence_recorder(self, evidence: EvidenceStore, live: bool) -> EvidenceRecorder:
+        """Live clips are cut seconds after their segment; a batch segment may come a whole
+        transcription window after its audio was read, so a batch keeps that much."""
+        keep_s = 60.0 if live else self.asr_options.window_s + self.asr_options.cut_search_s + 30.0
+        return EvidenceRecorder(evidence, keep_s=keep_s)
+
     def scan_file(self, path: str | Path, engine: Engine, *, force: bool = False,
+                  evidence: EvidenceStore | None = None,
                   on_verdict: Callable[[Verdict], None] | None = None,
                   on_progress: Callable[[float, float | None], None] | None = None) -> ScanOutcome:
         """Scan one recording into the store. Bad input comes back as a failed outcome, never raised,
@@ -133,9 +141,17 @@ class Pipeline:
             if on_progress:
                 on_progress(0.0, info.duration_s)
             verdicts: list[Verdict] = []
+            chunks = decode_chunks(path)
+            recorder = self.evidence_recorder(evidence, live=False) if evidence else None
+            if recorder:
+                chunks = recorder.tap(chunks)
             try:
-                for verdict in self.audio_verdicts(decode_chunks(path)):
-                    store.add_verdicts(session, scan=scan, verdicts=[verdict], actor=PIPELINE_VERSION)
+                for verdict in self.audio_verdicts(chunks):
+                    row, = store.add_verdicts(session, scan=scan, verdicts=[verdict], actor=PIPELINE_VERSION)
+                    if recorder and verdict.action != "pass":
+                        recorder.request(verdict.segment.start_s, verdict.segment.end_s,
+                                         lambda clip, segment_id=row.id: store.link_evidence(
+                                             session, segment_id=segment_id, clip=clip))
                     verdicts.append(verdict)
                     if len(verdicts) % COMMIT_EVERY == 0:
                         session.commit()

@@ -33,6 +33,9 @@ class Stream(SQLModel, table=True):
     name: str | None = None  # what reports and output call it, e.g. "room42"
     streamer_id: str | None = Field(default=None, index=True)
     room: str | None = None
+    # Live feeds: the UTC moment that is 0 s of stream time, kept so that a restarted worker
+    # carries on the same clock and its segments line up with the ones stored before.
+    live_epoch: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -78,6 +81,7 @@ class FindingRow(SQLModel, table=True):
     span_start: int
     span_end: int
     score: float
+    evidence: str | None = None  # the clip's file name (<sha256>.opus) in the evidence folder
 
 
 class ModerationEvent(SQLModel, table=True):
@@ -218,6 +222,12 @@ def add_verdicts(session: Session, *, scan: Scan, verdicts: Iterable[Verdict], a
                                   "start_s": seg.start_s, "end_s": seg.end_s, "scan_id": scan.id})
         rows.append(row)
     return rows
+
+
+def link_evidence(session: Session, *, segment_id: int, clip: str) -> None:
+    for finding in session.exec(select(FindingRow).where(FindingRow.segment_id == segment_id)):
+        finding.evidence = clip
+        session.add(finding)
 
 
 def finish_scan(session: Session, *, scan: Scan, status: str, error: str | None = None) -> None:

@@ -128,3 +128,26 @@ def test_noise_and_music_without_speech_give_no_text(pipeline, tmp_path):
            "-f", "lavfi", "-i", "sine=frequency=440:duration=20", "-f", "lavfi", "-i", "sine=frequency=554:duration=20",
            "-filter_complex", "amix=inputs=3", "-ar", "16000", str(path))
     assert list(pipeline.transcriber.transcribe(decode_chunks(path))) == []
+
+
+def test_every_flagged_segment_has_its_evidence_clip_beside_the_database(demo_scan):
+    """Clips are Opus files named by their sha256, 2 s either side of the segment."""
+    import hashlib
+    import subprocess
+
+    db, rows = demo_scan
+    with sqlite3.connect(db) as conn:
+        linked = conn.execute("SELECT s.start_ms, s.end_ms, s.action, f.evidence FROM segment s "
+                              "JOIN finding f ON f.segment_id = s.id").fetchall()
+    flagged = [x for x in linked if x[2] != "pass"]
+    assert flagged and all(x[3] for x in flagged)
+    for start_ms, end_ms, _, clip in flagged:
+        path = db.parent / "evidence" / clip
+        assert hashlib.sha256(path.read_bytes()).hexdigest() + ".opus" == clip
+        probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_name",
+                                "-of", "json", str(path)], capture_output=True, text=True, check=True)
+        info = json.loads(probe.stdout)
+        assert info["streams"][0]["codec_name"] == "opus"
+        expected = (min(end_ms / 1000 + 2, 105.6) - max(start_ms / 1000 - 2, 0))
+        assert float(info["format"]["duration"]) == pytest.approx(expected, abs=0.1)
+        assert path.stat().st_size < 40_000  # small enough to keep every one of them
