@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from contextlib import contextmanager
 from enum import Enum
@@ -16,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pinocchio.config import Settings
-from pinocchio.errors import PinocchioError
+from pinocchio.errors import ConfigError, PinocchioError
 from pinocchio.records import Verdict
 
 app = typer.Typer(help="Catch false advertising in what Chinese live-commerce streamers say.",
@@ -165,30 +166,50 @@ def _evidence_store(settings: Settings):
 
 @app.command()
 def live(
-    urls: Annotated[list[str], typer.Argument(help="Live feeds: rtmp://, http(s)://….flv, http(s)://….m3u8")],
+    urls: Annotated[Optional[list[str]], typer.Argument(help="Live feeds: rtmp://, http(s)://….flv, http(s)://….m3u8")] = None,
+    streams: Annotated[Optional[Path], typer.Option("--streams", help="YAML file naming each feed with its streamer and room.")] = None,
     db: DbOption = None,
     format: FormatOption = OutputFormat.table,
     model: ModelOption = None,
     classifier: ClassifierOption = None,
+    evidence: EvidenceOption = None,
     duration: Annotated[Optional[float], typer.Option("--duration", help="Stop after this many seconds (default: run until stopped).")] = None,
     webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST every reminder here as JSON signed with HMAC-SHA256.")] = None,
     webhook_secret: Annotated[Optional[str], typer.Option("--webhook-secret", envvar="PINOCCHIO_WEBHOOK_SECRET", help="The HMAC key [env PINOCCHIO_WEBHOOK_SECRET].")] = None,
+    metrics_port: Annotated[Optional[int], typer.Option("--metrics-port", help="Serve Prometheus metrics on this port.")] = None,
+    metrics_host: Annotated[str, typer.Option("--metrics-host", help="Address for --metrics-port.")] = "127.0.0.1",
 ) -> None:
-    """Follow live feeds, flag claims as they are said, store every committed segment."""
+    """Follow live feeds, flag claims as they are said, store every committed segment.
+    SIGTERM or Ctrl-C stops it cleanly: what was heard is committed and stored first."""
     if webhook and not webhook_secret:
         _fail("--webhook needs a secret: --webhook-secret or PINOCCHIO_WEBHOOK_SECRET")
         raise typer.Exit(2)
     from pinocchio.detect import DetectOptions
-    from pinocchio.live import LiveWorker, feed_for
+    from pinocchio.feeds import check_url, feed_for, load_streams
+    from pinocchio.live import LiveWorker
+    from pinocchio.metrics import WorkerMetrics
     from pinocchio.pipeline import Pipeline
     from pinocchio.store import open_store
 
-    settings = Settings().with_overrides(db_url=db, model=model, classifier=classifier)
+    settings = Settings().with_overrides(db_url=db, model=model, classifier=classifier, evidence_dir=evidence)
     with _or_exit():
+        feeds = load_streams(streams) if streams else []
+        for url in urls or []:
+            check_url(url, "URL")
+            feeds.append(feed_for(url))
+        if not feeds:
+            raise ConfigError("no feeds: give URLs or --streams FILE")
         # Batches of one: a live segment is judged the moment it is committed.
         pipeline = Pipeline(settings, detect_options=DetectOptions(batch_size=1))
         engine = open_store(settings.db_url)
         pipeline.transcriber  # load the model before joining the feeds
+    metrics = WorkerMetrics()
+    if metrics_port is not None:
+        with _or_exit():
+            try:
+                metrics.serve(metrics_port, metrics_host)
+            except OSError as exc:
+                raise ConfigError(f"--metrics-port {metrics_port}: {exc.strerror}") from None
 
     def report(feed, verdict: Verdict) -> None:
         if format is OutputFormat.jsonl:
@@ -209,11 +230,15 @@ def live(
             typer.echo(f"reminder {reminder.stream} {_clock(reminder.start_s)}: {reminder.message}", err=True)
 
     with _or_exit():
-        worker = LiveWorker(pipeline, engine, [feed_for(url) for url in urls], on_verdict=report, on_reminder=remind)
+        worker = LiveWorker(pipeline, engine, feeds, on_verdict=report, on_reminder=remind,
+                            evidence=_evidence_store(settings), metrics=metrics)
+    # Stop on a signal by letting every feed flush, rather than dying mid-segment.
+    previous = {sig: signal.signal(sig, lambda *_: worker.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         worker.run(duration_s=duration)
-    except KeyboardInterrupt:
-        worker.stop.set()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if sender:
         sender.close()
     for name, error in worker.errors.items():

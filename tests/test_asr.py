@@ -50,3 +50,30 @@ def test_windows_cut_at_the_quietest_moment():
     assert 9.0 <= out[0].end_s <= 9.3
     assert out[1].start_s == pytest.approx(out[0].end_s)
     assert sum(len(w.samples) for w in out) == len(tone)
+
+
+def test_feeds_take_turns_on_the_shared_model_in_the_order_they_asked():
+    import threading
+    import time
+
+    from pinocchio.asr import FairTurns
+
+    turns, order, started = FairTurns(), [], []
+
+    def feed(name: str) -> None:
+        started.append(name)
+        with turns.turn():
+            order.append(name)
+            time.sleep(0.02)
+
+    with turns.turn():  # one feed is decoding; three others queue up behind it, one at a time
+        threads = []
+        for name in ("a", "b", "c"):
+            threads.append(threading.Thread(target=feed, args=(name,)))
+            threads[-1].start()
+            while name not in started:
+                time.sleep(0.001)
+            time.sleep(0.02)  # it is now waiting
+    for thread in threads:
+        thread.join()
+    assert order == ["a", "b", "c"]

@@ -1,0 +1,99 @@
+"""The live worker on feeds that misbehave, with real whisper and the demo's audio: a feed that
+drops and replays what it had sent (as HLS and relays do), evidence, metrics, the gap event."""
+
+import json
+import urllib.request
+
+import pytest
+from sqlmodel import Session, select
+
+from pinocchio import store
+from pinocchio.audio import FeedGap, decode_chunks
+from pinocchio.evidence import EvidenceStore
+from pinocchio.feeds import Feed
+from pinocchio.live import LiveWorker
+from pinocchio.metrics import WorkerMetrics
+from pinocchio.records import AudioChunk
+
+from conftest import DEMO
+from test_feeds import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def demo_stretch(start_s: float, seconds: float, at_s: float):
+    """Half-second chunks of the demo from start_s, stamped as if they began at stream time at_s."""
+    for chunk in decode_chunks(DEMO, chunk_s=0.5, input_options={"ss": start_s, "t": seconds}):
+        yield AudioChunk(start_s=at_s + chunk.start_s, samples=chunk.samples)
+
+
+def replaying_source(url, policy, on_gap, stop):
+    """The tea talk and its medical claim (demo 56-67 s); the connection drops; the new one
+    replays from just before the claim (as an HLS playlist does), then goes on to the price
+    claim (demo 75.5 s)."""
+    yield from demo_stretch(56.0, 11.0, at_s=0.0)
+    on_gap(FeedGap(url, 11.0, 11.0, "Connection reset by peer"))
+    yield from demo_stretch(59.0, 21.0, at_s=11.0)
+
+
+@pytest.fixture(scope="module")
+def replayed(pipeline, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("replay")
+    engine = store.open_store(f"sqlite:///{tmp / 'live.db'}")
+    metrics = WorkerMetrics()
+    printed = []
+    worker = LiveWorker(pipeline, engine, [Feed("room7", "rtmp://127.0.0.1/live/room7", "s-7", "7")],
+                        on_verdict=lambda feed, v: printed.append(v), evidence=EvidenceStore(tmp / "clips"),
+                        metrics=metrics, chunk_source=replaying_source)
+    worker.run()
+    return engine, metrics, printed, tmp
+
+
+def labels_stored(engine):
+    """The labels of each stored segment, in order."""
+    with Session(engine) as session:
+        return [sorted({f.label for f in session.exec(select(store.FindingRow).where(store.FindingRow.segment_id == s.id))})
+                for s in session.exec(select(store.SegmentRow).order_by(store.SegmentRow.id))]
+
+
+def test_a_replayed_claim_is_stored_once_and_the_next_one_is_found(replayed):
+    engine, metrics, printed, _ = replayed
+    labels = labels_stored(engine)
+    assert sum("medical_claim" in x for x in labels) == 1, labels
+    assert any("absolute_claim" in x for x in labels)
+    assert metrics.duplicates.labels("room7")._value.get() >= 1
+
+
+def test_the_gap_is_an_event_on_the_stream_and_the_feed_names_its_streamer(replayed):
+    engine, *_ = replayed
+    with Session(engine) as session:
+        stream = session.exec(select(store.Stream)).one()
+        assert (stream.name, stream.streamer_id, stream.room) == ("room7", "s-7", "7")
+        gaps = session.exec(select(store.ModerationEvent).where(store.ModerationEvent.action == "feed_gap")).all()
+        assert len(gaps) == 1 and gaps[0].subject == f"stream:{stream.id}"
+        assert json.loads(gaps[0].payload)["reason"] == "Connection reset by peer"
+        assert session.exec(select(store.Scan)).one().status == "done"
+
+
+def test_live_findings_link_their_evidence_clip(replayed):
+    engine, _, _, tmp = replayed
+    with Session(engine) as session:
+        flagged = session.exec(select(store.FindingRow)).all()
+    assert flagged and all(f.evidence and (tmp / "clips" / f.evidence).is_file() for f in flagged)
+
+
+def test_metrics_count_what_the_feed_did_and_serve_them(replayed):
+    engine, metrics, printed, _ = replayed
+    assert metrics.segments.labels("room7")._value.get() == len(printed)
+    assert metrics.findings.labels("room7", "medical_claim")._value.get() == 1
+    assert metrics.reconnects.labels("room7")._value.get() == 1
+    assert metrics.decode_errors.labels("room7")._value.get() == 1
+    port = free_port()
+    server = metrics.serve(port)
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        server.shutdown()
+    assert f'pinocchio_feed_segments_total{{feed="room7"}} {float(len(printed))}' in text
+    rtf = next(line for line in text.splitlines() if line.startswith("pinocchio_asr_real_time_factor "))
+    assert 0 < float(rtf.split()[1]) < 1
