@@ -306,6 +306,8 @@ class StreamingTranscriber:
     def insert_audio(self, chunk: AudioChunk) -> list[Utterance]:
         """Add a chunk. A gap in the stream (a reconnect) first flushes what was buffered, since
         speech cannot run across it; those utterances are returned."""
+        if not len(chunk.samples):  # the feed broke off: nothing said before can go on after
+            return self.finish()
         flushed: list[Utterance] = []
         end_s = self._start_s + self.buffered_s
         if len(self._buffer) and chunk.start_s > end_s + 0.5:

@@ -148,7 +148,7 @@ def live_chunks(url: str, chunk_s: float = 0.5, policy: ReconnectPolicy = Reconn
                 clock=time.monotonic) -> Iterator[AudioChunk]:
     """Chunks from a live URL (RTMP, HTTP-FLV, HLS) for as long as it can be had. Times are stream
     seconds: wall time spent reconnecting is added, so a gap shows as a jump in start_s (and is
-    reported through `on_gap`). Raises AudioError once `max_attempts` connections fail in a row.
+    reported through `on_gap`); the moment a connection ends an empty chunk is yielded. Raises AudioError once `max_attempts` connections fail in a row.
     Setting `stop` ends it: at the next chunk, or at once during a backoff wait."""
     stop = stop or threading.Event()
     sleep = sleep or stop.wait
@@ -177,6 +177,10 @@ def live_chunks(url: str, chunk_s: float = 0.5, policy: ReconnectPolicy = Reconn
                 last_audio_at = clock()
         except AudioError as exc:
             reason = str(exc).removeprefix(f"{url}: ")
+        if got_audio:
+            # An empty chunk marks the break, so that what was said before it is committed now
+            # rather than when (if ever) the feed comes back.
+            yield AudioChunk(start_s=stream_s, samples=np.zeros(0, dtype=np.float32))
         if not got_audio:
             failures += 1
             if policy.max_attempts is not None and failures >= policy.max_attempts:

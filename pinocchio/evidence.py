@@ -102,6 +102,10 @@ class EvidenceRecorder:
     def tap(self, chunks: Iterable[AudioChunk]) -> Iterator[AudioChunk]:
         """Pass the chunks on unchanged, remembering them."""
         for chunk in chunks:
+            if not len(chunk.samples):  # a live feed broke off: clips waiting for more take what there is
+                self._fulfil(cut_short=True)
+                yield chunk
+                continue
             self._chunks.append(chunk)
             while self._chunks and self._chunks[0].end_s < chunk.end_s - self.keep_s:
                 self._chunks.popleft()
@@ -120,10 +124,10 @@ class EvidenceRecorder:
         self._ended = True
         self._fulfil()
 
-    def _fulfil(self) -> None:
+    def _fulfil(self, cut_short: bool = False) -> None:
         still = []
         for request in self._pending:
-            if self._ended or self._audio_end_s >= request.end_s + self.margin_s:
+            if self._ended or cut_short or self._audio_end_s >= request.end_s + self.margin_s:
                 self._cut(request)
             else:
                 still.append(request)

@@ -51,6 +51,8 @@ def test_a_feed_that_drops_is_rejoined_and_the_gap_reported():
     seconds = sum(len(c.samples) for c in chunks) / SAMPLE_RATE
     assert 5.0 < seconds < 7.0  # both stretches, nothing invented
     assert len(gaps) == 1 and gaps[0].url == url and gaps[0].end_s - gaps[0].start_s >= 0.5
+    breaks = [c for c in chunks if not len(c.samples)]
+    assert len(breaks) == 2  # each end of a connection is marked, so buffered speech is committed
     starts = [c.start_s for c in chunks]
     assert starts == sorted(starts)
     jump = max(b.start_s - a.end_s for a, b in zip(chunks, chunks[1:]))

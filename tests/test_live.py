@@ -45,3 +45,15 @@ def test_silence_keeps_the_buffer_small(pipeline):
         assert streaming.process() == []
         assert streaming.buffered_s <= 2.0
     assert streaming.finish() == []
+
+
+def test_speech_in_progress_is_committed_when_the_feed_breaks_off(pipeline):
+    streaming = StreamingTranscriber(pipeline.transcriber)
+    talk = list(decode_chunks(DEMO, chunk_s=0.5, input_options={"ss": 59.0, "t": 6.0}))  # ends mid-sentence
+    for chunk in talk:
+        streaming.insert_audio(chunk)
+    before = streaming.process()
+    assert before == [] and streaming.buffered_s > 5  # waiting for a pause that is not coming
+    after = streaming.insert_audio(AudioChunk(talk[-1].end_s, np.zeros(0, dtype=np.float32)))
+    assert "糖尿" in "".join(u.text for u in after)
+    assert streaming.buffered_s == 0
