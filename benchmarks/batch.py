@@ -6,7 +6,7 @@ Times, interleaved and repeated (median reported):
   bare  - WhisperModel(...) + transcribe(RECORDING) with the pipeline's own model and settings,
           every segment consumed; nothing else.
   scan  - the whole `pinocchio scan` work in process: lexicons, tokenizer, model, ffmpeg decode,
-          ASR with guards, segmentation, detection, and storage into a fresh SQLite file.
+          ASR with guards, segmentation, detection, evidence clips, and storage into a fresh SQLite file.
 Also the real-time factor of the scan and the character error rate on the real Mandarin clips.
 """
 
@@ -41,6 +41,7 @@ def bare_run(model_dir: Path, audio: Path, threads: int, kwargs: dict) -> float:
 
 
 def scan_run(settings, audio: Path) -> tuple[float, int]:
+    from pinocchio.evidence import EvidenceStore
     from pinocchio.pipeline import Pipeline
     from pinocchio.store import open_store
 
@@ -48,7 +49,7 @@ def scan_run(settings, audio: Path) -> tuple[float, int]:
         start = time.perf_counter()
         pipeline = Pipeline(settings)
         engine = open_store(f"sqlite:///{tmp}/bench.db")
-        outcome = pipeline.scan_file(audio, engine, force=True)
+        outcome = pipeline.scan_file(audio, engine, force=True, evidence=EvidenceStore(Path(tmp) / "evidence"))
         elapsed = time.perf_counter() - start
         engine.dispose()
     assert outcome.status == "scanned", outcome.error

@@ -1,0 +1,143 @@
+"""Live worker: latency of its findings and how many real-time feeds one machine holds.
+
+    .venv/bin/python benchmarks/live.py [--feeds 1,2,3,4] [--lag-bound 5]
+
+A private nginx with the RTMP module (as in the tests) relays N copies of the demo recording,
+each published in real time by its own ffmpeg (`-re`, as a streamer's encoder would); one
+`LiveWorker` process follows all N with one shared whisper model. For each N:
+  latency  - for every planted claim of every feed: wall time from the moment the claim's last
+             word was published (publisher start + the word's time in the recording; the start is
+             taken when ffmpeg is spawned, so the figure errs long) to the moment its finding was
+             committed to the database. p50 and p95.
+  lag      - the worker's lag behind live (pinocchio_feed_lag_seconds) sampled every 0.5 s;
+             N feeds are held in real time when every planted claim is found and the lag never
+             passes --lag-bound seconds.
+Then the ASR-bound limit: bare faster-whisper with the same model and settings transcribing the
+demo as one file; 1/RTF is the number of real-time feeds its decoding alone could keep up with.
+The capacity ratio is the largest N held over that limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the nginx launcher the tests use
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+DEMO = ROOT / "fixtures" / "demo" / "demo_stream.m4a"
+REFERENCE = ROOT / "fixtures" / "demo" / "demo_stream.reference.json"
+SLACK_S = 2.0  # a finding counts for a claim when its segment lies within this of the claim
+
+
+def planted_claims() -> list[dict]:
+    return [x for x in json.loads(REFERENCE.read_text(encoding="utf-8")) if x.get("labels")]
+
+
+def run_feeds(pipeline, server, count: int, run: int, lag_bound_s: float) -> dict:
+    from pinocchio.audio import ReconnectPolicy
+    from pinocchio.feeds import Feed
+    from pinocchio.live import LiveWorker
+    from pinocchio.metrics import WorkerMetrics
+    from pinocchio.store import open_store
+
+    feeds = [Feed(f"bench{run}-{i}", server.rtmp_url(f"bench{run}-{i}")) for i in range(count)]
+    stored: dict[str, list[tuple[float, object]]] = {f.name: [] for f in feeds}
+    metrics = WorkerMetrics()
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = open_store(f"sqlite:///{tmp}/live.db")
+        worker = LiveWorker(pipeline, engine, feeds, metrics=metrics,
+                            on_verdict=lambda feed, v: stored[feed.name].append((time.monotonic(), v)),
+                            policy=ReconnectPolicy(initial_s=0.2, max_s=0.5, read_timeout_s=5))
+        runner = threading.Thread(target=worker.run, daemon=True)
+        runner.start()  # the worker knocks until each stream is published
+        published_at, publishers = {}, []
+        for feed in feeds:
+            published_at[feed.name] = time.monotonic()
+            publishers.append(server.publish(DEMO, feed.name))
+        lags: dict[str, list[float]] = {f.name: [] for f in feeds}
+        while any(p.poll() is None for p in publishers):
+            time.sleep(0.5)
+            for feed in feeds:
+                lags[feed.name].append(metrics.lag.labels(feed.name)._value.get())
+        time.sleep(3.0)  # the last words are committed when the feed ends
+        worker.stop.set()
+        runner.join(timeout=60)
+        engine.dispose()
+    latencies, missed = [], 0
+    for feed in feeds:
+        for claim in planted_claims():
+            for label in claim["labels"]:
+                hits = [at for at, v in stored[feed.name] if label in v.labels
+                        and v.segment.start_s < claim["end_s"] + SLACK_S and v.segment.end_s > claim["start_s"] - SLACK_S]
+                if hits:
+                    latencies.append(min(hits) - (published_at[feed.name] + claim["end_s"]))
+                else:
+                    missed += 1
+    worst_lag = max((max(v) for v in lags.values() if v), default=0.0)
+    return {"feeds": count, "latencies": latencies, "missed": missed, "worst_lag_s": worst_lag,
+            "held": missed == 0 and worst_lag <= lag_bound_s, "asr_rtf": pipeline.transcriber.real_time_factor}
+
+
+def bare_rtf(pipeline) -> float:
+    """Bare faster-whisper: the pipeline's own model object and options, the demo as one file."""
+    from pinocchio.audio import decode_chunks
+
+    samples = __import__("numpy").concatenate([c.samples for c in decode_chunks(DEMO)])
+    transcriber = pipeline.transcriber
+    start = time.perf_counter()
+    segments, _ = transcriber.model.transcribe(samples, **transcriber.options.whisper_kwargs())
+    for _ in segments:
+        pass
+    return (time.perf_counter() - start) / (len(samples) / 16000)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    from batch import machine
+    from nginx_server import start_nginx
+
+    from pinocchio.config import Settings
+    from pinocchio.detect import DetectOptions
+    from pinocchio.pipeline import Pipeline
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--feeds", default="1,2,3,4", help="comma-separated feed counts to try")
+    parser.add_argument("--lag-bound", type=float, default=5.0, help="seconds of lag that still count as real time")
+    args = parser.parse_args()
+
+    pipeline = Pipeline(Settings(db_url="sqlite:///:memory:"), detect_options=DetectOptions(batch_size=1))
+    pipeline.transcriber  # load before timing anything
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory() as prefix:
+        server = start_nginx(Path(prefix))
+        try:
+            results = []
+            for run, count in enumerate(int(x) for x in args.feeds.split(",")):
+                result = run_feeds(pipeline, server, count, run, args.lag_bound)
+                results.append(result)
+                lat = result["latencies"]
+                print(f"{count} feed(s): latency p50 {statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s "
+                      f"({len(lat)} claims, {result['missed']} missed), worst lag {result['worst_lag_s']:.1f} s, "
+                      f"{'held in real time' if result['held'] else 'NOT held'}", flush=True)
+        finally:
+            server.stop()
+    rtf = bare_rtf(pipeline)
+    held = max((r["feeds"] for r in results if r["held"]), default=0)
+    print(f"bare faster-whisper on the demo: RTF {rtf:.3f} -> ASR-bound limit {1 / rtf:.1f} real-time feeds")
+    print(f"capacity: {held} feeds held in real time = {held * rtf:.2f} of the ASR-bound limit")
+
+
+if __name__ == "__main__":
+    main()
