@@ -35,8 +35,10 @@ def verify_chain(session: Session, page: int = 1000) -> ChainReport:
     Stops at the first broken link: an edited row (its hash no longer matches its content), or a
     deleted, inserted or re-hashed row (its prev_hash no longer matches the event before it)."""
     prev_hash, prev_id, checked = GENESIS_HASH, None, 0
-    while True:
-        query = select(ModerationEvent).order_by(ModerationEvent.id).limit(page)
+    columns = (ModerationEvent.id, ModerationEvent.prev_hash, ModerationEvent.hash, ModerationEvent.created_at,
+               ModerationEvent.actor, ModerationEvent.action, ModerationEvent.subject, ModerationEvent.payload)
+    while True:  # plain rows in pages: a long log never fills the session
+        query = select(*columns).order_by(ModerationEvent.id).limit(page)
         if prev_id is not None:
             query = query.where(ModerationEvent.id > prev_id)
         rows = session.exec(query).all()
@@ -53,7 +55,6 @@ def verify_chain(session: Session, page: int = 1000) -> ChainReport:
                                    reason="its hash does not match its content (the row was edited)")
             prev_hash, prev_id = row.hash, row.id
             checked += 1
-        session.expunge_all()
 
 
 def rebuild_projections(session: Session) -> RebuildReport:

@@ -75,7 +75,7 @@ class LoggedEvent:
     payload: Mapping[str, Any]
 
     @classmethod
-    def from_row(cls, row: ModerationEvent) -> "LoggedEvent":
+    def from_row(cls, row: ModerationEvent) -> "LoggedEvent":  # or a plain row of its columns
         return cls(id=row.id, created_at=aware(row.created_at), actor=row.actor, action=row.action,
                    subject=row.subject, stream_id=row.stream_id, payload=json.loads(row.payload))
 
@@ -475,16 +475,20 @@ def record(session: Session, *, actor: str, action: str, subject: str, payload: 
 
 
 def rebuild(session: Session) -> int:
-    """Empty the projections and replay the whole log into them; returns the events replayed."""
+    """Empty the projections and replay the whole log into them; returns the events replayed.
+    The session is flushed and its objects detached first (projection rows are rewritten)."""
     take_turn(session)
+    session.flush()
+    session.expunge_all()
     for table in PROJECTIONS:
         session.exec(delete(table))
     session.flush()
-    session.expunge_all()
+    columns = (ModerationEvent.id, ModerationEvent.created_at, ModerationEvent.actor, ModerationEvent.action,
+               ModerationEvent.subject, ModerationEvent.stream_id, ModerationEvent.payload)
     count = 0
     last_id = 0
-    while True:  # in pages, so a long log never sits in memory whole
-        rows = session.exec(select(ModerationEvent).where(ModerationEvent.id > last_id)
+    while True:  # plain rows in pages, so a long log never sits in memory whole
+        rows = session.exec(select(*columns).where(ModerationEvent.id > last_id)
                             .order_by(ModerationEvent.id).limit(1000)).all()
         if not rows:
             break
@@ -492,7 +496,6 @@ def rebuild(session: Session) -> int:
             apply_event(session, LoggedEvent.from_row(row))
             count += 1
         last_id = rows[-1].id
-        session.expunge_all()
     return count
 
 

@@ -46,7 +46,11 @@ def password_matches(password: str, stored: str) -> bool:
     return hmac.compare_digest(computed.hex(), digest)
 
 
-def add_reviewer(session: Session, *, name: str, role: str, password: str) -> ReviewerInfo:
+def add_reviewer(session: Session, *, name: str, role: str, password: str, by: str | None = None) -> ReviewerInfo:
+    """Add an account. `by`: the admin doing it (the web console passes the logged-in reviewer);
+    None for the command line, whose user already holds the database."""
+    if by is not None:
+        require_role(session, by, "admin", "adding reviewers")
     name = name.strip()
     if not name or any(c.isspace() for c in name) or ":" in name:
         raise InputError(f"reviewer name {name!r}: one word, without ':'")

@@ -9,7 +9,7 @@ from pinocchio import store
 from pinocchio.appeals import file_appeal, resolve_appeal
 from pinocchio.audit import rebuild_projections, verify_chain
 from pinocchio.cases import claim_case, comment_case, confirm_case, dismiss_case, escalate_case, review_queue
-from pinocchio.moderation_errors import Conflict, InputError
+from pinocchio.moderation_errors import Conflict, Forbidden, InputError
 from pinocchio.moderation_tables import Case, Penalty
 from pinocchio.projection import snapshot
 from pinocchio.reports import attach_waiting_reports, submit_report
@@ -119,3 +119,11 @@ def test_passwords_are_salted_scrypt(db_url):
             add_reviewer(session, name="carol", role="boss", password=PASSWORD)
         with pytest.raises(InputError, match="at least 8 characters"):
             add_reviewer(session, name="carol", role="reviewer", password="short")
+
+
+def test_only_admins_add_reviewers_from_the_console(db_url):
+    with Session(store.open_store(db_url)) as session:
+        reviewers(session)
+        with pytest.raises(Forbidden, match="adding reviewers needs the role admin or above; 'sam' is a senior"):
+            add_reviewer(session, name="carol", role="reviewer", password=PASSWORD, by="sam")
+        assert add_reviewer(session, name="carol", role="senior", password=PASSWORD, by="root").role == "senior"
