@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import delete, func, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from pinocchio import store
@@ -439,7 +440,7 @@ def take_turn(session: Session) -> None:
         try:
             with session.begin_nested():
                 session.add(LedgerLock(id=1, appended=1))
-        except Exception:  # another writer created it first: queue behind it
+        except IntegrityError:  # another writer created it first: queue behind it
             session.exec(update(LedgerLock).where(LedgerLock.id == 1).values(appended=LedgerLock.appended + 1))
 
 
