@@ -2,7 +2,8 @@
 duplicates, a per-reporter rate limit, and attaching each report to the segments it points at.
 
 A report says *when*: seconds into the stream, or a wall time (ISO 8601 with its UTC offset),
-which is turned into seconds into the scan that was running then (a live feed). It points at
+which is turned into seconds of the feed's clock (since `Stream.live_epoch` where the live worker
+keeps one, else since the start of the scan that was running then). It points at
 - every flagged (remind/review) segment overlapping [at - before_s, at + after_s], and
 - any segment overlapping [at - near_s, at + after_s] (what was being said as they reported).
 The rule looks at one segment and one report at a time, so a live report that arrives before its
@@ -263,6 +264,11 @@ def _position(session: Session, stream: Stream, at: float | str | datetime | Non
     at = aware(at)
     if at > now + timedelta(seconds=CLOCK_SKEW_S):
         raise InputError(f"at {at.isoformat()} is in the future")
+    epoch = getattr(stream, "live_epoch", None)  # a live feed's one clock across worker restarts
+    if epoch is not None:
+        if at < aware(epoch):
+            raise InputError(f"at {at.isoformat()} is before stream {stream.id} was first followed")
+        return (at - aware(epoch)).total_seconds(), at, None
     scan = session.exec(select(Scan).where(Scan.stream_id == stream.id, Scan.started_at <= at)
                         .order_by(Scan.started_at.desc(), Scan.id.desc())).first()
     if scan is None:
@@ -274,17 +280,20 @@ def _segments_for(session: Session, report: Report, options: ReportOptions) -> l
     """The stored segments a report points at (see the module docstring) and is not attached to."""
     at_ms = lambda s: round(s * 1000)  # noqa: E731
     if report.scan_id is not None:
-        scan_id = report.scan_id
+        same_clock = SegmentRow.scan_id == report.scan_id
+    elif session.get(Stream, report.stream_id).content_sha256 is None:  # a live feed: one clock, every scan
+        same_clock = SegmentRow.stream_id == report.stream_id
     else:  # seconds into a recording: the segments of its latest scan that stored any
         scan_id = session.exec(select(SegmentRow.scan_id).where(SegmentRow.stream_id == report.stream_id)
                                .order_by(SegmentRow.scan_id.desc()).limit(1)).first()
         if scan_id is None:
             return []
+        same_clock = SegmentRow.scan_id == scan_id
     start, near, end = (at_ms(report.at_s - options.before_s), at_ms(report.at_s - options.near_s),
                         at_ms(report.at_s + options.after_s))
     linked = select(ReportLink.segment_id).where(ReportLink.report_id == report.id)
     return list(session.exec(select(SegmentRow).where(
-        SegmentRow.scan_id == scan_id, SegmentRow.start_ms <= end,
+        same_clock, SegmentRow.start_ms <= end,
         or_(and_(SegmentRow.action != "pass", SegmentRow.end_ms >= start), SegmentRow.end_ms >= near),
         SegmentRow.id.not_in(linked)).order_by(SegmentRow.start_ms)).all())
 

@@ -189,3 +189,16 @@ def test_credibility_is_learned_from_decisions(session):
     late = submit_report(session, stream=stream.id, reporter_id="good", at=301)
     assert late.credibility == pytest.approx(2 / 3)
     assert session.get(Case, rows[5].id).report_weight == pytest.approx(2 / 3, abs=1e-6)
+
+
+def test_a_wall_time_on_a_feed_with_one_clock_counts_from_its_epoch(session):
+    from types import SimpleNamespace
+
+    from pinocchio.reports import _position
+
+    epoch = store.utcnow() - timedelta(hours=2)  # the feed's clock survives worker restarts
+    feed = SimpleNamespace(id=5, duration_s=None, live_epoch=epoch.replace(tzinfo=None))  # naive, as SQLite gives it
+    at_s, reported_at, scan_id = _position(session, feed, (epoch + timedelta(seconds=4000)).isoformat(), store.utcnow())
+    assert at_s == pytest.approx(4000) and scan_id is None and reported_at == epoch + timedelta(seconds=4000)
+    with pytest.raises(InputError, match="before stream 5 was first followed"):
+        _position(session, feed, (epoch - timedelta(seconds=1)).isoformat(), store.utcnow())
