@@ -19,6 +19,7 @@ from rich.table import Table
 from pinocchio.config import Settings
 from pinocchio.errors import ConfigError, PinocchioError
 from pinocchio.records import Verdict
+from pinocchio.review_cli import SUBCOMMANDS as MODERATION_APPS
 
 app = typer.Typer(help="Catch false advertising in what Chinese live-commerce streamers say.",
                   no_args_is_help=True, add_completion=False)
@@ -26,6 +27,8 @@ models_app = typer.Typer(help="Whisper models: what is available, where it is.",
 lexicon_app = typer.Typer(help="Advertising-law lexicons.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(lexicon_app, name="lexicon")
+for _name, _sub_app in MODERATION_APPS:  # reports, reviewers, cases, penalties, appeals, audit, db
+    app.add_typer(_sub_app, name=_name)
 
 # Tables for people; off a terminal (a pipe, a log) lines may be long rather than cut.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)

@@ -12,6 +12,7 @@ from sqlalchemy import UniqueConstraint, event
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from pinocchio import moderation_tables  # noqa: F401  (so that open_store creates the moderation tables)
 from pinocchio.errors import ConfigError
 from pinocchio.records import Verdict
 

@@ -1,0 +1,86 @@
+"""Appeals: filed by the penalised streamer, resolved by a senior who did not decide the case;
+upholding reverses the penalty and the decision's strikes with new events."""
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session
+
+from moderation_world import recording, reviewers, verdict
+from pinocchio import store
+from pinocchio.appeals import file_appeal, list_appeals, resolve_appeal
+from pinocchio.cases import claim_case, confirm_case, get_case
+from pinocchio.moderation_errors import Conflict, Forbidden, InputError, NotFound
+from pinocchio.penalties import active_strike_points, list_penalties
+from pinocchio.reports import list_reports, reporter_credibility, submit_report
+from pinocchio.store import utcnow
+
+
+@pytest.fixture
+def world(db_url):
+    """Two confirmed cases against streamer-1: 4 points (a ban of 24 h), then 8 (72 h)."""
+    with Session(store.open_store(db_url)) as session:
+        reviewers(session)
+        stream, rows = recording(session, verdicts=[verdict(0, 2, "review", "medical_claim"),
+                                                    verdict(100, 102, "review", "medical_claim")])
+        submit_report(session, stream=stream.id, reporter_id="v1", at=101)
+        now = utcnow()
+        decisions = []
+        for row in rows:
+            claim_case(session, reviewer="sam", segment_id=row.id, now=now)
+            decisions.append(confirm_case(session, reviewer="sam", segment_id=row.id, labels=["medical_claim"], now=now))
+        session.commit()
+        yield session, rows, decisions, now
+
+
+def test_a_plain_reviewer_cannot_resolve_appeals(world):
+    session, rows, decisions, now = world
+    appeal = file_appeal(session, penalty_id=decisions[1].penalty_id, streamer_id="streamer-1", reason="I meant 能止渴")
+    with pytest.raises(Forbidden, match="resolving an appeal needs the role senior or above; 'alice' is a reviewer"):
+        resolve_appeal(session, reviewer="alice", appeal_id=appeal.id, uphold=True)
+    with pytest.raises(Forbidden, match="'sam' decided case .*: another senior resolves its appeal"):
+        resolve_appeal(session, reviewer="sam", appeal_id=appeal.id, uphold=True)
+    assert list_appeals(session, status="pending")[0].id == appeal.id
+
+
+def test_upholding_reverses_the_penalty_and_its_strikes(world):
+    session, rows, decisions, now = world
+    second = decisions[1]
+    assert active_strike_points(session, "streamer-1", now) == 8
+    assert [p.kind for p in list_penalties(session, active=True, now=now)] == ["ban", "ban"]
+    appeal = file_appeal(session, penalty_id=second.penalty_id, streamer_id="streamer-1", reason="I said 能止渴")
+    result = resolve_appeal(session, reviewer="tina", appeal_id=appeal.id, uphold=True, comment="misheard",
+                            now=now + timedelta(hours=1))
+    assert (result.status, result.resolved_by) == ("upheld", "tina")
+    assert active_strike_points(session, "streamer-1", now + timedelta(hours=1)) == 4  # only the first decision's
+    penalties = {p.id: p for p in list_penalties(session, now=now + timedelta(hours=1))}
+    assert penalties[second.penalty_id].reversed_by == "tina" and not penalties[second.penalty_id].active
+    assert penalties[second.penalty_id].appeal == "upheld"
+    assert penalties[decisions[0].penalty_id].active
+    assert get_case(session, rows[1].id).status == "overturned"
+    assert list_reports(session)[0].outcome == "dismissed"  # the report behind it no longer counts for v1
+    assert reporter_credibility(session, "v1") == pytest.approx(1 / 3)
+    with pytest.raises(Conflict, match="appeal .* is upheld already"):
+        resolve_appeal(session, reviewer="root", appeal_id=appeal.id, uphold=False)
+    with pytest.raises(Conflict, match="was reversed already"):
+        file_appeal(session, penalty_id=second.penalty_id, streamer_id="streamer-1", reason="again")
+
+
+def test_denying_keeps_the_penalty(world):
+    session, rows, decisions, now = world
+    appeal = file_appeal(session, penalty_id=decisions[0].penalty_id, streamer_id="streamer-1", reason="unfair")
+    with pytest.raises(Conflict, match="has a pending appeal already"):
+        file_appeal(session, penalty_id=decisions[0].penalty_id, streamer_id="streamer-1", reason="really unfair")
+    assert resolve_appeal(session, reviewer="root", appeal_id=appeal.id, uphold=False).status == "denied"
+    assert active_strike_points(session, "streamer-1", now) == 8
+    assert list_penalties(session, now=now)[0].reversed_at is None
+
+
+def test_only_the_penalised_streamer_appeals(world):
+    session, _, decisions, _ = world
+    with pytest.raises(Forbidden, match="is not streamer streamer-2's"):
+        file_appeal(session, penalty_id=decisions[0].penalty_id, streamer_id="streamer-2", reason="x")
+    with pytest.raises(NotFound, match="no penalty 9999"):
+        file_appeal(session, penalty_id=9999, streamer_id="streamer-1", reason="x")
+    with pytest.raises(InputError, match="needs a reason"):
+        file_appeal(session, penalty_id=decisions[0].penalty_id, streamer_id="streamer-1", reason="  ")
