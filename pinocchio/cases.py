@@ -33,7 +33,7 @@ from pinocchio.penalties import active_strike_points
 from pinocchio.projection import (CaseState, LoggedEvent, aware, case_claimed, iso, load_case, record,
                                   sync_flagged, take_turn)
 from pinocchio.records import LABELS
-from pinocchio.reviewers import ReviewerInfo, at_least, require_role
+from pinocchio.reviewers import at_least, require_role
 from pinocchio.store import FindingRow, ModerationEvent, SegmentRow, Stream, utcnow
 
 OPEN = ("open", "escalated")

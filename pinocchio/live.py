@@ -24,7 +24,7 @@ from pinocchio.errors import PinocchioError
 from pinocchio.evidence import EvidenceStore
 from pinocchio.feeds import Feed
 from pinocchio.metrics import WorkerMetrics
-from pinocchio.pipeline import PIPELINE_VERSION, Pipeline
+from pinocchio.pipeline import PIPELINE_VERSION, Pipeline, store_verdict
 from pinocchio.records import AudioChunk, Verdict
 from pinocchio.reminders import Reminder, Reminders, load_templates
 from pinocchio.pinyin import BREAK, syllables
@@ -189,7 +189,8 @@ class LiveWorker:
     def _store(self, session: Session, feed: Feed, stream: store.Stream, scan: store.Scan, verdict: Verdict,
                recorder) -> None:
         m = self.metrics
-        row, = store.add_verdicts(session, scan=scan, verdicts=[verdict], actor=PIPELINE_VERSION)
+        # Live clips are cut a moment after their segment is stored: commit them on their own.
+        row = store_verdict(session, scan, verdict, recorder, commit_clips=True)
         reminders = self.reminders.for_verdict(feed.name, verdict)
         for reminder in reminders:
             store.append_event(session, actor=PIPELINE_VERSION, action="remind", subject=f"segment:{row.id}",
@@ -199,11 +200,6 @@ class LiveWorker:
         for label in verdict.labels:
             m.findings.labels(feed.name, label).inc()
         m.reminders.labels(feed.name).inc(len(reminders))
-        if recorder and verdict.action != "pass":
-            def link(clip: str, segment_id: int = row.id) -> None:
-                store.link_evidence(session, segment_id=segment_id, clip=clip)
-                session.commit()
-            recorder.request(verdict.segment.start_s, verdict.segment.end_s, link)
         with self._print_lock:
             if self.on_verdict:
                 self.on_verdict(feed, verdict)

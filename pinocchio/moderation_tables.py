@@ -130,14 +130,4 @@ class Appeal(SQLModel, table=True):
     comment: str = ""
 
 
-class LedgerLock(SQLModel, table=True):
-    """One row, updated before every append so that writers of the moderation log take turns
-    (SQLite's write lock, PostgreSQL's row lock) and never chain two events to the same parent."""
-
-    __tablename__ = "ledger_lock"
-
-    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    appended: int = 0
-
-
 PROJECTIONS = (ReportLink, Strike, Appeal, Penalty, Case, Report)  # children first, for deletes

@@ -44,6 +44,23 @@ class ScanOutcome:
     error: str | None = None
 
 
+def store_verdict(session: Session, scan: store.Scan, verdict: Verdict, recorder: EvidenceRecorder | None,
+                  commit_clips: bool = False) -> store.SegmentRow:
+    """Store one verdict (batch and live alike): the segment and its findings, viewers' reports
+    that were waiting for it, and a request for its evidence clip if it is flagged."""
+    from pinocchio.reports import attach_waiting_reports  # the moderation ledger builds on this module
+
+    row, = store.add_verdicts(session, scan=scan, verdicts=[verdict], actor=PIPELINE_VERSION)
+    attach_waiting_reports(session, row)
+    if recorder and verdict.action != "pass":
+        def link(clip: str, segment_id: int = row.id) -> None:
+            store.link_evidence(session, segment_id=segment_id, clip=clip)
+            if commit_clips:
+                session.commit()
+        recorder.request(verdict.segment.start_s, verdict.segment.end_s, link)
+    return row
+
+
 def load_classifier(settings: Settings) -> ClaimClassifier | None:
     """The configured classifier (its settings checked now, its weights loaded later), or None."""
     if settings.classifier.lower() == "none":
@@ -147,11 +164,7 @@ class Pipeline:
                 chunks = recorder.tap(chunks)
             try:
                 for verdict in self.audio_verdicts(chunks):
-                    row, = store.add_verdicts(session, scan=scan, verdicts=[verdict], actor=PIPELINE_VERSION)
-                    if recorder and verdict.action != "pass":
-                        recorder.request(verdict.segment.start_s, verdict.segment.end_s,
-                                         lambda clip, segment_id=row.id: store.link_evidence(
-                                             session, segment_id=segment_id, clip=clip))
+                    store_verdict(session, scan, verdict, recorder)
                     verdicts.append(verdict)
                     if len(verdicts) % COMMIT_EVERY == 0:
                         session.commit()

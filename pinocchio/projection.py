@@ -35,14 +35,13 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, func, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func
 from sqlmodel import Session, select
 
 from pinocchio import store
-from pinocchio.moderation_tables import (PROJECTIONS, Appeal, Case, LedgerLock, Penalty, Report, ReportLink,
+from pinocchio.moderation_tables import (PROJECTIONS, Appeal, Case, Penalty, Report, ReportLink,
                                          Strike)
-from pinocchio.store import FindingRow, ModerationEvent, SegmentRow
+from pinocchio.store import FindingRow, ModerationEvent, SegmentRow, take_turn  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -430,18 +429,6 @@ def _recompute_outcomes(session: Session, report_ids: Sequence[int]) -> None:
 
 
 # ---------------------------------------------------------------- recording, catching up, rebuilding
-
-
-def take_turn(session: Session) -> None:
-    """Queue behind other writers of the moderation log (see `LedgerLock`)."""
-    done = session.exec(update(LedgerLock).where(LedgerLock.id == 1)
-                        .values(appended=LedgerLock.appended + 1)).rowcount
-    if not done:
-        try:
-            with session.begin_nested():
-                session.add(LedgerLock(id=1, appended=1))
-        except IntegrityError:  # another writer created it first: queue behind it
-            session.exec(update(LedgerLock).where(LedgerLock.id == 1).values(appended=LedgerLock.appended + 1))
 
 
 def sync_flagged(session: Session) -> int:

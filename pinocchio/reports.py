@@ -19,7 +19,6 @@ Each report carries its reporter's credibility at intake (`projection.credibilit
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import math

@@ -8,7 +8,8 @@ import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from sqlalchemy import UniqueConstraint, event
+from sqlalchemy import UniqueConstraint, event, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
@@ -114,6 +115,16 @@ class WebhookFailure(SQLModel, table=True):
     last_error: str
 
 
+class LedgerLock(SQLModel, table=True):
+    """One row, updated before every append so that writers of the moderation log take turns
+    (SQLite's write lock, PostgreSQL's row lock) and never chain two events to the same parent."""
+
+    __tablename__ = "ledger_lock"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    appended: int = 0
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -151,8 +162,21 @@ def event_hash(prev_hash: str, created_at: datetime, actor: str, action: str, su
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+def take_turn(session: Session) -> None:
+    """Queue behind other writers of the moderation log (see `LedgerLock`) until this transaction ends."""
+    done = session.exec(update(LedgerLock).where(LedgerLock.id == 1)
+                        .values(appended=LedgerLock.appended + 1)).rowcount
+    if not done:
+        try:
+            with session.begin_nested():
+                session.add(LedgerLock(id=1, appended=1))
+        except IntegrityError:  # another writer created it first: queue behind it
+            session.exec(update(LedgerLock).where(LedgerLock.id == 1).values(appended=LedgerLock.appended + 1))
+
+
 def append_event(session: Session, *, actor: str, action: str, subject: str, payload: dict,
                  stream_id: int | None = None) -> ModerationEvent:
+    take_turn(session)  # the pipeline, live feeds and reviewers append to one chain
     last = session.exec(select(ModerationEvent).order_by(ModerationEvent.id.desc()).limit(1)).first()
     prev_hash = last.hash if last else GENESIS_HASH
     created_at = utcnow()

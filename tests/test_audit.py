@@ -8,7 +8,7 @@ from moderation_world import PASSWORD, recording, reviewers, verdict
 from pinocchio import store
 from pinocchio.appeals import file_appeal, resolve_appeal
 from pinocchio.audit import rebuild_projections, verify_chain
-from pinocchio.cases import claim_case, comment_case, confirm_case, dismiss_case, escalate_case, review_queue
+from pinocchio.cases import claim_case, comment_case, confirm_case, dismiss_case, escalate_case
 from pinocchio.moderation_errors import Conflict, Forbidden, InputError
 from pinocchio.moderation_tables import Case, Penalty
 from pinocchio.projection import snapshot

@@ -56,7 +56,7 @@ def test_broken_lexicon_stops_before_any_work(tmp_path):
     (bad / "superstition.yaml").write_text(
         'label: superstition\nversion: "1"\ndefault_article: "x"\nterms:\n  - {term: 开光, severity: 9}\n', encoding="utf-8")
     result = invoke("lexicon", "check", "--lexicons", str(bad))
-    assert result.exit_code == 1 and f"superstition.yaml:5: severity must be 1, 2 or 3" in result.output
+    assert result.exit_code == 1 and "superstition.yaml:5: severity must be 1, 2 or 3" in result.output
     db = tmp_path / "x.db"
     result = invoke("scan", "--lexicons", str(bad), "--db", str(db), "does-not-matter.wav")
     assert result.exit_code == 2 and "superstition.yaml:5:" in result.output
