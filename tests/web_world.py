@@ -24,7 +24,7 @@ TALK = [  # (start_s, end_s, text, action, findings as (label, severity, span, s
     (50.0, 53.0, "第二款是桑叶茶，一盒三十包", "pass", []),
     (53.0, 56.0, "泡水喝就行", "pass", []),
     (56.0, 60.0, "喝了这个茶能治糖尿病，还能降血压", "review",
-     [("medical_claim", 3, (7, 10), "lexicon", 1.0), ("medical_claim", 3, (0, 16), "classifier", 0.95)]),
+     [("medical_claim", 3, (5, 10), "lexicon", 1.0), ("medical_claim", 3, (0, 16), "classifier", 0.95)]),
     (60.0, 63.0, "注意，这个不是药品", "pass", []),
     (63.0, 67.0, "我们家是全网最低价", "remind", [("absolute_claim", 2, (4, 9), "lexicon", 1.0)]),
     (67.0, 70.0, "一盒六十九块", "pass", []),

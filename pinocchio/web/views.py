@@ -68,9 +68,16 @@ def findings(session: Session, segment_id: int) -> list[FindingRow]:
                              .order_by(FindingRow.severity.desc(), FindingRow.score.desc(), FindingRow.id)).all())
 
 
+def marked_spans(found: list[FindingRow]) -> list[tuple[int, int]]:
+    """The words to mark: the lexicon's matches where there are any (a classifier's span is
+    usually the whole sentence, which says nothing more)."""
+    lexicon = [(f.span_start, f.span_end) for f in found if f.source == "lexicon"]
+    return lexicon or [(f.span_start, f.span_end) for f in found]
+
+
 def transcript(session: Session, segment_id: int, window_s: float = TRANSCRIPT_WINDOW_S) -> list[TranscriptLine]:
     """The segments of the same scan within `window_s` of the case's segment, with every flagged
-    segment's finding spans marked."""
+    segment's findings marked."""
     segment = session.get(SegmentRow, segment_id)
     window_ms = round(window_s * 1000)
     rows = session.exec(select(SegmentRow).where(
@@ -78,7 +85,7 @@ def transcript(session: Session, segment_id: int, window_s: float = TRANSCRIPT_W
         SegmentRow.start_ms <= segment.end_ms + window_ms).order_by(SegmentRow.start_ms, SegmentRow.id)).all()
     lines = []
     for row in rows:
-        spans = [(f.span_start, f.span_end) for f in findings(session, row.id)] if row.action != "pass" else []
+        spans = marked_spans(findings(session, row.id)) if row.action != "pass" else []
         lines.append(TranscriptLine(segment_id=row.id, start_s=row.start_ms / 1000, end_s=row.end_ms / 1000,
                                     action=row.action, pieces=pieces(row.text, spans), current=row.id == segment_id))
     return lines
