@@ -110,14 +110,19 @@ def stream_of(session: Session, stream_id: int) -> Stream:
 
 
 def event_summary(payload: dict) -> str:
-    """One line for the case's history: the comment or the decision, else the payload itself."""
+    """One line for the case's history: what was said or decided, else the payload's gist."""
     for key in ("text", "comment", "reason"):
         if payload.get(key):
             return str(payload[key])
     if payload.get("decision"):
         return f"{payload['decision']} {', '.join(payload.get('labels') or [])}".strip()
-    keep = {k: v for k, v in payload.items() if k not in ("at",)}
-    return json.dumps(keep, ensure_ascii=False)[:200]
+    if payload.get("kind") == "attach":
+        return f"report #{payload['report_id']} points here"
+    if "labels" in payload and "action" in payload:  # the pipeline's flag
+        return f"{payload['action']}: {', '.join(payload['labels'])}"
+    if payload.get("claim_expires_at"):
+        return "claimed"
+    return ""
 
 
 def clock(seconds: float) -> str:
