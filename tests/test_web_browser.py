@@ -110,7 +110,8 @@ def test_triage_confirm_appeal_and_reversal_in_a_real_browser(served, browser):
     assert page.locator("li.current mark").inner_text() == "能治糖尿病"
 
     # c claims it.
-    page.keyboard.press("c")
+    with page.expect_navigation():
+        page.keyboard.press("c")
     assert "is yours until" in flash(page)
     assert page.locator(".claim").inner_text().startswith("claimed by alice")
 
@@ -128,7 +129,8 @@ def test_triage_confirm_appeal_and_reversal_in_a_real_browser(served, browser):
     assert page.locator("textarea[name=comment]").input_value().endswith("y")
     page.fill("textarea[name=comment]", "宣称普通食品能治糖尿病")
     page.evaluate("document.activeElement.blur()")
-    page.keyboard.press("y")
+    with page.expect_navigation():  # the form posts, then the case page comes back with the outcome
+        page.keyboard.press("y")
     message = flash(page)
     assert f"{STREAMER} +4 points (now 4)" in message and "Ladder: ban (step 4" in message, message
     penalty_id = int(message.split("penalty #")[1].rstrip("."))
@@ -152,7 +154,8 @@ def test_triage_confirm_appeal_and_reversal_in_a_real_browser(served, browser):
     row = page.locator(f"#appeal-{appeal['id']}")
     assert "识别错了" in row.inner_text()
     row.locator("input[name=comment]").fill("录音确认说的是不能治病")
-    row.locator("button[value=uphold]").click()
+    with page.expect_navigation():
+        row.locator("button[value=uphold]").click()
     assert f"Appeal {appeal['id']} upheld: penalty #{penalty_id} reversed" in flash(page)
 
     page.click("a[href='/penalties']")
