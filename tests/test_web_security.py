@@ -92,9 +92,9 @@ def test_every_api_route_needs_a_known_key_even_for_a_bad_body(client):
 
 
 def test_an_api_without_configured_keys_refuses_everyone(world):
-    with client_for(world, ) as c:
-        c.app.state.api_key_hashes = ()
-        assert api(c, "/api/v1/reports", {"stream": 1, "reporter": "u", "at": 1}, key="").status_code == 401
+    with client_for(world, api_keys=()) as c:
+        for key in ("", API_KEY):
+            assert api(c, "/api/v1/reports", {"stream": 1, "reporter": "u", "at": 1}, key=key).status_code == 401
 
 
 def test_a_wrong_password_does_not_log_in(client, world):

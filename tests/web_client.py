@@ -13,8 +13,8 @@ API_KEY = "test-api-key-0123456789"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def client_for(world, **options) -> TestClient:
-    web = WebOptions(secret_key="test-secret", api_keys=(API_KEY,), **options)
+def client_for(world, api_keys: tuple[str, ...] = (API_KEY,)) -> TestClient:
+    web = WebOptions(secret_key="test-secret", api_keys=api_keys)
     return TestClient(create_app(Settings(db_url=world.db_url, evidence_dir=world.evidence_dir), web))
 
 

@@ -41,12 +41,19 @@ def secret_key_for(db_url: str, configured: str | None) -> str:
         return secrets.token_urlsafe(32)
     path = Path(db_url.removeprefix("sqlite:///")).expanduser().resolve()
     key_file = path.with_name(path.name + ".secret")
-    try:  # O_EXCL: of two servers starting together, one writes the key and both read it
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return key_file.read_text(encoding="ascii").strip()
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(secrets.token_urlsafe(32))
+    if not key_file.exists():
+        # Written whole under a private name, then linked into place: of two servers starting
+        # together one key wins, and neither ever reads a half-written file.
+        partial = key_file.with_name(f"{key_file.name}.{os.getpid()}.part")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_urlsafe(32))
+        try:
+            os.link(partial, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
     return key_file.read_text(encoding="ascii").strip()
 
 
