@@ -301,6 +301,39 @@ def _emit_check(verdict: Verdict, format: OutputFormat) -> None:
                                "findings": [_finding_json(f) for f in verdict.findings]}, ensure_ascii=False))
 
 
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    evidence: EvidenceOption = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Serve a demo database (built once from the demo recording) with demo accounts.")] = False,
+) -> None:
+    """Run the reviewers' console and the HTTP API (API keys: PINOCCHIO_API_KEYS, comma-separated)."""
+    import uvicorn
+
+    from pinocchio.web import WebOptions, create_app
+
+    settings = Settings().with_overrides(db_url=db, evidence_dir=evidence)
+    web = WebOptions()
+    with _or_exit():
+        if demo:
+            from pinocchio.web import demo as demo_db
+
+            err.print("Preparing the demo database (the first time it scans the demo recording: about a minute)...")
+            settings = demo_db.prepare_demo(Settings().with_overrides(evidence_dir=evidence), db)
+            web = WebOptions(api_keys=web.api_keys or (demo_db.API_KEY,))
+        application = create_app(settings, web)
+    if demo:
+        accounts = ", ".join(f"{a.name} / {a.password} ({a.role})" for a in demo_db.ACCOUNTS)
+        typer.echo(f"Demo console: http://{host}:{port}  log in as {accounts}")
+        if web.api_keys == (demo_db.API_KEY,):
+            typer.echo(f"Demo API key: {demo_db.API_KEY}")
+    elif not web.api_keys:
+        err.print("No PINOCCHIO_API_KEYS: the HTTP API refuses every call (the console works).")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
 webhooks_app = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
 

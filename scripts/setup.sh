@@ -12,6 +12,20 @@ if ! command -v ffmpeg >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
 fi
 
+# The console's browser tests (--test) drive Debian's chromium through Playwright; without a CJK
+# font the pages' Chinese renders as boxes. Playwright's own browser download is never used.
+if [ "${1:-}" = "--test" ]; then
+    missing=""
+    for pkg in chromium fonts-noto-cjk; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+    done
+    if [ -n "$missing" ]; then
+        as_root apt-get update -qq
+        # shellcheck disable=SC2086  # one word per package
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    fi
+fi
+
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python 3.11 or newer is needed" >&2; exit 1; }
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip

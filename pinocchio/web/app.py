@@ -1,0 +1,109 @@
+"""`create_app(settings)`: the console and the API on one engine, made here and not at import.
+
+Library errors become HTTP answers by class (InputError 422, NotFound 404, Conflict 409,
+Forbidden 403, RateLimited 429): JSON `{"detail": ...}` under /api, an error page elsewhere."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from pinocchio.config import Settings
+from pinocchio.errors import PinocchioError
+from pinocchio.evidence import evidence_dir_for
+from pinocchio.moderation_errors import Conflict, Forbidden, InputError, NotFound, RateLimited
+from pinocchio.store import open_store
+from pinocchio.web import auth, routes_api, routes_console, views
+from pinocchio.web.csrf import csrf_token
+
+HERE = Path(__file__).resolve().parent
+STATUS_BY_ERROR = ((RateLimited, 429), (InputError, 422), (NotFound, 404), (Conflict, 409), (Forbidden, 403))
+
+
+def _env_keys() -> tuple[str, ...]:
+    return tuple(k.strip() for k in os.environ.get("PINOCCHIO_API_KEYS", "").split(",") if k.strip())
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    secret_key: str | None = field(default_factory=lambda: os.environ.get("PINOCCHIO_SECRET_KEY") or None)
+    api_keys: tuple[str, ...] = field(default_factory=_env_keys)  # PINOCCHIO_API_KEYS, comma-separated
+    session_hours: float = 12.0  # one working day; then log in again
+    https_only: bool = field(default_factory=lambda: os.environ.get("PINOCCHIO_HTTPS", "0") not in ("0", "", "false"))
+
+
+def status_for(exc: PinocchioError) -> int:
+    return next((code for cls, code in STATUS_BY_ERROR if isinstance(exc, cls)), 500)
+
+
+def _page_context(request: Request) -> dict:
+    """What every page's frame needs: the reviewer, the CSRF token, and messages left by a redirect."""
+    return {"me": getattr(request.state, "reviewer", None), "csrf_token": csrf_token(request),
+            "flashes": request.session.pop("flash", []), "clock": views.clock, "when": views.when}
+
+
+def create_app(settings: Settings, options: WebOptions | None = None) -> FastAPI:
+    options = options or WebOptions()
+    app = FastAPI(title="Pinocchio", docs_url=None, redoc_url=None, openapi_url=None)  # nothing unauthenticated
+    app.state.settings = settings
+    app.state.engine = open_store(settings.db_url)
+    app.state.evidence_dir = evidence_dir_for(settings.db_url, settings.evidence_dir).resolve()
+    app.state.api_key_hashes = auth.api_key_hashes(options.api_keys)
+    app.state.templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_page_context])
+    app.add_middleware(SessionMiddleware, secret_key=auth.secret_key_for(settings.db_url, options.secret_key),
+                       session_cookie="pinocchio_session", max_age=int(timedelta(hours=options.session_hours).total_seconds()),
+                       same_site="lax", https_only=options.https_only)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(auth.router)
+    app.include_router(routes_console.router)
+    app.include_router(routes_api.router)
+
+    def is_api(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    @app.middleware("http")
+    async def api_gate(request: Request, call_next):
+        # Before FastAPI reads the body: a caller without a key learns nothing, not even a 422.
+        if is_api(request) and not auth.api_key_ok(request):
+            refused = auth.API_KEY_REFUSED
+            return JSONResponse({"detail": refused["detail"]}, status_code=refused["status_code"],
+                                headers=refused["headers"])
+        return await call_next(request)
+
+    def error_page(request: Request, status: int, message: str):
+        if is_api(request):
+            return JSONResponse({"detail": message}, status_code=status)
+        return app.state.templates.TemplateResponse(request, "error.html", {"status": status, "message": message},
+                                                    status_code=status)
+
+    @app.exception_handler(auth.LoginRequired)
+    async def login_required(request: Request, exc: auth.LoginRequired):
+        if request.method == "GET" and not is_api(request):
+            return auth.login_redirect(request)
+        return error_page(request, 401, "log in first")
+
+    @app.exception_handler(PinocchioError)
+    async def library_error(request: Request, exc: PinocchioError):
+        return error_page(request, status_for(exc), str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        response = error_page(request, exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        return error_page(request, 422, routes_api.validation_reason(exc))
+
+    return app

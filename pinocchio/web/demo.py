@@ -1,0 +1,127 @@
+"""`pinocchio serve --demo`: a console with something in it, so a newcomer sees the whole flow.
+
+The demo database is built once (about a minute) and kept in the cache:
+1. the demo recording (fixtures/demo/demo_stream.m4a) is scanned by the real pipeline, with its
+   evidence clips, and its stream is attributed to a streamer;
+2. two demo reviewers are added (a reviewer and a senior; their passwords are printed);
+3. `seeds/demo_history.csv` is imported and the senior confirms what it reports, so the streamer
+   starts with a warning and that reporter with a record (credibility 2/3);
+4. `seeds/demo_reports.csv` is imported: reports on flagged claims, one folded duplicate, one on a
+   compliant moment, one from the reporter with a record.
+It is built into a `.part` file and renamed, so an interrupted build leaves nothing half-made."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from pinocchio.cases import claim_case, confirm_case
+from pinocchio.config import REPO_ROOT, Settings
+from pinocchio.errors import ConfigError
+from pinocchio.evidence import EvidenceStore, evidence_dir_for
+from pinocchio.moderation_tables import Reviewer
+from pinocchio.reports import import_reports, list_reports
+from pinocchio.reviewers import add_reviewer
+from pinocchio.store import FindingRow, Stream, open_store
+
+log = logging.getLogger(__name__)
+
+RECORDING = REPO_ROOT / "fixtures" / "demo" / "demo_stream.m4a"
+HISTORY = REPO_ROOT / "seeds" / "demo_history.csv"
+REPORTS = REPO_ROOT / "seeds" / "demo_reports.csv"
+STREAM_NAME = "美美好物直播间"  # the name the seed files use
+STREAMER = "meimei"
+API_KEY = "demo-api-key"  # only when no PINOCCHIO_API_KEYS is set; the demo listens on loopback
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    name: str
+    role: str
+    password: str
+
+
+ACCOUNTS = (DemoAccount("demo", "reviewer", "demodemo"), DemoAccount("senior", "senior", "seniorsenior"))
+
+
+def default_demo_db(settings: Settings) -> Path:
+    return settings.cache_dir / "demo" / "pinocchio-demo.db"
+
+
+def is_demo_database(path: Path) -> bool:
+    """A database this module built: the demo stream and the demo accounts are in it."""
+    engine = open_store(f"sqlite:///{path}")
+    try:
+        with Session(engine) as session:
+            stream = session.exec(select(Stream).where(Stream.name == STREAM_NAME, Stream.streamer_id == STREAMER)).first()
+            names = set(session.exec(select(Reviewer.name)).all())
+        return stream is not None and {a.name for a in ACCOUNTS} <= names
+    finally:
+        engine.dispose()
+
+
+def prepare_demo(settings: Settings, db: str | None = None) -> Settings:
+    """The settings to serve the demo with: its database built if missing. `db` (a SQLite path) may
+    name where it lives; an existing database that is not a demo is refused, never touched."""
+    if db and "://" in db and not db.startswith("sqlite:///"):
+        raise ConfigError(f"--demo builds a SQLite file; {db!r} is not one")
+    path = Path(db.removeprefix("sqlite:///")).expanduser() if db else default_demo_db(settings)
+    path = path.resolve()
+    if path.exists() and path.stat().st_size > 0:
+        if not is_demo_database(path):
+            raise ConfigError(f"{path} is not a demo database: --demo would fill it with demo data; "
+                              "leave out --db or name a new file")
+    else:
+        build_demo(settings, path)
+    return settings.with_overrides(db_url=f"sqlite:///{path}")
+
+
+def build_demo(settings: Settings, path: Path) -> None:
+    from pinocchio.pipeline import Pipeline  # whisper and the classifier: only when building
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    for stale in (part, part.with_name(part.name + "-wal"), part.with_name(part.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    url = f"sqlite:///{part}"
+    engine = open_store(url)
+    try:
+        outcome = Pipeline(settings).scan_file(RECORDING, engine,
+                                               evidence=EvidenceStore(evidence_dir_for(url, settings.evidence_dir)))
+        if outcome.status == "failed":
+            raise ConfigError(f"demo: scanning {RECORDING} failed: {outcome.error}")
+        with Session(engine) as session:
+            stream = session.get(Stream, outcome.stream_id)
+            stream.name, stream.streamer_id, stream.room = STREAM_NAME, STREAMER, "demo"
+            session.add(stream)
+            for account in ACCOUNTS:
+                add_reviewer(session, name=account.name, role=account.role, password=account.password)
+            _import(session, HISTORY)
+            _confirm_reported(session, ACCOUNTS[1].name)
+            _import(session, REPORTS)
+            session.commit()
+    finally:
+        engine.dispose()  # the last connection closes: SQLite folds the WAL back into the file
+    os.replace(part, path)
+    log.info("demo database built: %s", path)
+
+
+def _import(session: Session, seeds: Path) -> None:
+    result = import_reports(session, seeds)
+    if result.rejected:  # our own seed file: a rejected row is a bug to fix, not to skip
+        raise ConfigError("demo: " + "; ".join(result.rejected))
+
+
+def _confirm_reported(session: Session, reviewer: str) -> None:
+    """Confirm, as `reviewer`, each reported segment that the pipeline flagged under the report's label."""
+    for report in list_reports(session):
+        for segment_id in report.segment_ids:
+            labels = set(session.exec(select(FindingRow.label).where(FindingRow.segment_id == segment_id)).all())
+            if report.label in labels:
+                claim_case(session, reviewer=reviewer, segment_id=segment_id)
+                confirm_case(session, reviewer=reviewer, segment_id=segment_id, labels=[report.label],
+                             comment="央视节目中查无此推荐")

@@ -1,0 +1,81 @@
+"""The HTTP API for the platform's backend (API key, JSON): viewers' reports and streamers'
+appeals come in here. The bodies are checked by pydantic, then by the library, which gives the
+one-line reasons (unknown stream, bad label, a time past the stream's end...)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+from fastapi import APIRouter, Depends
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from pinocchio.appeals import file_appeal
+from pinocchio.reports import submit_report
+from pinocchio.web.auth import api_client
+from pinocchio.web.deps import SessionDep
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(api_client)])
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stream: int | str = Field(description="The stream's id or name.")
+    reporter: str = Field(description="The viewer's id on the platform.")
+    at: float | str = Field(description="Seconds into the stream, or an ISO 8601 wall time with its offset.")
+    label: str | None = None
+    comment: str = ""
+
+
+class ReportOut(BaseModel):
+    report_id: int
+    status: str  # accepted, or folded into an earlier report of the same viewer
+    segment_ids: list[int]
+    credibility: float
+
+
+class AppealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    penalty_id: int
+    streamer_id: str
+    reason: str
+
+
+class AppealOut(BaseModel):
+    id: int
+    penalty_id: int
+    streamer_id: str
+    status: str
+    filed_at: datetime
+
+
+def validation_reason(exc: RequestValidationError) -> str:
+    """pydantic's errors as one line: `at: Input should be...; label: ...`, or what was wrong with the body."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        if error.get("type") == "json_invalid":
+            parts.append(f"body is not JSON ({error.get('ctx', {}).get('error', 'invalid')})")
+        else:
+            parts.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+@router.post("/reports", status_code=201, response_model=ReportOut)
+def post_report(body: ReportIn, session: SessionDep) -> ReportOut:
+    receipt = submit_report(session, stream=body.stream, reporter_id=body.reporter, at=body.at, label=body.label,
+                            comment=body.comment)
+    session.commit()
+    return ReportOut(report_id=receipt.report_id, status=receipt.status, segment_ids=list(receipt.segment_ids),
+                     credibility=receipt.credibility)
+
+
+@router.post("/appeals", status_code=201, response_model=AppealOut)
+def post_appeal(body: AppealIn, session: SessionDep) -> AppealOut:
+    appeal = file_appeal(session, penalty_id=body.penalty_id, streamer_id=body.streamer_id, reason=body.reason)
+    session.commit()
+    info = asdict(appeal)
+    return AppealOut(**{k: info[k] for k in AppealOut.model_fields})

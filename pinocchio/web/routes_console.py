@@ -1,0 +1,227 @@
+"""The reviewers' console: the queue, a case with its transcript, clip, reports and actions, the
+penalties, and the appeals for seniors. Every route needs a logged-in reviewer (`ReviewerDep`)
+and every POST the session's CSRF token (`check_csrf`, router-wide). Routes call the library and
+commit once; a refused action (not claimed, decided already...) comes back as a message on the page
+it was taken from, a forbidden one as 403."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse
+from sqlmodel import Session
+
+from pinocchio.appeals import list_appeals, resolve_appeal
+from pinocchio.cases import (OPEN, CaseInfo, Decision, case_history, claim_case, comment_case, confirm_case,
+                             dismiss_case, escalate_case, get_case, review_queue)
+from pinocchio.moderation_errors import Conflict, InputError
+from pinocchio.penalties import active_strike_points, list_penalties
+from pinocchio.records import LABELS
+from pinocchio.reviewers import require_role
+from pinocchio.store import utcnow
+from pinocchio.web import views
+from pinocchio.web.auth import ReviewerDep, current_reviewer
+from pinocchio.web.csrf import check_csrf
+from pinocchio.web.deps import SessionDep
+
+router = APIRouter(dependencies=[Depends(current_reviewer), Depends(check_csrf)])  # who first, then the token
+
+AGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}  # "at least this old"
+QUEUE_LIMIT = 500
+Comment = Annotated[str, Form()]
+
+
+def _page(request: Request, name: str, context: dict, status_code: int = 200):
+    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def flash(request: Request, text: str, kind: str = "ok") -> None:
+    request.session["flash"] = [*request.session.get("flash", []), [kind, text]]
+
+
+def _back_to_case(segment_id: int) -> RedirectResponse:
+    return RedirectResponse(f"/cases/{segment_id}", status_code=303)
+
+
+def _act(request: Request, session: Session, segment_id: int, do) -> RedirectResponse:
+    """Run one library action: commit and say what happened, or roll back and say why not."""
+    try:
+        message = do()
+    except (InputError, Conflict) as exc:
+        session.rollback()
+        flash(request, str(exc), "error")
+    else:
+        session.commit()
+        flash(request, message)
+    return _back_to_case(segment_id)
+
+
+def decision_message(decision: Decision, points_now: int | None) -> str:
+    if decision.decision == "dismiss":
+        return f"Case {decision.segment_id} dismissed."
+    text = f"Case {decision.segment_id} confirmed: {', '.join(decision.labels)}."
+    if decision.streamer_id is None:
+        return text + " The stream names no streamer: no strikes, no penalty."
+    gained = sum(s.points for s in decision.strikes)
+    text += f" {decision.streamer_id} +{gained} points (now {points_now})."
+    plan = decision.penalty
+    if plan is None:
+        return text + " Below the ladder's first step: no penalty."
+    until = "permanent" if plan.ends_at is None else f"until {views.when(plan.ends_at)}"
+    if plan.kind == "warning":
+        until = "no ban"
+    return text + f" Ladder: {plan.kind.replace('_', ' ')} (step {plan.step}, {until}), penalty #{decision.penalty_id}."
+
+
+# ---------------------------------------------------------------- queue
+
+
+@router.get("/")
+def home():
+    return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/queue")
+def queue(request: Request, session: SessionDep, me: ReviewerDep, label: str = "", stream: str = "",
+          streamer: str = "", age: str = ""):
+    now = utcnow()
+    cases = review_queue(session, reviewer=me.name, now=now, limit=QUEUE_LIMIT)
+    session.commit()  # the queue opened the cases of newly scanned segments: keep them
+    streams = {c.stream_id: views.stream_of(session, c.stream_id) for c in cases}
+    stream = stream.strip()
+    if label:
+        cases = [c for c in cases if label in c.found_labels or label in c.labels]
+    if stream:
+        cases = [c for c in cases if stream == str(c.stream_id) or stream == (streams[c.stream_id].name or "")]
+    if streamer.strip():
+        cases = [c for c in cases if c.streamer_id == streamer.strip()]
+    if age in AGES:
+        cases = [c for c in cases if now - c.opened_at >= AGES[age]]
+    return _page(request, "queue.html", {
+        "cases": cases, "streams": streams, "now": now, "age_of": views.age, "labels": LABELS, "ages": AGES,
+        "filters": {"label": label, "stream": stream, "streamer": streamer.strip(), "age": age}})
+
+
+@router.get("/cases/next")
+def next_case(request: Request, session: SessionDep, me: ReviewerDep, after: int | None = None):
+    """The highest-priority case this reviewer may take, other than the one they are leaving."""
+    cases = [c for c in review_queue(session, reviewer=me.name, limit=QUEUE_LIMIT) if c.segment_id != after]
+    session.commit()
+    if not cases:
+        flash(request, "The queue is empty.")
+        return RedirectResponse("/queue", status_code=303)
+    return _back_to_case(cases[0].segment_id)
+
+
+# ---------------------------------------------------------------- a case
+
+
+def _holds(case: CaseInfo, name: str) -> bool:
+    return case.claimed_by == name and case.claim_expires_at is not None and case.claim_expires_at > utcnow()
+
+
+@router.get("/cases/{segment_id}")
+def case_page(request: Request, session: SessionDep, me: ReviewerDep, segment_id: int):
+    case = get_case(session, segment_id)
+    session.commit()
+    stream = views.stream_of(session, case.stream_id)
+    penalties = list_penalties(session, streamer_id=case.streamer_id) if case.streamer_id else []
+    return _page(request, "case.html", {
+        "case": case, "stream": stream, "transcript": views.transcript(session, segment_id),
+        "findings": views.findings(session, segment_id), "reports": views.case_reports(session, segment_id),
+        "clip": views.clip_name(session, segment_id), "history": case_history(session, segment_id),
+        "summary": views.event_summary, "penalties": list(reversed(penalties)),
+        "case_penalties": [p for p in penalties if p.segment_id == segment_id],
+        "labels": LABELS, "checked": set(case.labels or case.found_labels), "open": case.status in OPEN,
+        "mine": _holds(case, me.name), "age_of": views.age, "now": utcnow()})
+
+
+@router.post("/cases/{segment_id}/claim")
+def claim(request: Request, session: SessionDep, me: ReviewerDep, segment_id: int):
+    def do():
+        info = claim_case(session, reviewer=me.name, segment_id=segment_id)
+        return f"Case {segment_id} is yours until {views.when(info.claim_expires_at)}."
+    return _act(request, session, segment_id, do)
+
+
+@router.post("/cases/{segment_id}/confirm")
+def confirm(request: Request, session: SessionDep, me: ReviewerDep, segment_id: int,
+            labels: Annotated[list[str], Form()] = [], comment: Comment = ""):  # noqa: B006 (FastAPI copies it)
+    def do():
+        decision = confirm_case(session, reviewer=me.name, segment_id=segment_id, labels=labels, comment=comment)
+        points = active_strike_points(session, decision.streamer_id) if decision.streamer_id else None
+        return decision_message(decision, points)
+    return _act(request, session, segment_id, do)
+
+
+@router.post("/cases/{segment_id}/dismiss")
+def dismiss(request: Request, session: SessionDep, me: ReviewerDep, segment_id: int, comment: Comment = ""):
+    return _act(request, session, segment_id, lambda: decision_message(
+        dismiss_case(session, reviewer=me.name, segment_id=segment_id, comment=comment), None))
+
+
+@router.post("/cases/{segment_id}/escalate")
+def escalate(request: Request, session: SessionDep, me: ReviewerDep, segment_id: int, comment: Comment = ""):
+    def do():
+        escalate_case(session, reviewer=me.name, segment_id=segment_id, comment=comment)
+        return f"Case {segment_id} escalated to the seniors."
+    return _act(request, session, segment_id, do)
+
+
+@router.post("/cases/{segment_id}/comment")
+def comment(request: Request, session: SessionDep, me: ReviewerDep, segment_id: int, text: Comment = ""):
+    def do():
+        comment_case(session, reviewer=me.name, segment_id=segment_id, text=text)
+        return "Comment added."
+    return _act(request, session, segment_id, do)
+
+
+@router.get("/evidence/{name}")
+def evidence(request: Request, name: str):
+    """A clip, by its content-hash name only: anything else (a path, another file) is 404."""
+    if not views.CLIP_NAME.match(name):
+        raise HTTPException(status_code=404, detail="no such clip")
+    folder = request.app.state.evidence_dir
+    path = (folder / name).resolve()
+    if path.parent != folder or not path.is_file():
+        raise HTTPException(status_code=404, detail="no such clip")
+    return FileResponse(path, media_type="audio/ogg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+# ---------------------------------------------------------------- penalties and appeals
+
+
+@router.get("/penalties")
+def penalties(request: Request, session: SessionDep, streamer: str = "", active: bool = False):
+    rows = list(reversed(list_penalties(session, streamer_id=streamer.strip() or None, active=active)))
+    points = {s: active_strike_points(session, s) for s in {p.streamer_id for p in rows}}
+    return _page(request, "penalties.html", {"penalties": rows, "points": points,
+                                             "filters": {"streamer": streamer.strip(), "active": active}})
+
+
+@router.get("/appeals")
+def appeals(request: Request, session: SessionDep, me: ReviewerDep, status: str = "pending"):
+    require_role(session, me.name, "senior", "resolving appeals")
+    rows = list_appeals(session, status=status if status in ("pending", "upheld", "denied") else None)
+    by_id = {p.id: p for p in list_penalties(session)}
+    return _page(request, "appeals.html", {"appeals": rows, "penalty": by_id, "status": status})
+
+
+@router.post("/appeals/{appeal_id}/resolve")
+def resolve(request: Request, session: SessionDep, me: ReviewerDep, appeal_id: int,
+            decision: Annotated[str, Form()] = "", comment: Comment = ""):
+    if decision not in ("uphold", "deny"):
+        raise HTTPException(status_code=422, detail="decision must be uphold or deny")
+    try:
+        appeal = resolve_appeal(session, reviewer=me.name, appeal_id=appeal_id, uphold=decision == "uphold",
+                                comment=comment)
+    except (InputError, Conflict) as exc:
+        session.rollback()
+        flash(request, str(exc), "error")
+    else:
+        session.commit()
+        flash(request, f"Appeal {appeal_id} {appeal.status}: penalty #{appeal.penalty_id} "
+                       + ("reversed, its strikes no longer count." if appeal.status == "upheld" else "stands."))
+    return RedirectResponse("/appeals", status_code=303)

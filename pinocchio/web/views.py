@@ -1,0 +1,146 @@
+"""What the console's pages show beyond the library's records: the transcript around a case with
+its flagged spans, the findings, reports and clip of a segment, and the formats of times. Reads
+only, through sqlmodel; nothing here writes."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from pinocchio.moderation_tables import Report, ReportLink
+from pinocchio.store import FindingRow, SegmentRow, Stream
+
+TRANSCRIPT_WINDOW_S = 30.0
+CLIP_NAME = re.compile(r"^[0-9a-f]{64}\.opus$")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A stretch of a segment's text, marked when a finding covers it. Templates escape `text`."""
+
+    text: str
+    marked: bool
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    segment_id: int
+    start_s: float
+    end_s: float
+    action: str
+    pieces: tuple[Piece, ...]
+    current: bool  # the case's own segment
+
+
+@dataclass(frozen=True)
+class CaseReport:
+    id: int
+    reporter_id: str
+    credibility: float
+    label: str | None
+    comment: str
+    at_s: float
+    duplicates: int
+    outcome: str
+
+
+def pieces(text: str, spans: list[tuple[int, int]]) -> tuple[Piece, ...]:
+    """Split `text` into plain and marked pieces; overlapping spans merge, spans past the text are cut."""
+    covered = [False] * len(text)
+    for start, end in spans:
+        for i in range(max(0, start), min(len(text), end)):
+            covered[i] = True
+    result: list[Piece] = []
+    for i, char in enumerate(text):
+        if result and result[-1].marked == covered[i]:
+            result[-1] = Piece(result[-1].text + char, covered[i])
+        else:
+            result.append(Piece(char, covered[i]))
+    return tuple(result)
+
+
+def findings(session: Session, segment_id: int) -> list[FindingRow]:
+    return list(session.exec(select(FindingRow).where(FindingRow.segment_id == segment_id)
+                             .order_by(FindingRow.severity.desc(), FindingRow.score.desc(), FindingRow.id)).all())
+
+
+def marked_spans(found: list[FindingRow]) -> list[tuple[int, int]]:
+    """The words to mark: the lexicon's matches where there are any (a classifier's span is
+    usually the whole sentence, which says nothing more)."""
+    lexicon = [(f.span_start, f.span_end) for f in found if f.source == "lexicon"]
+    return lexicon or [(f.span_start, f.span_end) for f in found]
+
+
+def transcript(session: Session, segment_id: int, window_s: float = TRANSCRIPT_WINDOW_S) -> list[TranscriptLine]:
+    """The segments of the same scan within `window_s` of the case's segment, with every flagged
+    segment's findings marked."""
+    segment = session.get(SegmentRow, segment_id)
+    window_ms = round(window_s * 1000)
+    rows = session.exec(select(SegmentRow).where(
+        SegmentRow.scan_id == segment.scan_id, SegmentRow.end_ms >= segment.start_ms - window_ms,
+        SegmentRow.start_ms <= segment.end_ms + window_ms).order_by(SegmentRow.start_ms, SegmentRow.id)).all()
+    lines = []
+    for row in rows:
+        spans = marked_spans(findings(session, row.id)) if row.action != "pass" else []
+        lines.append(TranscriptLine(segment_id=row.id, start_s=row.start_ms / 1000, end_s=row.end_ms / 1000,
+                                    action=row.action, pieces=pieces(row.text, spans), current=row.id == segment_id))
+    return lines
+
+
+def case_reports(session: Session, segment_id: int) -> list[CaseReport]:
+    rows = session.exec(select(Report).join(ReportLink, ReportLink.report_id == Report.id)
+                        .where(ReportLink.segment_id == segment_id).order_by(Report.id)).all()
+    return [CaseReport(id=r.id, reporter_id=r.reporter_id, credibility=r.credibility, label=r.label,
+                       comment=r.comment, at_s=r.at_s, duplicates=r.duplicates, outcome=r.outcome) for r in rows]
+
+
+def clip_name(session: Session, segment_id: int) -> str | None:
+    """The segment's evidence clip, if one was cut (all its findings share it)."""
+    name = session.exec(select(FindingRow.evidence).where(FindingRow.segment_id == segment_id,
+                                                          FindingRow.evidence.is_not(None))).first()
+    return name if name and CLIP_NAME.match(name) else None
+
+
+def stream_of(session: Session, stream_id: int) -> Stream:
+    return session.get(Stream, stream_id)
+
+
+def event_summary(payload: dict) -> str:
+    """One line for the case's history: what was said or decided, else the payload's gist."""
+    for key in ("text", "comment", "reason"):
+        if payload.get(key):
+            return str(payload[key])
+    if payload.get("decision"):
+        return f"{payload['decision']} {', '.join(payload.get('labels') or [])}".strip()
+    if payload.get("kind") == "attach":
+        return f"report #{payload['report_id']} points here"
+    if "labels" in payload and "action" in payload:  # the pipeline's flag
+        return f"{payload['action']}: {', '.join(payload['labels'])}"
+    if payload.get("claim_expires_at"):
+        return "claimed"
+    return ""
+
+
+def clock(seconds: float) -> str:
+    minutes, secs = divmod(max(0.0, seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{secs:04.1f}" if hours else f"{minutes:02d}:{secs:04.1f}"
+
+
+def age(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return ""
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+def when(moment: datetime | None) -> str:
+    return "" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
