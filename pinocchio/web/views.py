@@ -4,7 +4,6 @@ only, through sqlmodel; nothing here writes."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
