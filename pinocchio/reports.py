@@ -5,7 +5,8 @@ A report says *when*: seconds into the stream, or a wall time (ISO 8601 with its
 which is turned into seconds of the feed's clock (since `Stream.live_epoch` where the live worker
 keeps one, else since the start of the scan that was running then). It points at
 - every flagged (remind/review) segment overlapping [at - before_s, at + after_s], and
-- any segment overlapping [at - near_s, at + after_s] (what was being said as they reported).
+- of the segments overlapping [at - near_s, at + after_s], the one being said (or just ended) at
+  `at`, so that one report opens at most one case on a sentence the pipeline passed.
 The rule looks at one segment and one report at a time, so a live report that arrives before its
 segment attaches the same way when the segment is stored (`attach_waiting_reports`).
 
@@ -143,9 +144,14 @@ def attach_waiting_reports(session: Session, segment: SegmentRow,
     if segment.action == "pass":
         pointed = and_(at >= segment.start_ms / 1000 - options.after_s, at <= segment.end_ms / 1000 + options.near_s)
     linked = select(ReportLink.report_id).where(ReportLink.segment_id == segment.id)
-    reports = session.exec(select(Report).where(
+    query = select(Report).where(
         Report.stream_id == segment.stream_id, or_(Report.scan_id.is_(None), Report.scan_id == segment.scan_id),
-        pointed, Report.id.not_in(linked)).order_by(Report.id)).all()
+        pointed, Report.id.not_in(linked))
+    if segment.action == "pass":  # a report takes one compliant sentence: the first stored near it
+        passed = select(ReportLink.report_id).join(SegmentRow, SegmentRow.id == ReportLink.segment_id).where(
+            SegmentRow.action == "pass")
+        query = query.where(Report.id.not_in(passed))
+    reports = session.exec(query.order_by(Report.id)).all()
     attached = []
     for report in reports:
         _attach(session, report, segment)
@@ -290,11 +296,22 @@ def _segments_for(session: Session, report: Report, options: ReportOptions) -> l
         same_clock = SegmentRow.scan_id == scan_id
     start, near, end = (at_ms(report.at_s - options.before_s), at_ms(report.at_s - options.near_s),
                         at_ms(report.at_s + options.after_s))
-    linked = select(ReportLink.segment_id).where(ReportLink.report_id == report.id)
-    return list(session.exec(select(SegmentRow).where(
+    linked = set(session.exec(select(ReportLink.segment_id).where(ReportLink.report_id == report.id)).all())
+    candidates = session.exec(select(SegmentRow).where(
         same_clock, SegmentRow.start_ms <= end,
-        or_(and_(SegmentRow.action != "pass", SegmentRow.end_ms >= start), SegmentRow.end_ms >= near),
-        SegmentRow.id.not_in(linked)).order_by(SegmentRow.start_ms)).all())
+        or_(and_(SegmentRow.action != "pass", SegmentRow.end_ms >= start), SegmentRow.end_ms >= near))
+        .order_by(SegmentRow.start_ms)).all()
+    chosen = [seg for seg in candidates if seg.action != "pass"]
+    # Of the sentences around the moment they reported, only the one being said (or just ended)
+    # then: one report opens at most one case on a sentence the pipeline passed.
+    around = [seg for seg in candidates if seg.end_ms >= near]
+    at = at_ms(report.at_s)
+    said = min(around, key=lambda seg: (0 if seg.start_ms <= at <= seg.end_ms else 1, abs(seg.end_ms - at)),
+               default=None)
+    passed_linked = any(session.get(SegmentRow, sid).action == "pass" for sid in linked)
+    if said is not None and said.action == "pass" and not passed_linked:
+        chosen.append(said)
+    return sorted((seg for seg in chosen if seg.id not in linked), key=lambda seg: seg.start_ms)
 
 
 def _attach(session: Session, report: Report, segment: SegmentRow) -> int:

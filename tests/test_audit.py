@@ -23,10 +23,11 @@ def realistic(session):
     reviewers(session)
     stream, rows = recording(session, verdicts=[verdict(0, 2), verdict(2, 4, "review", "medical_claim", score=0.7),
                                                 verdict(4, 6, "remind", "absolute_claim", 2),
-                                                verdict(20, 22, "review", "off_platform_trade")])
+                                                verdict(20, 22, "review", "off_platform_trade"), verdict(60, 62)])
     submit_report(session, stream=stream.id, reporter_id="v1", at=5, label="medical_claim")
     submit_report(session, stream=stream.id, reporter_id="v1", at=6)  # folded
     submit_report(session, stream=stream.id, reporter_id="v2", at=21)
+    submit_report(session, stream=stream.id, reporter_id="v4", at=61.5)  # nothing flagged near: the sentence said
     live = store.live_stream_for(session, source="rtmp://h/live/room7")
     live.streamer_id = "streamer-1"
     scan = store.start_scan(session, stream=live, pipeline_version="t", provenance={})
@@ -44,7 +45,7 @@ def realistic(session):
     decision = confirm_case(session, reviewer="sam", segment_id=rows[3].id, labels=["off_platform_trade"])
     claim_case(session, reviewer="alice", segment_id=rows[2].id)
     dismiss_case(session, reviewer="alice", segment_id=rows[2].id)
-    comment_case(session, reviewer="root", segment_id=rows[0].id, text="reported, nothing said")
+    comment_case(session, reviewer="root", segment_id=rows[4].id, text="reported, nothing said")
     claim_case(session, reviewer="bob", segment_id=row.id)  # left claimed
     appeal = file_appeal(session, penalty_id=decision.penalty_id, streamer_id="streamer-1", reason="a joke")
     resolve_appeal(session, reviewer="tina", appeal_id=appeal.id, uphold=True)
@@ -57,7 +58,7 @@ def test_rebuild_gives_the_live_state(db_url):
         realistic(session)
         live = snapshot(session)
         assert len(live["review_case"]) == 5 and len(live["penalty"]) == 2 and len(live["strike"]) == 2
-        assert len(live["report"]) == 3 and len(live["report_link"]) == 7 and len(live["appeal"]) == 1
+        assert len(live["report"]) == 4 and len(live["report_link"]) == 7 and len(live["appeal"]) == 1
         report = rebuild_projections(session)
         session.commit()
         assert report.changed == ()

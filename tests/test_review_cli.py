@@ -59,40 +59,40 @@ def test_the_whole_round_by_command(db, tmp_path):
 
     result = invoke(db, "cases", "queue", "--format", "jsonl")
     cases = [json.loads(line) for line in result.output.splitlines()]
-    assert [(c["segment_id"], c["priority"]) for c in cases] == [(2, 36.5), (1, 1.5)]
+    assert [(c["segment_id"], c["priority"]) for c in cases] == [(2, 36.5)]  # the report points at the claim
 
     assert invoke(db, "cases", "claim", "2", "--as", "alice").exit_code == 0
     result = invoke(db, "cases", "claim", "2", "--as", "sam")
     assert result.exit_code == 2 and "error: case 2 is claimed by alice until" in result.output
     result = invoke(db, "cases", "confirm", "2", "--as", "alice", "--label", "medical_claim", "-m", "cure claim")
     assert result.exit_code == 0, result.output
-    assert "streamer-1: +4 strike points" in result.output and "penalty 7: ban until" in result.output
+    assert "streamer-1: +4 strike points" in result.output and "penalty 6: ban until" in result.output
 
     result = invoke(db, "penalties", "list", "--active", "--format", "jsonl")
     penalty = json.loads(result.output)
-    assert (penalty["id"], penalty["kind"], penalty["active"]) == (7, "ban", True)
+    assert (penalty["id"], penalty["kind"], penalty["active"]) == (6, "ban", True)
     export = tmp_path / "p.csv"
     assert invoke(db, "penalties", "export", str(export)).exit_code == 0
     row, = csv.DictReader(export.open(encoding="utf-8"))
     assert (row["streamer_id"], row["labels"], row["articles"], row["decided_by"]) == \
         ("streamer-1", "medical_claim", "广告法第十七条", "alice")
 
-    result = invoke(db, "appeals", "file", "7", "--streamer", "streamer-1", "--reason", "it was a joke")
-    assert result.exit_code == 0 and "appeal 8 filed" in result.output
-    result = invoke(db, "appeals", "resolve", "8", "--as", "alice", "--uphold")
+    result = invoke(db, "appeals", "file", "6", "--streamer", "streamer-1", "--reason", "it was a joke")
+    assert result.exit_code == 0 and "appeal 7 filed" in result.output
+    result = invoke(db, "appeals", "resolve", "7", "--as", "alice", "--uphold")
     assert result.exit_code == 2
     assert "error: resolving an appeal needs the role senior or above; 'alice' is a reviewer" in result.output
-    result = invoke(db, "appeals", "resolve", "8", "--as", "tina", "--uphold", "-m", "misheard")
-    assert result.exit_code == 0 and "appeal 8 upheld: penalty 7 reversed" in result.output
+    result = invoke(db, "appeals", "resolve", "7", "--as", "tina", "--uphold", "-m", "misheard")
+    assert result.exit_code == 0 and "appeal 7 upheld: penalty 6 reversed" in result.output
     assert invoke(db, "penalties", "list", "--active", "--format", "jsonl").output == ""
 
     result = invoke(db, "cases", "show", "2")
     assert "status: overturned" in result.output and "\tdecide\talice\t" in result.output
 
     result = invoke(db, "db", "rebuild")
-    assert result.exit_code == 0 and "replayed 10 events" in result.output and "warning" not in result.output
+    assert result.exit_code == 0 and "replayed 9 events" in result.output and "warning" not in result.output
     result = invoke(db, "audit", "verify")
-    assert result.exit_code == 0 and "ok: 10 events, chain intact" in result.output
+    assert result.exit_code == 0 and "ok: 9 events, chain intact" in result.output
 
 
 def test_audit_verify_names_the_broken_event(db):
