@@ -215,7 +215,10 @@ def test_a_publisher_that_dies_and_returns_is_followed_across_the_gap(nginx, fol
     gaps = watch.gaps("comeback")
     assert len(gaps) == 1, gaps
     gap_start, gap_end = gaps[0]
-    assert outage_s - 0.1 <= gap_end - gap_start < outage_s + 5.0  # back within moments of the restart
+    # At least the outage (the worker had read all it could before the publisher came back); no
+    # upper bound here, as a busy worker may first spend seconds on what it heard before the
+    # drop: how soon it came back is checked below, by where in the demo its stream picked up.
+    assert gap_end - gap_start >= outage_s - 0.1
     before = [r for r in rows if r["start"] < gap_start + 0.05]
     after = [r for r in rows if r["start"] >= gap_end - 0.05]
     assert before and after and len(before) + len(after) == len(rows)  # nothing straddles the gap
