@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import hmac
 import json
+import math
 import shutil
+import statistics
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -36,11 +39,18 @@ def overlapping(rows: list[dict], sentence: dict, slack_s: float = 0.5) -> list[
     return [r for r in rows if r["start"] < sentence["end_s"] + slack_s and r["end"] > sentence["start_s"] - slack_s]
 
 
-def missed_claims(rows: list[dict]) -> list[str]:
+def _inside(sentence: dict, within: tuple[float, float]) -> bool:
+    return within[0] <= sentence["start_s"] and sentence["end_s"] <= within[1]
+
+
+def missed_claims(rows: list[dict], within: tuple[float, float] = (0.0, math.inf)) -> list[str]:
     """Planted claims of the demo that no flagged segment near their time carries, as a reviewer
-    would check them: by label and time, not by exact words (whisper mishears)."""
+    would check them: by label and time, not by exact words (whisper mishears). `within` limits
+    the check to the claims said wholly inside that stretch of the recording."""
     missed = []
     for sentence in demo_sentences():
+        if not _inside(sentence, within):
+            continue
         for label in sentence["labels"]:
             hits = [f for r in overlapping(rows, sentence) if r["action"] != "pass"
                     for f in r["findings"] if f["label"] == label and f["article"]]
@@ -50,11 +60,40 @@ def missed_claims(rows: list[dict]) -> list[str]:
     return missed
 
 
-def false_flags(rows: list[dict]) -> list[dict]:
-    """Flagged segments that lie over compliant demo sentences only."""
+def false_flags(rows: list[dict], within: tuple[float, float] = (0.0, math.inf)) -> list[dict]:
+    """Flagged segments that lie over compliant demo sentences only (those wholly inside `within`)."""
     claim_times = [(s["start_s"], s["end_s"]) for s in demo_sentences() if s["labels"]]
-    return [r for s in demo_sentences() if not s["labels"] for r in overlapping(rows, s, slack_s=0.0)
+    return [r for s in demo_sentences() if not s["labels"] and _inside(s, within)
+            for r in overlapping(rows, s, slack_s=0.0)
             if r["action"] != "pass" and not any(r["start"] < e and r["end"] > b for b, e in claim_times)]
+
+
+def _timed_chars(spans: list[tuple[float, float, str]]) -> tuple[str, list[float]]:
+    """The words of timed spans run together (punctuation dropped), each character placed in time
+    by spreading its span's duration evenly over its characters."""
+    text, times = "", []
+    for start_s, end_s, words in spans:
+        chars = [c for c in words if c.isalnum()]
+        text += "".join(chars)
+        times += [start_s + (k + 0.5) * (end_s - start_s) / len(chars) for k in range(len(chars))]
+    return text, times
+
+
+def demo_offset(rows: list[dict]) -> float:
+    """Seconds to add to a live worker's stream times to get the demo recording's, found from what
+    was said: the rows' text is matched to the reference script character by character (whisper
+    mishears some, the rest line up) and the median time difference is taken. A worker joins a
+    feed mid-stream and counts time from its first sample, so this is how its times are checked."""
+    heard, heard_s = _timed_chars([(r["start"], r["end"], r["text"]) for r in rows])
+    said, said_s = _timed_chars([(s["start_s"], s["end_s"], s["text"]) for s in demo_sentences()])
+    blocks = difflib.SequenceMatcher(None, heard, said, autojunk=False).get_matching_blocks()
+    diffs = [said_s[b.b + k] - heard_s[b.a + k] for b in blocks if b.size >= 2 for k in range(b.size)]
+    assert len(diffs) >= 10, f"too little of the demo recognised to place the rows in it: {heard!r}"
+    return float(statistics.median(diffs))
+
+
+def shifted(rows: list[dict], offset_s: float) -> list[dict]:
+    return [dict(r, start=r["start"] + offset_s, end=r["end"] + offset_s) for r in rows]
 
 
 def ffmpeg(*args: str) -> None:

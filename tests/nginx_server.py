@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
@@ -25,9 +25,11 @@ rtmp {{
     access_log {prefix}/logs/rtmp-access.log;  # else the module writes to /var/log/nginx
     server {{ listen 127.0.0.1:{rtmp_port}; chunk_size 4096;
         # idle_streams off: players of a stream nobody publishes are turned away, and dropped
-        # (EOF at once) when its publisher dies, instead of hanging on.
+        # (EOF at once) when its publisher dies, instead of hanging on. A 20 s playlist: an HLS
+        # player kept 10 s behind by whisper on a busy machine skipped fragments that had left a
+        # 10 s one. nginx deletes the playlist 20-40 s after the publisher stops; then players drop.
         application live {{ live on; idle_streams off; record off;
-            hls on; hls_path {prefix}/hls; hls_fragment 2s; hls_playlist_length 10s; }} }} }}
+            hls on; hls_path {prefix}/hls; hls_fragment 2s; hls_playlist_length 20s; }} }} }}
 http {{
     access_log {prefix}/logs/access.log;
     client_body_temp_path {prefix}/tmp/body; proxy_temp_path {prefix}/tmp/proxy;
@@ -70,6 +72,7 @@ class NginxServer:
     rtmp_port: int
     http_port: int
     process: subprocess.Popen
+    publishers: list[subprocess.Popen] = field(default_factory=list)
 
     def rtmp_url(self, name: str) -> str:
         return f"rtmp://127.0.0.1:{self.rtmp_port}/live/{name}"
@@ -80,8 +83,10 @@ class NginxServer:
     def publish(self, path: Path, name: str, start_s: float = 0.0, seconds: float | None = None) -> subprocess.Popen:
         """Publish a recording (or a stretch of it) in real time, as a streamer's encoder would."""
         stretch = ["-ss", str(start_s)] + (["-t", str(seconds)] if seconds is not None else [])
-        return subprocess.Popen(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", *stretch,
-                                 "-i", str(path), "-vn", "-c:a", "aac", "-f", "flv", self.rtmp_url(name)])
+        self.publishers.append(subprocess.Popen(
+            ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", *stretch,
+             "-i", str(path), "-vn", "-c:a", "aac", "-f", "flv", self.rtmp_url(name)]))
+        return self.publishers[-1]
 
     def logs(self, tail_chars: int = 2000) -> str:
         """The end of what nginx said, for a failure message."""
@@ -92,6 +97,9 @@ class NginxServer:
         return text[-tail_chars:].strip()
 
     def stop(self) -> None:
+        for publisher in self.publishers:  # left running by a test that failed half-way
+            publisher.kill()
+            publisher.wait()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGQUIT)  # graceful: workers finish and exit
             try:
