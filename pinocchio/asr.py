@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from pinocchio.segment import to_simplified
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
+MAX_TOKENS_PER_S = 12  # whisper's tokens for a second of fast Mandarin, with room to spare
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
@@ -217,14 +218,29 @@ class Transcriber:
         for window in windows(chunks, o.window_s, o.cut_search_s):
             yield from self.transcribe_window(window)
 
-    def transcribe_window(self, window: AudioChunk) -> list[Utterance]:
+    def transcribe_window(self, window: AudioChunk, keep_from_s: float | None = None) -> list[Utterance]:
+        """Utterances of one window; with `keep_from_s`, the audio before it is context only and
+        words said (mostly) before it are left out."""
         with self.turns.turn():
             started = time.perf_counter()
-            segments, _info = self.model.transcribe(window.samples, **self.options.whisper_kwargs())
+            kwargs = self.options.whisper_kwargs()
+            if window.end_s - window.start_s < 30:
+                # A short window can only hold so much speech (Mandarin: ~5 characters a second);
+                # without a bound, whisper looping on a breath decodes 448 tokens at every
+                # fallback temperature, seconds of work for nothing.
+                kwargs["max_new_tokens"] = int(MAX_TOKENS_PER_S * (window.end_s - window.start_s)) + 12
+            segments, _info = self.model.transcribe(window.samples, **kwargs)
             utterances = [u for u in (self._to_utterance(seg, window.start_s) for seg in segments) if u is not None]
             self.decode_s += time.perf_counter() - started
-            self.audio_s += len(window.samples) / SAMPLE_RATE
-        return utterances
+            self.audio_s += len(window.samples) / SAMPLE_RATE if keep_from_s is None else window.end_s - keep_from_s
+        if keep_from_s is None:
+            return utterances
+        kept = []
+        for u in utterances:
+            words = tuple(w for w in u.words if (w.start_s + w.end_s) / 2 >= keep_from_s)
+            if words:
+                kept.append(replace(u, start_s=words[0].start_s, words=words, text="".join(w.text for w in words)))
+        return kept
 
     def _to_utterance(self, seg, offset_s: float) -> Utterance | None:
         raw_words = seg.words or []
@@ -279,12 +295,17 @@ def _collapse_word_loops(words: tuple[Word, ...]) -> tuple[Word, ...]:
 class StreamOptions:
     """When live audio becomes committed text. Measured on this CPU (MODELS.md): decoding each
     utterance once at a pause costs ~0.15 s per second of audio, re-decoding a rolling buffer
-    every second (LocalAgreement) 0.7-0.9 s, so utterances are cut at pauses, with a cap."""
+    every second (LocalAgreement) 0.7-0.9 s, so utterances are cut at pauses, with a cap. Short
+    pauses and a short cap keep a claim's latency low (streamers rarely pause for long); the
+    seconds before each utterance are decoded with it as context, which is what keeps whisper
+    accurate on such short stretches (benchmarks/live.py: all demo claims, p95 0.6 s after the
+    claim's last word, at 0.34 s of decoding per second of audio)."""
 
-    endpoint_silence_s: float = 0.6  # this much non-speech after speech ends the utterance
-    max_utterance_s: float = 10.0  # talk without such a pause is committed at this length anyway
+    endpoint_silence_s: float = 0.3  # this much non-speech after speech ends the utterance
+    max_utterance_s: float = 6.0  # talk without such a pause is committed at this length anyway
     process_every_s: float = 0.5  # how often the voice detector looks at new audio
     keep_silence_s: float = 1.0  # audio kept before speech starts, so its first word is whole
+    context_s: float = 4.0  # audio before an utterance decoded with it (its words are not kept)
 
 
 class StreamingTranscriber:
@@ -298,6 +319,7 @@ class StreamingTranscriber:
         self.options = options
         self._buffer = np.zeros(0, dtype=np.float32)
         self._start_s = 0.0  # stream time of the buffer's first sample
+        self._done_s = 0.0  # stream time up to which audio has been committed
 
     @property
     def buffered_s(self) -> float:
@@ -327,27 +349,33 @@ class StreamingTranscriber:
     def process(self, final: bool = False) -> list[Utterance]:
         o = self.options
         committed: list[Utterance] = []
-        consumed = 0
         buffer_s = self.buffered_s
-        regions = self._speech()
-        for region in regions:
-            length_s = (region["end"] - region["start"]) / SAMPLE_RATE
-            ended = buffer_s - region["end"] / SAMPLE_RATE >= o.endpoint_silence_s
-            if not (final or ended or length_s >= o.max_utterance_s - 0.5):
+        done_s = max(0.0, self._done_s - self._start_s)  # buffer seconds already committed
+        regions = [(r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE) for r in self._speech()]
+        for start_s, end_s in regions:
+            if end_s <= done_s + 0.05:
+                continue  # context audio, committed before
+            start_s = max(start_s, done_s)
+            ended = buffer_s - end_s >= o.endpoint_silence_s
+            if not (final or ended or end_s - start_s >= o.max_utterance_s - 0.5):
                 break
-            window = AudioChunk(start_s=self._start_s + region["start"] / SAMPLE_RATE,
-                                samples=self._buffer[region["start"]:region["end"]])
-            committed.extend(self.transcriber.transcribe_window(window))
-            consumed = region["end"]
+            # Whisper hears a short utterance much better with the seconds before it; their words
+            # were committed already and are dropped from this decode.
+            context_from = max(0.0, start_s - o.context_s)
+            window = AudioChunk(start_s=self._start_s + context_from,
+                                samples=self._buffer[int(context_from * SAMPLE_RATE):int(end_s * SAMPLE_RATE)])
+            committed.extend(self.transcriber.transcribe_window(window, keep_from_s=self._start_s + start_s))
+            done_s = end_s
         if final:
-            consumed = len(self._buffer)
-        else:
-            # Drop silence, keeping a little before the speech in progress (or before now).
-            pending = [r["start"] for r in regions if r["start"] >= consumed]
-            keep_from = (pending[0] if pending else len(self._buffer)) - int(o.keep_silence_s * SAMPLE_RATE)
-            consumed = max(consumed, keep_from, 0)
-        self._buffer = self._buffer[consumed:]
-        self._start_s += consumed / SAMPLE_RATE
+            done_s = buffer_s
+        self._done_s = self._start_s + done_s
+        # Keep the context before the speech in progress (or before now), nothing older.
+        pending = [start for start, end in regions if end > done_s + 0.05]
+        keep_from = max(done_s - o.context_s,
+                        (pending[0] if pending else buffer_s) - max(o.keep_silence_s, o.context_s))
+        cut = max(0, int(keep_from * SAMPLE_RATE)) if not final else len(self._buffer)
+        self._buffer = self._buffer[cut:]
+        self._start_s += cut / SAMPLE_RATE
         return committed
 
     def finish(self) -> list[Utterance]:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from pinocchio import store
+from pinocchio.asr import StreamOptions
 from pinocchio.audio import FeedGap, ReconnectPolicy, live_chunks
 from pinocchio.errors import PinocchioError
 from pinocchio.evidence import EvidenceStore
@@ -77,7 +78,8 @@ class LiveWorker:
                  policy: ReconnectPolicy = ReconnectPolicy(),
                  evidence: EvidenceStore | None = None,
                  metrics: WorkerMetrics | None = None,
-                 chunk_source: ChunkSource = live_chunks):
+                 chunk_source: ChunkSource = live_chunks,
+                 stream_options: StreamOptions = StreamOptions()):
         self.pipeline = pipeline
         self.engine = engine
         self.feeds = tuple(feeds)
@@ -89,6 +91,7 @@ class LiveWorker:
         self.evidence = evidence
         self.metrics = metrics or WorkerMetrics()
         self.chunk_source = chunk_source
+        self.stream_options = stream_options
         self.stop = threading.Event()
         self.errors: dict[str, str] = {}
         self._print_lock = threading.Lock()
@@ -158,7 +161,7 @@ class LiveWorker:
         if recorder:
             chunks = recorder.tap(chunks)
         try:
-            for verdict in self.pipeline.live_verdicts(chunks):
+            for verdict in self.pipeline.live_verdicts(chunks, self.stream_options):
                 if guard.is_replay(session, stream.id, verdict):
                     m.duplicates.labels(feed.name).inc()
                     log.info("%s: %.1f s was stored before the rejoin; not again: %s", feed.name,
