@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 REPLAY_WINDOW_S = 60.0  # after a (re)join, how long (stream seconds) replayed speech is looked for
 # Whisper hears replayed audio differently once its context is cut (泼了这个茶能治糖尿病 ->
 # 割了这个参能至糖尿便), but mostly as the same sounds: 7 of 10 syllables here.
-SAME_SOUND_RATIO = 0.6
+SAME_SOUND_RATIO = 0.6  # share of a segment's syllables found, in runs of 2+, in what was heard before
 
 ChunkSource = Callable[..., Iterator[AudioChunk]]
 
@@ -62,9 +62,14 @@ class ReplayGuard:
         earlier = session.exec(select(store.SegmentRow.text).where(
             store.SegmentRow.stream_id == stream_id,
             store.SegmentRow.start_ms >= round((seg.start_s - self.window_s) * 1000),
-            store.SegmentRow.start_ms < round(self.joined_at_s * 1000)))
-        return any(difflib.SequenceMatcher(None, sounds, _sounds(old), autojunk=False).ratio() >= SAME_SOUND_RATIO
-                   for old in earlier)
+            store.SegmentRow.start_ms < round(self.joined_at_s * 1000)).order_by(store.SegmentRow.start_ms)).all()
+        heard = [s for text in earlier for s in _sounds(text)]
+        if not sounds or not heard:
+            return False
+        # The replay may be cut into sentences differently, so look for this segment's sounds
+        # anywhere in what was heard before, in runs of two syllables or more.
+        blocks = difflib.SequenceMatcher(None, sounds, heard, autojunk=False).get_matching_blocks()
+        return sum(b.size for b in blocks if b.size >= 2) / len(sounds) >= SAME_SOUND_RATIO
 
 
 def _sounds(text: str) -> list[str]:
