@@ -28,6 +28,9 @@ SHIPPED_MODEL = Path(__file__).resolve().parent / "data" / "claim_classifier"
 SETTINGS_FILE = "pinocchio.json"
 ONNX_FILE = "model.onnx"  # the same network exported by `pinocchio train`, for fast start-up
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# Words that negate what follows them; a sentence cut right after one is read on with its claim.
+NEGATIONS = ("不", "没", "没有", "别", "无", "无法", "非", "并非", "未", "勿", "不能", "不会", "不可以", "不可能", "不是",
+             "不敢", "不要", "不得", "不用", "不一定", "禁止", "严禁", "不保证", "不承诺")
 
 
 @dataclass(frozen=True)
@@ -164,11 +167,19 @@ class ClaimClassifier:
         return out
 
     def findings(self, segments: Sequence[Segment]) -> list[list[Finding]]:
+        """Labels over threshold. A segment that starts right after a negation (Segment.before ends
+        in 不能, 没有, ...) keeps a label only if the two read together carry it too: a cut at a short
+        pause turns 不能治病 into 治病, which alone scores high. Only negations count: read together,
+        the model is less sure of plain claims (我们家的东西是 | 最好的) than of either part."""
         if not segments:
             return []
-        scores = self.probabilities([s.text for s in segments])
+        negated = [i for i, s in enumerate(segments) if s.before.endswith(NEGATIONS)]
+        scores = self.probabilities([s.text for s in segments] + [segments[i].before + segments[i].text for i in negated])
+        alone, together = scores[:len(segments)], scores[len(segments):]
+        for row, i in enumerate(negated):
+            alone[i] = np.minimum(alone[i], together[row])
         result = []
-        for segment, row in zip(segments, scores):
+        for segment, row in zip(segments, alone):
             found = []
             for label, score in zip(self.card.labels, row):
                 rule = self.card.rules[label]

@@ -80,5 +80,5 @@ class Detector:
             yield self._combine(segment, [f for found in per_scorer for f in found[i]])
 
     def _combine(self, segment: Segment, extra: list[Finding]) -> Verdict:
-        findings = tuple(self.matcher.match(segment.text, segment.tokens)) + tuple(extra)
+        findings = tuple(self.matcher.match(segment.text, segment.tokens, segment.before)) + tuple(extra)
         return Verdict(segment=segment, findings=findings, action=decide(findings, self.options))

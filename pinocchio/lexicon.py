@@ -13,7 +13,7 @@ import ahocorasick
 import yaml
 
 from pinocchio.errors import LexiconError
-from pinocchio.pinyin import BREAK, syllables
+from pinocchio.pinyin import BREAK, Syllables, syllables
 from pinocchio.records import LABELS, Finding
 from pinocchio.segment import normalize_text
 
@@ -225,11 +225,13 @@ class Matcher:
                 automaton.make_automaton()
         self._exception_keys: dict[str, str] = {}
 
-    def match(self, text: str, tokens: Sequence[str] = ()) -> list[Finding]:
+    def match(self, text: str, tokens: Sequence[str] = (), before: str = "") -> list[Finding]:
         """Findings in normalised `text`; `tokens` (jieba's, for this text) enforce word boundaries
-        on short terms so that 第一 does not fire inside 第一次."""
+        on short terms so that 第一 does not fire inside 第一次. `before`, what was said just before,
+        counts only for exceptions that run across into `text` (不能 | 治病)."""
         edges = _boundaries(text, tokens) if tokens else None
         text_sounds = syllables(text) if len(self._sound) else None
+        exceptions = _Context(before + text, len(before), text_sounds if not before else None)
         candidates: dict[tuple[str, int, int], Finding] = {}
 
         def on_boundaries(start: int, end: int) -> bool:
@@ -237,7 +239,7 @@ class Matcher:
 
         def add(entry: Entry, start: int, end: int, kind: str) -> None:
             key = (entry.label, start, end)
-            if key in candidates or self._excepted(entry, text, text_sounds, start, end):
+            if key in candidates or self._excepted(entry, exceptions, start, end):
                 return
             candidates[key] = Finding(source="lexicon", label=entry.label, severity=entry.severity,
                                       article=entry.article, span=(start, end), term=entry.term,
@@ -261,24 +263,40 @@ class Matcher:
                     add(entry, start, end, "pinyin")
         return _drop_contained(list(candidates.values()))
 
-    def _excepted(self, entry: Entry, text: str, text_sounds, start: int, end: int) -> bool:
+    def _excepted(self, entry: Entry, context: _Context, start: int, end: int) -> bool:
+        text = context.text
+        start, end = start + context.offset, end + context.offset
         for exception in entry.exceptions:
             pos = text.find(exception)
             while pos >= 0:
                 if pos < end and start < pos + len(exception):
                     return True
                 pos = text.find(exception, pos + 1)
-            if text_sounds is not None and _han_count(exception) >= PINYIN_MIN_CHARS:
+            if len(self._sound) and _han_count(exception) >= PINYIN_MIN_CHARS:
                 # Disclaimers get misheard too: 不能治病 may come out as 不能制病.
                 exc_key = self._exception_keys.setdefault(exception, syllables(exception).key)
-                text_key = text_sounds.key
-                pos = text_key.find(exc_key)
+                sounds = context.sounds()
+                pos = sounds.key.find(exc_key)
                 while pos >= 0:
-                    a, b = text_sounds.char_span(pos, pos + len(exc_key))
+                    a, b = sounds.char_span(pos, pos + len(exc_key))
                     if a < end and start < b:
                         return True
-                    pos = text_key.find(exc_key, pos + 1)
+                    pos = sounds.key.find(exc_key, pos + 1)
         return False
+
+
+class _Context:
+    """The text that exceptions are looked for in: the segment, after what was said before it."""
+
+    def __init__(self, text: str, offset: int, sounds: Syllables | None = None):
+        self.text = text
+        self.offset = offset  # where the segment starts in `text`
+        self._sounds = sounds
+
+    def sounds(self) -> Syllables:
+        if self._sounds is None:
+            self._sounds = syllables(self.text)
+        return self._sounds
 
 
 def _drop_contained(findings: list[Finding]) -> list[Finding]:

@@ -55,12 +55,16 @@ class Utterance:
 
 @dataclass(frozen=True)
 class Segment:
-    """A claim-sized sentence: normalised text, its own times, jieba tokens."""
+    """A claim-sized sentence: normalised text, its own times, jieba tokens, and `before`: the
+    sentence said just before it, when one ended moments earlier. A cut between the two (a live
+    utterance ends at a short pause) can part a negation from its claim (不能 | 治病), so detection
+    reads `before` to take findings back; it never adds one."""
 
     start_s: float
     end_s: float
     text: str
     tokens: tuple[str, ...]
+    before: str = ""
 
 
 @dataclass(frozen=True)

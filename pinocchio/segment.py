@@ -8,7 +8,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pinocchio.background import BackgroundLoad
@@ -105,6 +105,9 @@ class SegmentOptions:
     pause_s: float = 0.6  # a silence this long between words ends a sentence
     soft_min_chars: int = 12  # a comma ends a sentence once it is at least this long
     max_chars: int = 48  # longer sentences are cut at their longest pause
+    # A sentence that starts within this long after the previous one ended is read with it for
+    # negations (Segment.before): talk runs on across cuts that short.
+    context_gap_s: float = 1.0
 
 
 def _clean(text: str) -> str:
@@ -121,8 +124,13 @@ class Segmenter:
         return Segment(start_s=start_s, end_s=end_s, text=clean, tokens=self.tokenizer.tokenize(clean))
 
     def segments(self, utterances: Iterable[Utterance]) -> Iterator[Segment]:
+        previous: Segment | None = None
         for utterance in utterances:
-            yield from self.split(utterance)
+            for segment in self.split(utterance):
+                if previous is not None and segment.start_s - previous.end_s <= self.options.context_gap_s:
+                    segment = replace(segment, before=previous.text)
+                yield segment
+                previous = segment
 
     def split(self, utterance: Utterance) -> Iterator[Segment]:
         words = utterance.words or (Word(utterance.start_s, utterance.end_s, utterance.text, 1.0),)

@@ -128,3 +128,18 @@ def test_token_boundaries_and_exceptions(tmp_path):
     matcher, tokenizer = Matcher(lexicon), Tokenizer(lexicon.words)
     for text, expected in [("销量第一", 1), ("第一次来", 0), ("这个能治", 1), ("这个不能治", 0), ("这个不能制病", 0)]:
         assert len(matcher.match(text, tokenizer.tokenize(text))) == expected, text
+
+
+def test_what_was_said_before_can_only_take_findings_back(lexicon):
+    matcher = Matcher(lexicon)
+    assert [f.term for f in matcher.match("治病")] == ["治病"]
+    # A cut at a short pause parted the disclaimer from its words; heard or misheard, it still holds.
+    assert matcher.match("治病", before="注意这个不是药品不能") == []
+    assert matcher.match("治病", before="这个不是药品不能") == []
+    assert matcher.match("能治病", before="这个不") == []
+    assert matcher.match("病", before="不能治") == []
+    # A negation elsewhere before does not reach, and a claim said before is not found again.
+    assert [f.term for f in matcher.match("治病", before="不能吃但是能")] == ["治病"]
+    assert matcher.match("大家快来买", before="全网最低价") == []
+    # Spans stay in the segment's own text.
+    assert matcher.match("全网最低价", before="不是我说") == matcher.match("全网最低价")

@@ -38,3 +38,12 @@ def test_long_talk_is_cut_into_claim_sized_pieces():
 
 def test_lexicon_terms_stay_whole_tokens(segmenter):
     assert "全网最低价" in segmenter.segment_text("这是全网最低价了").tokens
+
+
+def test_a_sentence_right_after_another_carries_it_as_before(segmenter):
+    first = utterance([("注意这个不是药品", 0.0, 1.5), ("不能", 1.5, 2.0)])
+    second = utterance([("治病", 2.3, 2.8)])  # a live cut at a 0.3 s pause
+    later = utterance([("家人们晚上好", 5.0, 6.0)])  # after a long pause: a new thought
+    segments = list(segmenter.segments([first, second, later]))
+    assert [(s.text, s.before) for s in segments] == [
+        ("注意这个不是药品不能", ""), ("治病", "注意这个不是药品不能"), ("家人们晚上好", "")]
