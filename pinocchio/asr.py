@@ -296,18 +296,17 @@ class StreamOptions:
     """When live audio becomes committed text. Measured on this CPU (MODELS.md): decoding each
     utterance once at a pause costs ~0.15 s per second of audio, re-decoding a rolling buffer
     every second (LocalAgreement) 0.7-0.9 s, so utterances are cut at pauses, with a cap. Short
-    pauses and a short cap keep a claim's latency low (streamers rarely pause for long); the
-    seconds before each utterance are decoded with it as context, which is what keeps whisper
-    accurate on such short stretches (benchmarks/live.py --endpoint 0.3 --max-utterance 6 with
-    context_s 4: all demo claims, p95 0.6-2.4 s for 1-3 feeds). Those are not yet the defaults:
-    cut that short, a negation can be split from its claim (不能|治病) and flagged; the defaults
-    stay at the settings CI has held, until detection sees across utterances."""
+    pauses and a short cap keep a claim's latency low (streamers rarely pause for long: at 0.6 s /
+    10 s the demo's p95 was 6-8 s); the seconds before each utterance are decoded with it as
+    context, which is what keeps whisper accurate on such short stretches. A cut this short can
+    part a negation from its claim (不能 | 治病): the segmenter hands detection the sentence
+    before (Segment.before), which is read for that."""
 
-    endpoint_silence_s: float = 0.6  # this much non-speech after speech ends the utterance
-    max_utterance_s: float = 10.0  # talk without such a pause is committed at this length anyway
+    endpoint_silence_s: float = 0.3  # this much non-speech after speech ends the utterance
+    max_utterance_s: float = 6.0  # talk without such a pause is committed at this length anyway
     process_every_s: float = 0.5  # how often the voice detector looks at new audio
     keep_silence_s: float = 1.0  # audio kept before speech starts, so its first word is whole
-    context_s: float = 0.0  # audio before an utterance decoded with it (its words are not kept)
+    context_s: float = 4.0  # audio before an utterance decoded with it (its words are not kept)
 
 
 class StreamingTranscriber:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from pinocchio.asr import StreamOptions
 from pinocchio.config import Settings
 from pinocchio.errors import ConfigError, PinocchioError
 from pinocchio.records import Verdict
@@ -181,6 +182,8 @@ def live(
     webhook_secret: Annotated[Optional[str], typer.Option("--webhook-secret", envvar="PINOCCHIO_WEBHOOK_SECRET", help="The HMAC key [env PINOCCHIO_WEBHOOK_SECRET].")] = None,
     metrics_port: Annotated[Optional[int], typer.Option("--metrics-port", help="Serve Prometheus metrics on this port.")] = None,
     metrics_host: Annotated[str, typer.Option("--metrics-host", help="Address for --metrics-port.")] = "127.0.0.1",
+    pause: Annotated[float, typer.Option("--pause", min=0.1, help="A pause this long (seconds) ends an utterance; longer pauses mean more accurate text, later flags.")] = StreamOptions.endpoint_silence_s,
+    max_utterance: Annotated[float, typer.Option("--max-utterance", min=2.0, max=30.0, help="Talk without such a pause is committed at this length (seconds).")] = StreamOptions.max_utterance_s,
 ) -> None:
     """Follow live feeds, flag claims as they are said, store every committed segment.
     SIGTERM or Ctrl-C stops it cleanly: what was heard is committed and stored first."""
@@ -234,7 +237,8 @@ def live(
 
     with _or_exit():
         worker = LiveWorker(pipeline, engine, feeds, on_verdict=report, on_reminder=remind,
-                            evidence=_evidence_store(settings), metrics=metrics)
+                            evidence=_evidence_store(settings), metrics=metrics,
+                            stream_options=StreamOptions(endpoint_silence_s=pause, max_utterance_s=max_utterance))
     # Stop on a signal by letting every feed flush, rather than dying mid-segment.
     previous = {sig: signal.signal(sig, lambda *_: worker.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

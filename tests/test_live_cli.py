@@ -19,7 +19,7 @@ def test_live_command_reports_a_claim_while_the_feed_plays(tmp_path, receiver):
     server = serve_flv(port, 20.0, start_s=start_s)
     try:
         result = CliRunner().invoke(app, ["live", f"http://127.0.0.1:{port}/room7.flv", "--db", str(tmp_path / "l.db"),
-                                          "--format", "jsonl", "--duration", "28",
+                                          "--format", "jsonl", "--duration", "28", "--pause", "0.4",
                                           "--webhook", receiver["url"], "--webhook-secret", WEBHOOK_SECRET])
     finally:
         server.kill()

@@ -64,3 +64,9 @@ def test_live_refuses_a_bad_streams_file_before_loading_anything(tmp_path):
 def test_live_without_feeds_says_so(tmp_path):
     result = CliRunner().invoke(app, ["live", "--db", str(tmp_path / "x.db")])
     assert result.exit_code == 2 and "no feeds" in result.stderr
+
+
+@pytest.mark.parametrize("option", [["--pause", "0.01"], ["--max-utterance", "1"], ["--max-utterance", "60"]])
+def test_live_refuses_cut_settings_out_of_range(tmp_path, option):
+    result = CliRunner().invoke(app, ["live", "rtmp://127.0.0.1/live/x", "--db", str(tmp_path / "x.db"), *option])
+    assert result.exit_code == 2 and option[0] in result.stderr
