@@ -86,8 +86,14 @@ def run_feeds(pipeline, server, count: int, run: int, lag_bound_s: float, stream
                 else:
                     missed += 1
                     by_claim.setdefault(f"{claim['end_s']:.0f}s {label}", []).append("missed")
+    # Flagged segments that touch no planted claim: compliant talk the live path flagged.
+    false_flags = [f"{v.segment.start_s:.0f}s {v.segment.text}" for feed in feeds for _, v in stored[feed.name]
+                   if v.action != "pass" and not any(v.segment.start_s < c["end_s"] + SLACK_S
+                                                     and v.segment.end_s > c["start_s"] - SLACK_S
+                                                     for c in planted_claims())]
     worst_lag = max((max(v) for v in lags.values() if v), default=0.0)
-    return {"feeds": count, "latencies": latencies, "missed": missed, "worst_lag_s": worst_lag, "by_claim": by_claim,
+    return {"feeds": count, "latencies": latencies, "missed": missed, "false_flags": false_flags,
+            "worst_lag_s": worst_lag, "by_claim": by_claim,
             "held": worst_lag <= lag_bound_s, "asr_rtf": pipeline.transcriber.real_time_factor}
 
 
@@ -104,25 +110,29 @@ def bare_rtf(pipeline) -> float:
     return (time.perf_counter() - start) / (len(samples) / 16000)
 
 
-def bare_windows_rtf(pipeline) -> float:
+def bare_windows_rtf(pipeline, stream_options) -> float:
     """Bare faster-whisper on the windows the live path decodes (each utterance with its context,
-    the same options and token bound), collected from one pass over the demo: what this commit
-    policy costs in ASR alone."""
+    the same options, prompts and token bound), collected from one pass over the demo: what this
+    commit policy costs in ASR alone."""
     from pinocchio.asr import MAX_TOKENS_PER_S, StreamingTranscriber
     from pinocchio.audio import decode_chunks
 
     transcriber = pipeline.transcriber
     windows: list = []
     original = transcriber.transcribe_window
-    transcriber.transcribe_window = lambda window, keep_from_s=None: windows.append(window) or []
+    # Decoded for real while collecting: what agreement re-decodes depends on what was heard.
+    transcriber.transcribe_window = lambda window, keep_from_s=None, prompt=None: (
+        windows.append((window, prompt)) or original(window, keep_from_s, prompt))
     try:
-        list(StreamingTranscriber(transcriber).transcribe(decode_chunks(DEMO, chunk_s=0.5)))
+        list(StreamingTranscriber(transcriber, stream_options).transcribe(decode_chunks(DEMO, chunk_s=0.5)))
     finally:
         transcriber.transcribe_window = original
     start = time.perf_counter()
-    for window in windows:
+    for window, prompt in windows:
         kwargs = dict(transcriber.options.whisper_kwargs(),
                       max_new_tokens=int(MAX_TOKENS_PER_S * (window.end_s - window.start_s)) + 12)
+        if prompt:
+            kwargs["initial_prompt"] = prompt
         segments, _ = transcriber.model.transcribe(window.samples, **kwargs)
         for _ in segments:
             pass
@@ -148,6 +158,8 @@ def main() -> None:
     parser.add_argument("--lag-bound", type=float, default=5.0, help="seconds of lag that still count as real time")
     parser.add_argument("--endpoint", type=float, help="StreamOptions.endpoint_silence_s (default: the worker's)")
     parser.add_argument("--max-utterance", type=float, help="StreamOptions.max_utterance_s (default: the worker's)")
+    parser.add_argument("--commit", choices=("pause", "agreement"), help="StreamOptions.commit (default: the worker's)")
+    parser.add_argument("--prompt-chars", type=int, help="StreamOptions.prompt_chars (default: the worker's)")
     args = parser.parse_args()
     from dataclasses import replace
 
@@ -158,6 +170,10 @@ def main() -> None:
         stream_options = replace(stream_options, endpoint_silence_s=args.endpoint)
     if args.max_utterance is not None:
         stream_options = replace(stream_options, max_utterance_s=args.max_utterance)
+    if args.commit is not None:
+        stream_options = replace(stream_options, commit=args.commit)
+    if args.prompt_chars is not None:
+        stream_options = replace(stream_options, prompt_chars=args.prompt_chars)
 
     pipeline = Pipeline(Settings(db_url="sqlite:///:memory:"), detect_options=DetectOptions(batch_size=1))
     pipeline.transcriber  # load before timing anything
@@ -171,13 +187,15 @@ def main() -> None:
                 results.append(result)
                 lat = result["latencies"]
                 print(f"{count} feed(s): latency p50 {statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s "
-                      f"({len(lat)} claims, {result['missed']} missed), worst lag {result['worst_lag_s']:.1f} s, "
+                      f"({len(lat)} claims, {result['missed']} missed, {len(result['false_flags'])} false flags), worst lag {result['worst_lag_s']:.1f} s, "
                       f"{'held in real time' if result['held'] else 'NOT held'}", flush=True)
                 print("   per claim (s after its last word):", result["by_claim"], flush=True)
+                if result["false_flags"]:
+                    print("   false flags:", result["false_flags"], flush=True)
         finally:
             server.stop()
     rtf = bare_rtf(pipeline)
-    windows_rtf = bare_windows_rtf(pipeline)
+    windows_rtf = bare_windows_rtf(pipeline, stream_options)
     held = max((r["feeds"] for r in results if r["held"]), default=0)
     print(f"bare faster-whisper on the demo as one file: RTF {rtf:.3f} -> {1 / rtf:.1f} real-time feeds")
     print(f"bare faster-whisper on the live path's windows: RTF {windows_rtf:.3f} -> ASR-bound limit "

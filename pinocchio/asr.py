@@ -114,8 +114,9 @@ class HallucinationGuard:
         self.prompt_bare = _bare(self.options.initial_prompt)
 
     def reason_to_drop(self, text: str, start_s: float, end_s: float, avg_logprob: float, no_speech_prob: float,
-                       compression_ratio: float, mean_word_probability: float) -> str | None:
+                       compression_ratio: float, mean_word_probability: float, prompt_bare: str | None = None) -> str | None:
         o = self.options
+        prompt_bare = self.prompt_bare if prompt_bare is None else prompt_bare
         bare = _bare(text)
         if not bare:
             return "no words"
@@ -125,7 +126,7 @@ class HallucinationGuard:
             return "repetitive"
         if any(phrase and phrase in bare for phrase in self.boilerplate):
             return "boilerplate"
-        if len(bare) >= 6 and self.prompt_bare and bare in self.prompt_bare:
+        if len(bare) >= 6 and prompt_bare and bare in prompt_bare:
             return "prompt echo"
         duration_s = max(end_s - start_s, 0.05)
         if len(bare) >= 4 and len(bare) / duration_s > o.max_chars_per_s:
@@ -218,19 +219,24 @@ class Transcriber:
         for window in windows(chunks, o.window_s, o.cut_search_s):
             yield from self.transcribe_window(window)
 
-    def transcribe_window(self, window: AudioChunk, keep_from_s: float | None = None) -> list[Utterance]:
+    def transcribe_window(self, window: AudioChunk, keep_from_s: float | None = None,
+                          prompt: str | None = None) -> list[Utterance]:
         """Utterances of one window; with `keep_from_s`, the audio before it is context only and
-        words said (mostly) before it are left out."""
+        words said (mostly) before it are left out. `prompt` replaces the configured initial prompt."""
         with self.turns.turn():
             started = time.perf_counter()
             kwargs = self.options.whisper_kwargs()
+            if prompt is not None:
+                kwargs["initial_prompt"] = prompt or None
             if window.end_s - window.start_s < 30:
                 # A short window can only hold so much speech (Mandarin: ~5 characters a second);
                 # without a bound, whisper looping on a breath decodes 448 tokens at every
                 # fallback temperature, seconds of work for nothing.
                 kwargs["max_new_tokens"] = int(MAX_TOKENS_PER_S * (window.end_s - window.start_s)) + 12
             segments, _info = self.model.transcribe(window.samples, **kwargs)
-            utterances = [u for u in (self._to_utterance(seg, window.start_s) for seg in segments) if u is not None]
+            prompt_bare = None if prompt is None else _bare(prompt)
+            utterances = [u for u in (self._to_utterance(seg, window.start_s, prompt_bare) for seg in segments)
+                          if u is not None]
             self.decode_s += time.perf_counter() - started
             self.audio_s += len(window.samples) / SAMPLE_RATE if keep_from_s is None else window.end_s - keep_from_s
         if keep_from_s is None:
@@ -242,7 +248,7 @@ class Transcriber:
                 kept.append(replace(u, start_s=words[0].start_s, words=words, text="".join(w.text for w in words)))
         return kept
 
-    def _to_utterance(self, seg, offset_s: float) -> Utterance | None:
+    def _to_utterance(self, seg, offset_s: float, prompt_bare: str | None = None) -> Utterance | None:
         raw_words = seg.words or []
         words = tuple(
             Word(start_s=round(offset_s + w.start, 3), end_s=round(offset_s + w.end, 3),
@@ -254,7 +260,8 @@ class Transcriber:
         mean_p = float(np.mean([w.probability for w in words])) if words else 1.0
         start_s = words[0].start_s if words else offset_s + seg.start
         end_s = words[-1].end_s if words else offset_s + seg.end
-        reason = self.guard.reason_to_drop(text, start_s, end_s, seg.avg_logprob, seg.no_speech_prob, seg.compression_ratio, mean_p)
+        reason = self.guard.reason_to_drop(text, start_s, end_s, seg.avg_logprob, seg.no_speech_prob,
+                                           seg.compression_ratio, mean_p, prompt_bare)
         if reason is not None:
             self.guard.rejected += 1
             log.info("dropped whisper text at %.1f s (%s): %s", offset_s + seg.start, reason, text)
@@ -307,6 +314,17 @@ class StreamOptions:
     process_every_s: float = 0.5  # how often the voice detector looks at new audio
     keep_silence_s: float = 1.0  # audio kept before speech starts, so its first word is whole
     context_s: float = 4.0  # audio before an utterance decoded with it (its words are not kept)
+    # "pause": commit each utterance when it ends. "agreement": also re-decode the speech in
+    # progress every agreement_every_s and commit the words two decodes in a row agree on
+    # (LocalAgreement-2, as whisper_streaming); earlier text inside long talk, several decodes each.
+    commit: str = "pause"
+    agreement_every_s: float = 1.0
+    # The last this many committed characters as whisper's text prompt (0: none; see README).
+    prompt_chars: int = 0
+
+    def __post_init__(self) -> None:
+        if self.commit not in ("pause", "agreement"):
+            raise ValueError(f"commit must be 'pause' or 'agreement', not {self.commit!r}")
 
 
 class StreamingTranscriber:
@@ -321,6 +339,9 @@ class StreamingTranscriber:
         self._buffer = np.zeros(0, dtype=np.float32)
         self._start_s = 0.0  # stream time of the buffer's first sample
         self._done_s = 0.0  # stream time up to which audio has been committed
+        self._hypothesis: list[tuple[Word, Utterance]] = []  # agreement: the last decode's uncommitted words
+        self._hypothesis_at_s = 0.0  # stream time of the end of the audio it was decoded from
+        self._recent = ""  # committed text, for the prompt
 
     @property
     def buffered_s(self) -> float:
@@ -359,16 +380,19 @@ class StreamingTranscriber:
             start_s = max(start_s, done_s)
             ended = buffer_s - end_s >= o.endpoint_silence_s
             if not (final or ended or end_s - start_s >= o.max_utterance_s - 0.5):
+                if o.commit == "agreement":
+                    agreed = self._agree(start_s, buffer_s)
+                    if agreed:
+                        committed.extend(agreed)
+                        done_s = agreed[-1].end_s - self._start_s
                 break
-            # Whisper hears a short utterance much better with the seconds before it; their words
-            # were committed already and are dropped from this decode.
-            context_from = max(0.0, start_s - o.context_s)
-            window = AudioChunk(start_s=self._start_s + context_from,
-                                samples=self._buffer[int(context_from * SAMPLE_RATE):int(end_s * SAMPLE_RATE)])
-            committed.extend(self.transcriber.transcribe_window(window, keep_from_s=self._start_s + start_s))
+            committed.extend(self._decode(start_s, end_s))
+            self._hypothesis = []
             done_s = end_s
         if final:
             done_s = buffer_s
+        if o.prompt_chars and committed:
+            self._recent = (self._recent + "".join(u.text for u in committed))[-o.prompt_chars:]
         self._done_s = self._start_s + done_s
         # Keep the context before the speech in progress (or before now), nothing older.
         pending = [start for start, end in regions if end > done_s + 0.05]
@@ -378,6 +402,39 @@ class StreamingTranscriber:
         self._buffer = self._buffer[cut:]
         self._start_s += cut / SAMPLE_RATE
         return committed
+
+    def _decode(self, start_s: float, end_s: float) -> list[Utterance]:
+        """The utterances said between two buffer times. Whisper hears a short utterance much
+        better with the seconds before it; their words were committed already and are dropped."""
+        o = self.options
+        context_from = max(0.0, start_s - o.context_s)
+        window = AudioChunk(start_s=self._start_s + context_from,
+                            samples=self._buffer[int(context_from * SAMPLE_RATE):int(end_s * SAMPLE_RATE)])
+        prompt = self._recent if o.prompt_chars else None
+        return self.transcriber.transcribe_window(window, keep_from_s=self._start_s + start_s, prompt=prompt)
+
+    def _agree(self, start_s: float, now_s: float) -> list[Utterance]:
+        """LocalAgreement-2 on the speech in progress: decode it again once agreement_every_s of new
+        audio has come, and commit the words this decode and the last one agree on, from the start.
+        The newest word is never committed: it may be cut off mid-syllable."""
+        if self._start_s + now_s - self._hypothesis_at_s < self.options.agreement_every_s:
+            return []
+        self._hypothesis_at_s = self._start_s + now_s
+        words = [(w, u) for u in self._decode(start_s, now_s) for w in u.words]
+        previous = self._hypothesis
+        agreed = 0
+        while (agreed < min(len(previous), len(words) - 1)
+               and _bare(previous[agreed][0].text) == _bare(words[agreed][0].text)):
+            agreed += 1
+        self._hypothesis = words[agreed:]
+        committed: list[tuple[Utterance, list[Word]]] = []
+        for word, source in words[:agreed]:
+            if committed and committed[-1][0] is source:
+                committed[-1][1].append(word)
+            else:
+                committed.append((source, [word]))
+        return [replace(source, start_s=kept[0].start_s, end_s=kept[-1].end_s,
+                        text="".join(w.text for w in kept), words=tuple(kept)) for source, kept in committed]
 
     def finish(self) -> list[Utterance]:
         return self.process(final=True) if len(self._buffer) else []

@@ -1,6 +1,8 @@
 """The live path (streaming transcriber) on a simulated clock: the demo pushed in half-second
 chunks must give the same claims as the batch scan."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -57,3 +59,43 @@ def test_speech_in_progress_is_committed_when_the_feed_breaks_off(pipeline):
     after = streaming.insert_audio(AudioChunk(talk[-1].end_s, np.zeros(0, dtype=np.float32)))
     assert "糖尿" in "".join(u.text for u in after), (before, after)
     assert streaming.buffered_s == 0
+
+
+def pushed(streaming, chunks):
+    """What the streaming transcriber commits while the chunks arrive (before any flush)."""
+    committed = []
+    for chunk in chunks:
+        committed += streaming.insert_audio(chunk)
+        committed += streaming.process()
+    return committed
+
+
+def test_agreement_commits_long_talk_before_it_pauses(pipeline):
+    # No pause or cap short enough to end this talk: only agreement between decodes commits it.
+    talk = list(decode_chunks(DEMO, chunk_s=0.5, input_options={"ss": 58.0, "t": 12.0}))
+    waiting = StreamOptions(endpoint_silence_s=3.0, max_utterance_s=30.0)
+    assert pushed(StreamingTranscriber(pipeline.transcriber, waiting), talk) == []
+    streaming = StreamingTranscriber(pipeline.transcriber, replace(waiting, commit="agreement"))
+    early = pushed(streaming, talk)
+    rest = streaming.finish()
+    assert early and rest
+    words = [w for u in early + rest for w in u.words]
+    assert all(a.end_s <= b.start_s + 0.05 for a, b in zip(words, words[1:]))  # in order, none twice
+    text = "".join(u.text for u in early + rest)
+    assert text.count("糖尿") == 1 and text.count("一盒") == 1 and "不能" in text, text
+
+
+def test_prompt_is_the_text_committed_last(pipeline, monkeypatch):
+    talk = list(decode_chunks(DEMO, chunk_s=0.5, input_options={"ss": 58.0, "t": 12.0}))
+    prompts = []
+    original = pipeline.transcriber.transcribe_window
+
+    def spy(window, keep_from_s=None, prompt=None):
+        prompts.append(prompt)
+        return original(window, keep_from_s, prompt)
+
+    monkeypatch.setattr(pipeline.transcriber, "transcribe_window", spy)
+    streaming = StreamingTranscriber(pipeline.transcriber, StreamOptions(prompt_chars=8))
+    said = "".join(u.text for u in pushed(streaming, talk) + streaming.finish())
+    assert len(prompts) >= 2 and prompts[0] == "" and all(p and len(p) <= 8 for p in prompts[1:])
+    assert prompts[-1] in said  # what was committed last, not text whisper made up
