@@ -173,3 +173,21 @@ def nginx(tmp_path_factory):
     server = start_nginx(tmp_path_factory.mktemp("nginx"))  # raises with nginx's own words if it cannot
     yield server
     server.stop()
+
+
+@pytest.fixture
+def world(tmp_path):
+    """The reviewers' console's world (tests/web_world.py): a scanned stream, cases, reviewers.
+    test_appeals.py builds its own, smaller one under the same name."""
+    from web_world import build_world
+
+    return build_world(tmp_path)
+
+
+@pytest.fixture
+def client(world):
+    """An HTTP client of the console and API over `world`'s database."""
+    from web_client import client_for
+
+    with client_for(world) as c:
+        yield c

@@ -10,19 +10,8 @@ from sqlmodel import Session
 
 from pinocchio import store
 from pinocchio.projection import aware
-from web_client import api, client_for, login
-from web_world import STREAM_NAME, STREAMER, build_world
-
-
-@pytest.fixture
-def world(tmp_path):
-    return build_world(tmp_path)
-
-
-@pytest.fixture
-def client(world):
-    with client_for(world) as c:
-        yield c
+from web_client import api, login
+from web_world import STREAM_NAME, STREAMER
 
 
 def report(client, **fields):

@@ -8,18 +8,7 @@ import re
 import pytest
 
 from web_client import api, client_for, login
-from web_world import STREAM_NAME, STREAMER, build_world
-
-
-@pytest.fixture
-def world(tmp_path):
-    return build_world(tmp_path)
-
-
-@pytest.fixture
-def client(world):
-    with client_for(world) as c:
-        yield c
+from web_world import STREAM_NAME, STREAMER
 
 
 def flashes(page) -> list[str]:

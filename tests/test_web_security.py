@@ -18,20 +18,9 @@ from pinocchio import store
 from pinocchio.records import Finding, Segment, Verdict
 from pinocchio.web import auth, routes_api, routes_console
 from web_client import API_KEY, api, client_for, login, token
-from web_world import STREAMER, build_world
+from web_world import STREAMER
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
-
-
-@pytest.fixture
-def world(tmp_path):
-    return build_world(tmp_path)
-
-
-@pytest.fixture
-def client(world):
-    with client_for(world) as c:
-        yield c
 
 
 def routes(client, api: bool):
