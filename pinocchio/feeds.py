@@ -20,10 +20,10 @@ from urllib.parse import urlparse
 import yaml
 
 from pinocchio.errors import ConfigError
+from pinocchio.yaml_file import YamlFileError, key_nodes, line_of, read_yaml
 
 LIVE_SCHEMES = ("rtmp", "rtmps", "http", "https")
 ENTRY_KEYS = {"name", "url", "streamer", "room"}
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -50,16 +50,9 @@ def check_url(url: str, where: str) -> None:
 def load_streams(path: Path) -> list[Feed]:
     """The feeds of a streams file; the first problem is raised as file:line: reason."""
     try:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=_Loader)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}:1: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"{path}:{mark.line + 1 if mark else 1}: YAML syntax error: "
-                          f"{getattr(exc, 'problem', None) or exc}") from None
+        root = read_yaml(path).root
+    except YamlFileError as exc:
+        raise ConfigError(str(exc)) from None
     top = _mapping(root, path, 1, "a mapping with version and streams")
     if "version" not in top:
         raise ConfigError(f"{path}:1: version is missing")
@@ -69,7 +62,7 @@ def load_streams(path: Path) -> list[Feed]:
     feeds: list[Feed] = []
     names: dict[str, int] = {}
     for node in streams[1].value:
-        line = node.start_mark.line + 1
+        line = line_of(node)
         where = f"{path}:{line}"
         entry = _mapping(node, path, line, "an entry with name, url, streamer, room")
         unknown = set(entry) - ENTRY_KEYS
@@ -92,10 +85,10 @@ def load_streams(path: Path) -> list[Feed]:
 def _mapping(node: yaml.Node, path: Path, line: int, expected: str) -> dict[str, tuple[int, yaml.Node]]:
     if not isinstance(node, yaml.MappingNode):
         raise ConfigError(f"{path}:{line}: expected {expected}")
-    return {key.value: (key.start_mark.line + 1, value) for key, value in node.value}
+    return key_nodes(node)
 
 
 def _scalar(node: yaml.Node, path: Path) -> str:
     if not isinstance(node, yaml.ScalarNode) or not str(node.value).strip():
-        raise ConfigError(f"{path}:{node.start_mark.line + 1}: expected a non-empty text value")
+        raise ConfigError(f"{path}:{line_of(node)}: expected a non-empty text value")
     return str(node.value).strip()

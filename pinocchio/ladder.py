@@ -20,6 +20,7 @@ import yaml
 from pinocchio.config import REPO_ROOT
 from pinocchio.moderation_errors import LadderError
 from pinocchio.records import LABELS
+from pinocchio.yaml_file import YamlFileError, key_nodes, line_of, read_yaml
 
 DEFAULT_LADDER = REPO_ROOT / "ladders" / "ladder.yaml"
 LABEL_RULES = REPO_ROOT / "seeds" / "labels.yaml"
@@ -27,7 +28,6 @@ FILE_KEYS = {"version", "strike_expiry_days", "points_by_severity", "label_point
 STEP_KEYS = {"at", "penalty", "hours"}
 PENALTIES = ("warning", "ban", "permanent_ban")
 SEVERITIES = (1, 2, 3)
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class LabelRule:
 @functools.lru_cache(maxsize=4)
 def label_rules(path: Path = LABEL_RULES) -> dict[str, LabelRule]:
     """Each label's default severity and article, from seeds/labels.yaml."""
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    data = read_yaml(path).data
     return {label: LabelRule(severity=int(data[label]["severity"]), article=str(data[label]["article"]))
             for label in LABELS}
 
@@ -97,23 +97,16 @@ def load_ladder(path: Path | str | None = None) -> Ladder:
     """Read and check a ladder file; the first problem raises `LadderError` naming file:line."""
     path = Path(path) if path is not None else default_ladder_path()
     try:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
-    except OSError as exc:
-        raise LadderError(f"{path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise LadderError(f"{path}:1: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise LadderError(f"{path}:{mark.line + 1 if mark else 1}: YAML syntax error: "
-                          f"{getattr(exc, 'problem', None) or exc}") from None
+        document = read_yaml(path)
+    except YamlFileError as exc:
+        raise LadderError(str(exc)) from None
+    data, root = document.data, document.root
     if not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
         raise LadderError(f"{path}:1: expected a mapping with {', '.join(sorted(FILE_KEYS))}")
-    nodes = {k.value: (k, v) for k, v in root.value}
+    nodes = key_nodes(root)
 
     def where(key: str) -> str:
-        return f"{path}:{nodes[key][0].start_mark.line + 1 if key in nodes else 1}"
+        return f"{path}:{nodes[key][0] if key in nodes else 1}"
 
     def fail(place: str, message: str):
         raise LadderError(f"{place}: {message}")
@@ -146,7 +139,7 @@ def load_ladder(path: Path | str | None = None) -> Ladder:
         fail(where("steps"), "steps must be a non-empty list of {at, penalty, hours}")
     steps: list[LadderStep] = []
     for raw, node in zip(raw_steps, steps_node.value):
-        place = f"{path}:{node.start_mark.line + 1}"
+        place = f"{path}:{line_of(node)}"
         if not isinstance(raw, dict):
             fail(place, "a step must be a mapping like {at: 4, penalty: ban, hours: 24}")
         bad = sorted(set(raw) - STEP_KEYS)

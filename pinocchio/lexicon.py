@@ -16,13 +16,13 @@ from pinocchio.errors import LexiconError
 from pinocchio.pinyin import BREAK, Syllables, syllables
 from pinocchio.records import LABELS, Finding
 from pinocchio.segment import normalize_text
+from pinocchio.yaml_file import YamlFileError, key_nodes, line_of, read_yaml
 
 log = logging.getLogger(__name__)
 
 ENTRY_KEYS = {"term", "severity", "article", "exceptions", "variants", "pinyin", "note"}
 FILE_KEYS = {"label", "version", "default_article", "exceptions", "terms"}
 SEVERITIES = (1, 2, 3)
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: 5x faster start-up
 # Two-character terms sound like too many innocent words (第一 / 低一): only by letters unless asked.
 PINYIN_MIN_CHARS = 3
 
@@ -54,31 +54,21 @@ class Lexicon:
 # ---------------------------------------------------------------- loading and validation
 
 
-def _line_of(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
-
-
 def _str_list(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
 
 
 def _parse_file(path: Path, errors: list[str]) -> list[Entry]:
     try:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
-    except UnicodeDecodeError:
-        errors.append(f"{path}:1: not UTF-8 text")
+        document = read_yaml(path)
+    except YamlFileError as exc:
+        errors.append(str(exc))
         return []
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark else 1
-        errors.append(f"{path}:{line}: YAML syntax error: {getattr(exc, 'problem', None) or exc}")
-        return []
+    data, root = document.data, document.root
     if not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
         errors.append(f"{path}:1: expected a mapping with label, version, default_article, terms")
         return []
-    key_lines = {k.value: _line_of(k) for k, _ in root.value}
+    key_lines = {key: line for key, (line, _) in key_nodes(root).items()}
     for key in data:
         if key not in FILE_KEYS:
             errors.append(f"{path}:{key_lines.get(key, 1)}: unknown key '{key}' (valid: {', '.join(sorted(FILE_KEYS))})")
@@ -104,7 +94,7 @@ def _parse_file(path: Path, errors: list[str]) -> list[Entry]:
     entries: list[Entry] = []
     seen: dict[str, int] = {}
     for raw, node in zip(terms, terms_node.value):
-        line = _line_of(node)
+        line = line_of(node)
         entry = _parse_entry(raw, f"{path}:{line}", label, default_article, file_exceptions, errors)
         if entry is None:
             continue

@@ -19,19 +19,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from pinocchio import __version__
 from pinocchio.classify import SETTINGS_FILE, SHIPPED_MODEL
-from pinocchio.config import REPO_ROOT
 from pinocchio.evaluate import LabelReport, corpus_report, label_report
+from pinocchio.ladder import label_rules
 from pinocchio.records import LABELS
 from pinocchio.seeds import DEFAULT_CORPUS, SeedRow, load_corpus
 from pinocchio.segment import normalize_text
 
 log = logging.getLogger(__name__)
 
-LABEL_RULES = REPO_ROOT / "seeds" / "labels.yaml"
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 FILLERS = ["家人们", "宝宝们", "来来来", "那个", "就是说", "姐妹们", "老铁们", "咱们", "然后", "对"]
 # Finer near the top: a model trained from scratch is over-confident, its useful cut-offs sit high.
@@ -344,20 +342,16 @@ def _predict(probs: np.ndarray, threshold: float) -> list[set[str]]:
     return [{LABELS[j] for j in np.flatnonzero(row >= threshold)} for row in probs]
 
 
-def _labels_file() -> dict:
-    return yaml.safe_load(LABEL_RULES.read_text(encoding="utf-8"))
-
-
 def _corpus_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _write_settings(options: TrainOptions, thresholds: dict[str, float], weights_from: str) -> None:
-    rules = _labels_file()
+    rules = label_rules()
     settings = {
         "version": f"claims-{_corpus_digest(options.corpus)[:8]}-s{options.seed}",
         "created_by": f"pinocchio train {__version__}",
-        "labels": {l: {"threshold": thresholds[l], "severity": rules[l]["severity"], "article": rules[l]["article"]}
+        "labels": {l: {"threshold": thresholds[l], "severity": rules[l].severity, "article": rules[l].article}
                    for l in LABELS},
         "confident": options.confident_score,
         "max_length": options.max_length,
