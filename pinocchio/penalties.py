@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from pinocchio.ladder import label_rules
 from pinocchio.moderation_errors import InputError
 from pinocchio.moderation_tables import Appeal, Case, Penalty, Strike
-from pinocchio.projection import aware
+from pinocchio.projection import PenaltyState, aware, state_of
 from pinocchio.store import Stream, utcnow
 
 EXPORT_COLUMNS = ("penalty_id", "streamer_id", "kind", "starts_at", "ends_at", "active", "reversed_at", "reversed_by",
@@ -24,18 +24,9 @@ EXPORT_COLUMNS = ("penalty_id", "streamer_id", "kind", "starts_at", "ends_at", "
 
 
 @dataclass(frozen=True)
-class PenaltyInfo:
-    id: int
-    streamer_id: str
-    segment_id: int
-    kind: str
-    step: int
-    points: int
-    starts_at: datetime
-    ends_at: datetime | None
-    ladder_version: str
-    reversed_at: datetime | None
-    reversed_by: str | None
+class PenaltyInfo(PenaltyState):
+    """A penalty as the console and the export show it: the projection, and what follows from it now."""
+
     active: bool
     appeal: str | None  # the latest appeal's status, if any
 
@@ -68,12 +59,8 @@ def list_penalties(session: Session, *, streamer_id: str | None = None, active: 
     result = []
     for p in session.exec(query).all():
         appeal = session.exec(select(Appeal.status).where(Appeal.penalty_id == p.id).order_by(Appeal.id.desc())).first()
-        result.append(PenaltyInfo(id=p.id, streamer_id=p.streamer_id, segment_id=p.segment_id, kind=p.kind,
-                                   step=p.step, points=p.points, starts_at=aware(p.starts_at), ends_at=aware(p.ends_at),
-                                   ladder_version=p.ladder_version, reversed_at=aware(p.reversed_at),
-                                   reversed_by=p.reversed_by,
-                                   active=penalty_active(p.kind, p.starts_at, p.ends_at, p.reversed_at, now),
-                                   appeal=appeal))
+        result.append(PenaltyInfo(**asdict(state_of(PenaltyState, p)), appeal=appeal,
+                                  active=penalty_active(p.kind, p.starts_at, p.ends_at, p.reversed_at, now)))
     return result
 
 
