@@ -121,8 +121,8 @@ def bare_windows_rtf(pipeline, stream_options) -> float:
     windows: list = []
     original = transcriber.transcribe_window
     # Decoded for real while collecting: what agreement re-decodes depends on what was heard.
-    transcriber.transcribe_window = lambda window, keep_from_s=None, prompt=None: (
-        windows.append((window, prompt)) or original(window, keep_from_s, prompt))
+    transcriber.transcribe_window = lambda window, keep_from_s=None, prompt=None, temperatures=None: (
+        windows.append((window, prompt)) or original(window, keep_from_s, prompt, temperatures))
     try:
         list(StreamingTranscriber(transcriber, stream_options).transcribe(decode_chunks(DEMO, chunk_s=0.5)))
     finally:
@@ -133,6 +133,7 @@ def bare_windows_rtf(pipeline, stream_options) -> float:
                       max_new_tokens=int(MAX_TOKENS_PER_S * (window.end_s - window.start_s)) + 12)
         if prompt:
             kwargs["initial_prompt"] = prompt
+        kwargs["temperature"] = list(stream_options.temperatures)
         segments, _ = transcriber.model.transcribe(window.samples, **kwargs)
         for _ in segments:
             pass

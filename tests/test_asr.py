@@ -77,3 +77,32 @@ def test_feeds_take_turns_on_the_shared_model_in_the_order_they_asked():
     for thread in threads:
         thread.join()
     assert order == ["a", "b", "c"]
+
+
+class _Said:
+    """What faster-whisper returns for a segment and its words, as far as Transcriber reads it."""
+
+    def __init__(self, words):
+        self.words = [type("W", (), {"word": t, "start": a, "end": b, "probability": 0.9})() for t, a, b in words]
+        self.text = "".join(t for t, _, _ in words)
+        self.start, self.end = words[0][1], words[-1][2]
+        self.avg_logprob, self.no_speech_prob, self.compression_ratio = -0.2, 0.01, 1.1
+
+
+class _StandInModel:
+    """Whisper's answer for a window of context then new speech, with its usual timings: the
+    context's last word ends a little late, the new first word starts inside the pause."""
+
+    def transcribe(self, samples, **kwargs):
+        return [_Said([("这个", 0.2, 0.5), ("不是", 0.5, 0.9), ("药品,", 0.9, 1.62)]),
+                _Said([("不能", 1.2, 1.85), ("治", 1.85, 2.1), ("病", 2.1, 2.36)])], None
+
+
+def test_context_words_are_dropped_by_where_they_end():
+    from pinocchio.asr import Transcriber
+
+    transcriber = Transcriber(_StandInModel(), AsrOptions())
+    window = AudioChunk(60.0, np.zeros(3 * SR, dtype=np.float32))
+    kept = transcriber.transcribe_window(window, keep_from_s=61.54)  # the pause's boundary
+    assert [w.text for u in kept for w in u.words] == ["不能", "治", "病"]
+    assert kept[0].text == "不能治病" and kept[0].start_s == 61.2

@@ -90,9 +90,9 @@ def test_prompt_is_the_text_committed_last(pipeline, monkeypatch):
     prompts = []
     original = pipeline.transcriber.transcribe_window
 
-    def spy(window, keep_from_s=None, prompt=None):
+    def spy(window, keep_from_s=None, prompt=None, temperatures=None):
         prompts.append(prompt)
-        return original(window, keep_from_s, prompt)
+        return original(window, keep_from_s, prompt, temperatures)
 
     monkeypatch.setattr(pipeline.transcriber, "transcribe_window", spy)
     streaming = StreamingTranscriber(pipeline.transcriber, StreamOptions(prompt_chars=8))
