@@ -259,7 +259,9 @@ class Transcriber:
             # A word is the new stretch's when it ends past the boundary. Not by its midpoint:
             # whisper stretches the first word after a pause back into the silence (不能 timed
             # 19.33-19.91 for a boundary at 19.54), while word ends stay close to the speech.
-            words = tuple(w for w in u.words if w.end_s > keep_from_s + KEEP_MARGIN_S)
+            # Its start is held at the boundary, where the stretch before it ended.
+            words = tuple(replace(w, start_s=max(w.start_s, round(keep_from_s, 3)))
+                          for w in u.words if w.end_s > keep_from_s + KEEP_MARGIN_S)
             if words:
                 kept.append(replace(u, start_s=words[0].start_s, words=words, text="".join(w.text for w in words)))
         return kept

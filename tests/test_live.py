@@ -37,7 +37,7 @@ def test_live_path_leaves_compliant_talk_alone(live_rows):
 
 def test_live_segments_are_in_order(live_rows):
     assert all(r["start"] < r["end"] for r in live_rows)
-    assert all(a["start"] <= b["start"] for a, b in zip(live_rows, live_rows[1:]))
+    assert all(a["end"] <= b["start"] + 0.01 for a, b in zip(live_rows, live_rows[1:]))  # no stretch twice
 
 
 def test_silence_keeps_the_buffer_small(pipeline):
