@@ -23,7 +23,7 @@ import csv
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from sqlmodel import Session, select
 
 from pinocchio.moderation_errors import InputError, NotFound, RateLimited
 from pinocchio.moderation_tables import Report, ReportLink
-from pinocchio.projection import aware, credibility, iso, record
+from pinocchio.projection import ReportState, aware, credibility, iso, record, state_of
 from pinocchio.records import LABELS
 from pinocchio.store import ModerationEvent, Scan, SegmentRow, Stream, utcnow
 
@@ -71,17 +71,9 @@ class ImportResult:
 
 
 @dataclass(frozen=True)
-class ReportInfo:
-    id: int
-    stream_id: int
-    reporter_id: str
-    at_s: float
-    label: str | None
-    comment: str
-    credibility: float
-    received_at: datetime
-    duplicates: int
-    outcome: str
+class ReportInfo(ReportState):
+    """A report as `reports list` and the console show it: the projection, and where it points."""
+
     segment_ids: tuple[int, ...]
 
 
@@ -213,9 +205,7 @@ def list_reports(session: Session, *, stream_id: int | None = None, reporter_id:
     for r in session.exec(query).all():
         segments = session.exec(select(ReportLink.segment_id).where(ReportLink.report_id == r.id)
                                 .order_by(ReportLink.segment_id)).all()
-        result.append(ReportInfo(id=r.id, stream_id=r.stream_id, reporter_id=r.reporter_id, at_s=r.at_s, label=r.label,
-                                 comment=r.comment, credibility=r.credibility, received_at=aware(r.received_at),
-                                 duplicates=r.duplicates, outcome=r.outcome, segment_ids=tuple(segments)))
+        result.append(ReportInfo(**asdict(state_of(ReportState, r)), segment_ids=tuple(segments)))
     return result
 
 
