@@ -41,6 +41,11 @@ class OutputFormat(str, Enum):
     jsonl = "jsonl"
 
 
+class CommitPolicy(str, Enum):
+    pause = "pause"
+    agreement = "agreement"
+
+
 DbOption = Annotated[Optional[str], typer.Option("--db", help="Database URL or SQLite path [env PINOCCHIO_DB; default ./pinocchio.db].")]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table for people, jsonl for programs.")]
 ModelOption = Annotated[Optional[str], typer.Option("--model", help="Whisper model name or directory [env PINOCCHIO_MODEL; default base].")]
@@ -182,8 +187,9 @@ def live(
     webhook_secret: Annotated[Optional[str], typer.Option("--webhook-secret", envvar="PINOCCHIO_WEBHOOK_SECRET", help="The HMAC key [env PINOCCHIO_WEBHOOK_SECRET].")] = None,
     metrics_port: Annotated[Optional[int], typer.Option("--metrics-port", help="Serve Prometheus metrics on this port.")] = None,
     metrics_host: Annotated[str, typer.Option("--metrics-host", help="Address for --metrics-port.")] = "127.0.0.1",
-    pause: Annotated[float, typer.Option("--pause", min=0.1, help="A pause this long (seconds) ends an utterance; longer pauses mean more accurate text, later flags.")] = StreamOptions.endpoint_silence_s,
+    pause: Annotated[float, typer.Option("--pause", min=0.1, help="A pause this long (seconds) ends an utterance; longer: fewer decodes, later flags.")] = StreamOptions.endpoint_silence_s,
     max_utterance: Annotated[float, typer.Option("--max-utterance", min=2.0, max=30.0, help="Talk without such a pause is committed at this length (seconds).")] = StreamOptions.max_utterance_s,
+    commit: Annotated[CommitPolicy, typer.Option("--commit", help="pause: decode each utterance once it ends; agreement: also commit what two decodes of the talk in progress agree on (about 3x the CPU, see README).")] = CommitPolicy.pause,
 ) -> None:
     """Follow live feeds, flag claims as they are said, store every committed segment.
     SIGTERM or Ctrl-C stops it cleanly: what was heard is committed and stored first."""
@@ -238,7 +244,8 @@ def live(
     with _or_exit():
         worker = LiveWorker(pipeline, engine, feeds, on_verdict=report, on_reminder=remind,
                             evidence=_evidence_store(settings), metrics=metrics,
-                            stream_options=StreamOptions(endpoint_silence_s=pause, max_utterance_s=max_utterance))
+                            stream_options=StreamOptions(endpoint_silence_s=pause, max_utterance_s=max_utterance,
+                                                         commit=commit.value))
     # Stop on a signal by letting every feed flush, rather than dying mid-segment.
     previous = {sig: signal.signal(sig, lambda *_: worker.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

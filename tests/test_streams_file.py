@@ -66,7 +66,8 @@ def test_live_without_feeds_says_so(tmp_path):
     assert result.exit_code == 2 and "no feeds" in result.stderr
 
 
-@pytest.mark.parametrize("option", [["--pause", "0.01"], ["--max-utterance", "1"], ["--max-utterance", "60"]])
+@pytest.mark.parametrize("option", [["--pause", "0.01"], ["--max-utterance", "1"], ["--max-utterance", "60"],
+                                    ["--commit", "eager"]])
 def test_live_refuses_cut_settings_out_of_range(tmp_path, option):
     result = CliRunner().invoke(app, ["live", "rtmp://127.0.0.1/live/x", "--db", str(tmp_path / "x.db"), *option])
     assert result.exit_code == 2 and option[0] in result.stderr
