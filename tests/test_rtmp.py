@@ -33,6 +33,15 @@ def misses(rows: list[dict], start_s: float = 0.0, end_s: float = math.inf) -> t
     return missed_claims(rows, within=(start_s, end_s)), false_flags(rows, within=(start_s, end_s))
 
 
+def assert_tea_and_shop_claims(placed: list[dict], start_s: float, end_s: float) -> None:
+    """The stretch from the tea (56 s) through the shop's claims: all found, nothing else flagged,
+    and the two claims it must hold whatever the join (the tea's medical one, the shop's absolute)."""
+    missed, false = misses(placed, start_s, end_s)
+    assert not missed, "\n".join(missed)
+    assert {"medical_claim", "absolute_claim"} <= {label for r in placed for label in r["labels"]}
+    assert not false
+
+
 @pytest.fixture(scope="module")
 def live_pipeline():
     pipeline = Pipeline(Settings(db_url="sqlite:///:memory:"), detect_options=DetectOptions(batch_size=1))
@@ -204,10 +213,7 @@ def test_a_publisher_that_dies_and_returns_is_followed_across_the_gap(nginx, fol
     rejoined_at = gap_end + offset  # where in the demo the worker's stream picked up again
     assert second_s - 0.5 < rejoined_at < second_s + 3.0
     placed = shifted(after, offset)
-    missed, false = misses(placed, rejoined_at, second_s + second_t)
-    assert not missed, "\n".join(missed)
-    assert {"medical_claim", "absolute_claim"} <= {label for r in placed for label in r["labels"]}
-    assert not false
+    assert_tea_and_shop_claims(placed, rejoined_at, second_s + second_t)
     report(record_property, "comeback", gap_s=(gap_start, gap_end), outage_s=outage_s,
            rejoined_at_s=round(rejoined_at, 2))
 
@@ -230,9 +236,6 @@ def test_hls_playlist_gives_the_planted_claims(nginx, follow, record_property):
     # (near) its start even though it joins only once the playlist exists.
     assert start_s - 0.5 < offset < start_s + 4.0
     placed = shifted(rows, offset)
-    missed, false = misses(placed, start_s, start_s + seconds)
-    assert not missed, "\n".join(missed)
-    assert {"medical_claim", "absolute_claim"} <= {label for r in placed for label in r["labels"]}
-    assert not false
+    assert_tea_and_shop_claims(placed, start_s, start_s + seconds)
     report(record_property, "hls", join_offset_s=round(offset - start_s, 2),
            claim_latency_s=claim_latencies(placed, published_at, start_s))
