@@ -68,7 +68,8 @@ def _parse_file(path: Path, errors: list[str]) -> list[Entry]:
     if not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
         errors.append(f"{path}:1: expected a mapping with label, version, default_article, terms")
         return []
-    key_lines = {key: line for key, (line, _) in key_nodes(root).items()}
+    nodes = key_nodes(root)
+    key_lines = {key: line for key, (line, _) in nodes.items()}
     for key in data:
         if key not in FILE_KEYS:
             errors.append(f"{path}:{key_lines.get(key, 1)}: unknown key '{key}' (valid: {', '.join(sorted(FILE_KEYS))})")
@@ -86,7 +87,7 @@ def _parse_file(path: Path, errors: list[str]) -> list[Entry]:
     if not _str_list(file_exceptions):
         errors.append(f"{path}:{key_lines.get('exceptions', 1)}: exceptions must be a list of strings")
         file_exceptions = []
-    terms_node = next((v for k, v in root.value if k.value == "terms"), None)
+    terms_node = nodes.get("terms", (1, None))[1]
     terms = data.get("terms")
     if not isinstance(terms, list) or not isinstance(terms_node, yaml.SequenceNode):
         errors.append(f"{path}:{key_lines.get('terms', 1)}: terms must be a list of entries")
