@@ -41,8 +41,8 @@ def bare_run(model_dir: Path, audio: Path, threads: int, kwargs: dict) -> float:
 
 
 def scan_run(settings, audio: Path) -> tuple[float, int]:
-    from pinocchio.evidence import EvidenceStore
-    from pinocchio.pipeline import Pipeline
+    from pinocchio.listen.evidence import EvidenceStore
+    from pinocchio.listen.pipeline import Pipeline
     from pinocchio.store import open_store
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,9 +57,9 @@ def scan_run(settings, audio: Path) -> tuple[float, int]:
 
 
 def clip_cer(settings) -> float:
-    from pinocchio.audio import decode_chunks
-    from pinocchio.evaluate import character_error_rate
-    from pinocchio.pipeline import Pipeline
+    from pinocchio.listen.audio import decode_chunks
+    from pinocchio.listen.pipeline import Pipeline
+    from pinocchio.training.evaluate import character_error_rate
 
     speech = ROOT.parent / "shared" / "data" / "speech"
     if not speech.is_dir():
@@ -89,10 +89,10 @@ def main() -> None:
             .global_args("-loglevel", "error").run()
         args.recording = looped
 
-    from pinocchio.audio import probe_file
-    from pinocchio.config import Settings
-    from pinocchio.models import resolve_model
-    from pinocchio.pipeline import Pipeline
+    from pinocchio.core.settings import Settings
+    from pinocchio.listen.audio import probe_file
+    from pinocchio.listen.models import resolve_model
+    from pinocchio.listen.pipeline import Pipeline
 
     settings = Settings().with_overrides(classifier=args.classifier)
     model_dir = resolve_model(settings.model, settings.cache_dir)

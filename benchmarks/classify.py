@@ -25,10 +25,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from batch import machine  # same folder: the machine line every benchmark prints
-    from pinocchio.config import Settings
-    from pinocchio.pipeline import Pipeline
-    from pinocchio.seeds import load_corpus
+
+    from pinocchio.core.settings import Settings
+    from pinocchio.listen.pipeline import Pipeline
     from pinocchio.store import open_store
+    from pinocchio.training.corpus import load_corpus
 
     settings = Settings().with_overrides(classifier=args.model or None)
     print(f"machine: {machine()}")

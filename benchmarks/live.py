@@ -44,10 +44,10 @@ def planted_claims() -> list[dict]:
 
 
 def run_feeds(pipeline, server, count: int, run: int, lag_bound_s: float, stream_options) -> dict:
-    from pinocchio.audio import ReconnectPolicy
-    from pinocchio.feeds import Feed
-    from pinocchio.live import LiveWorker
-    from pinocchio.metrics import WorkerMetrics
+    from pinocchio.listen.audio import ReconnectPolicy
+    from pinocchio.live.feeds import Feed
+    from pinocchio.live.metrics import WorkerMetrics
+    from pinocchio.live.worker import LiveWorker
     from pinocchio.store import open_store
 
     feeds = [Feed(f"bench{run}-{i}", server.rtmp_url(f"bench{run}-{i}")) for i in range(count)]
@@ -99,7 +99,7 @@ def run_feeds(pipeline, server, count: int, run: int, lag_bound_s: float, stream
 
 def bare_rtf(pipeline) -> float:
     """Bare faster-whisper: the pipeline's own model object and options, the demo as one file."""
-    from pinocchio.audio import decode_chunks
+    from pinocchio.listen.audio import decode_chunks
 
     samples = __import__("numpy").concatenate([c.samples for c in decode_chunks(DEMO)])
     transcriber = pipeline.transcriber
@@ -114,8 +114,9 @@ def bare_windows_rtf(pipeline, stream_options) -> float:
     """Bare faster-whisper on the windows the live path decodes (each utterance with its context,
     the same options, prompts and token bound), collected from one pass over the demo: what this
     commit policy costs in ASR alone."""
-    from pinocchio.asr import MAX_TOKENS_PER_S, StreamingTranscriber
-    from pinocchio.audio import decode_chunks
+    from pinocchio.listen.asr import MAX_TOKENS_PER_S
+    from pinocchio.listen.streaming import StreamingTranscriber
+    from pinocchio.listen.audio import decode_chunks
 
     transcriber = pipeline.transcriber
     windows: list = []
@@ -150,9 +151,9 @@ def main() -> None:
     from batch import machine
     from nginx_server import start_nginx
 
-    from pinocchio.config import Settings
-    from pinocchio.detect import DetectOptions
-    from pinocchio.pipeline import Pipeline
+    from pinocchio.core.settings import Settings
+    from pinocchio.listen.detect import DetectOptions
+    from pinocchio.listen.pipeline import Pipeline
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--feeds", default="1,2,3,4", help="comma-separated feed counts to try")
@@ -164,7 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     from dataclasses import replace
 
-    from pinocchio.asr import StreamOptions
+    from pinocchio.listen.streaming import StreamOptions
 
     stream_options = StreamOptions()
     if args.endpoint is not None:

@@ -2,8 +2,15 @@
 
 __version__ = "0.1.0"
 
-from pinocchio.errors import PinocchioError
-from pinocchio.records import AudioChunk, Finding, Segment, Utterance, Verdict, Word
+from pinocchio.core.errors import PinocchioError
+from pinocchio.core.records import (
+    AudioChunk,
+    Finding,
+    Segment,
+    Utterance,
+    Verdict,
+    Word,
+)
 
 __all__ = [
     "AudioChunk",

@@ -27,7 +27,9 @@ import re
 import sys
 from pathlib import Path
 
-from pinocchio.seeds import base_id as base_of, split_for  # one split rule, shared with the checker
+from pinocchio.training.corpus import (
+    split_for,  # one split rule, shared with the checker
+)
 
 SEED = 20240601
 CORPUS = Path(__file__).resolve().parent / "corpus.jsonl"

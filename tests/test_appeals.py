@@ -4,22 +4,26 @@ upholding reverses the penalty and the decision's strikes with new events."""
 from datetime import timedelta
 
 import pytest
+from moderation_world import recording, reviewers, verdict
 from sqlmodel import Session
 
-from moderation_world import recording, reviewers, verdict
-from pinocchio import store
-from pinocchio.appeals import file_appeal, list_appeals, resolve_appeal
-from pinocchio.cases import claim_case, confirm_case, get_case
-from pinocchio.moderation_errors import Conflict, Forbidden, InputError, NotFound
-from pinocchio.penalties import active_strike_points, list_penalties
-from pinocchio.reports import list_reports, reporter_credibility, submit_report
-from pinocchio.store import utcnow
+from pinocchio.core.clock import utcnow
+from pinocchio.core.errors import Conflict, Forbidden, InputError, NotFound
+from pinocchio.moderation.appeals import file_appeal, list_appeals, resolve_appeal
+from pinocchio.moderation.cases import claim_case, confirm_case, get_case
+from pinocchio.moderation.penalties import active_strike_points, list_penalties
+from pinocchio.moderation.reports import (
+    list_reports,
+    reporter_credibility,
+    submit_report,
+)
+from pinocchio.store import open_store
 
 
 @pytest.fixture
 def world(db_url):
     """Two confirmed cases against streamer-1: 4 points (a ban of 24 h), then 8 (72 h)."""
-    with Session(store.open_store(db_url)) as session:
+    with Session(open_store(db_url)) as session:
         reviewers(session)
         stream, rows = recording(session, verdicts=[verdict(0, 2, "review", "medical_claim"),
                                                     verdict(100, 102, "review", "medical_claim")])

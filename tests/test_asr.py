@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from pinocchio.asr import AsrOptions, HallucinationGuard, collapse_loops, windows
-from pinocchio.records import AudioChunk
+from pinocchio.core.records import AudioChunk
+from pinocchio.listen.asr import AsrOptions, HallucinationGuard, collapse_loops, windows
 
 SR = 16000
 
@@ -56,7 +56,7 @@ def test_feeds_take_turns_on_the_shared_model_in_the_order_they_asked():
     import threading
     import time
 
-    from pinocchio.asr import FairTurns
+    from pinocchio.listen.asr import FairTurns
 
     turns, order, started = FairTurns(), [], []
 
@@ -99,7 +99,7 @@ class _StandInModel:
 
 
 def test_context_words_are_dropped_by_where_they_end():
-    from pinocchio.asr import Transcriber
+    from pinocchio.listen.asr import Transcriber
 
     transcriber = Transcriber(_StandInModel(), AsrOptions())
     window = AudioChunk(60.0, np.zeros(3 * SR, dtype=np.float32))

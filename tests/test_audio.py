@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
-
-from pinocchio.audio import SAMPLE_RATE, decode_chunks, probe_file
-from pinocchio.errors import AudioError
-
 from conftest import SPEECH, ffmpeg
+
+from pinocchio.core.errors import AudioError
+from pinocchio.listen.audio import SAMPLE_RATE, decode_chunks, probe_file
 
 
 @pytest.mark.parametrize("name", ["clip.wav", "clip.mp3", "clip.m4a", "clip.mp4", "clip.flv"])

@@ -1,20 +1,30 @@
 """The log is tamper-evident and the projections are what replaying it gives."""
 
 import pytest
+from moderation_world import PASSWORD, recording, reviewers, store_verdicts, verdict
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
-from moderation_world import PASSWORD, recording, reviewers, verdict
-from pinocchio import store
-from pinocchio.appeals import file_appeal, resolve_appeal
-from pinocchio.audit import rebuild_projections, verify_chain
-from pinocchio.cases import claim_case, comment_case, confirm_case, dismiss_case, escalate_case
-from pinocchio.moderation_errors import Conflict, Forbidden, InputError
-from pinocchio.moderation_tables import Case, Penalty
-from pinocchio.projection import snapshot
-from pinocchio.reports import attach_waiting_reports, submit_report
-from pinocchio.reviewers import add_reviewer, password_matches, verify_reviewer
-from pinocchio.store import ModerationEvent
+from pinocchio.core.errors import Conflict, Forbidden, InputError
+from pinocchio.moderation.appeals import file_appeal, resolve_appeal
+from pinocchio.moderation.audit import rebuild_projections, verify_chain
+from pinocchio.moderation.cases import (
+    claim_case,
+    comment_case,
+    confirm_case,
+    dismiss_case,
+    escalate_case,
+)
+from pinocchio.moderation.ledger import snapshot
+from pinocchio.moderation.reports import attach_waiting_reports, submit_report
+from pinocchio.moderation.reviewers import (
+    add_reviewer,
+    password_matches,
+    verify_reviewer,
+)
+from pinocchio.store import open_store, scans
+from pinocchio.store.projections import Case, Penalty
+from pinocchio.store.tables import ModerationEvent
 
 
 def realistic(session):
@@ -28,13 +38,12 @@ def realistic(session):
     submit_report(session, stream=stream.id, reporter_id="v1", at=6)  # folded
     submit_report(session, stream=stream.id, reporter_id="v2", at=21)
     submit_report(session, stream=stream.id, reporter_id="v4", at=61.5)  # nothing flagged near: the sentence said
-    live = store.live_stream_for(session, source="rtmp://h/live/room7")
+    live = scans.live_stream_for(session, source="rtmp://h/live/room7")
     live.streamer_id = "streamer-1"
-    scan = store.start_scan(session, stream=live, pipeline_version="t", provenance={})
+    scan = scans.start_scan(session, stream=live, pipeline_version="t", provenance={})
     submit_report(session, stream=live.id, reporter_id="v3", at=3.0)
     session.commit()
-    row, = store.add_verdicts(session, scan=scan, verdicts=[verdict(1, 3, "review", "efficacy_guarantee", 2)],
-                              actor="pipeline@t")
+    row, = store_verdicts(session, scan, [verdict(1, 3, "review", "efficacy_guarantee", 2)])
     attach_waiting_reports(session, row)
     session.commit()
     claim_case(session, reviewer="alice", segment_id=rows[1].id)
@@ -54,7 +63,7 @@ def realistic(session):
 
 
 def test_rebuild_gives_the_live_state(db_url):
-    with Session(store.open_store(db_url)) as session:
+    with Session(open_store(db_url)) as session:
         realistic(session)
         live = snapshot(session)
         assert len(live["review_case"]) == 5 and len(live["penalty"]) == 2 and len(live["strike"]) == 2
@@ -67,7 +76,7 @@ def test_rebuild_gives_the_live_state(db_url):
 
 
 def test_rebuild_repairs_a_projection_that_drifted(db_url):
-    with Session(store.open_store(db_url)) as session:
+    with Session(open_store(db_url)) as session:
         rows = realistic(session)
         live = snapshot(session)
         session.exec(update(Case).where(Case.segment_id == rows[1].id).values(status="dismissed"))
@@ -79,7 +88,7 @@ def test_rebuild_repairs_a_projection_that_drifted(db_url):
 
 
 def test_an_edited_event_is_found(db_url):
-    with Session(store.open_store(db_url)) as session:
+    with Session(open_store(db_url)) as session:
         realistic(session)
         assert verify_chain(session).ok
         victim = session.exec(select(ModerationEvent).where(ModerationEvent.action == "decide")).first()
@@ -92,7 +101,7 @@ def test_an_edited_event_is_found(db_url):
 
 
 def test_a_deleted_event_is_found(db_url):
-    with Session(store.open_store(db_url)) as session:
+    with Session(open_store(db_url)) as session:
         realistic(session)
         victim = session.exec(select(ModerationEvent).where(ModerationEvent.action == "penalize")).first()
         session.exec(delete(ModerationEvent).where(ModerationEvent.id == victim.id))
@@ -103,10 +112,10 @@ def test_a_deleted_event_is_found(db_url):
 
 
 def test_passwords_are_salted_scrypt(db_url):
-    with Session(store.open_store(db_url)) as session:
+    with Session(open_store(db_url)) as session:
         add_reviewer(session, name="alice", role="senior", password=PASSWORD)
         add_reviewer(session, name="bob", role="reviewer", password=PASSWORD)
-        from pinocchio.moderation_tables import Reviewer
+        from pinocchio.store.projections import Reviewer
         hashes = [r.password_hash for r in session.exec(select(Reviewer).order_by(Reviewer.name))]
         assert all(h.startswith("scrypt$16384$8$1$") for h in hashes) and hashes[0] != hashes[1]  # salted
         assert PASSWORD not in hashes[0]
@@ -123,7 +132,7 @@ def test_passwords_are_salted_scrypt(db_url):
 
 
 def test_only_admins_add_reviewers_from_the_console(db_url):
-    with Session(store.open_store(db_url)) as session:
+    with Session(open_store(db_url)) as session:
         reviewers(session)
         with pytest.raises(Forbidden, match="adding reviewers needs the role admin or above; 'sam' is a senior"):
             add_reviewer(session, name="carol", role="reviewer", password=PASSWORD, by="sam")

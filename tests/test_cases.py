@@ -5,22 +5,32 @@ import threading
 from datetime import timedelta
 
 import pytest
+from moderation_world import recording, reviewers, verdict
 from sqlmodel import Session, select
 
-from moderation_world import recording, reviewers, verdict
-from pinocchio import store
-from pinocchio.cases import (CaseOptions, case_history, claim_case, comment_case, confirm_case, dismiss_case,
-                             escalate_case, get_case, priority, review_queue)
-from pinocchio.moderation_errors import Conflict, Forbidden, InputError, NotFound
-from pinocchio.moderation_tables import Case, Strike
-from pinocchio.penalties import active_strike_points, list_penalties
-from pinocchio.reports import submit_report
-from pinocchio.store import utcnow
+from pinocchio.core.clock import utcnow
+from pinocchio.core.errors import Conflict, Forbidden, InputError, NotFound
+from pinocchio.moderation.cases import (
+    CaseOptions,
+    case_history,
+    claim_case,
+    comment_case,
+    confirm_case,
+    dismiss_case,
+    escalate_case,
+    get_case,
+    priority,
+    review_queue,
+)
+from pinocchio.moderation.penalties import active_strike_points, list_penalties
+from pinocchio.moderation.reports import submit_report
+from pinocchio.store import open_store
+from pinocchio.store.projections import Case, Strike
 
 
 @pytest.fixture
 def engine(db_url):
-    return store.open_store(db_url)
+    return open_store(db_url)
 
 
 @pytest.fixture
@@ -110,7 +120,7 @@ def test_a_claim_race_has_one_winner(engine, session):
     winner = next(n for n, o in outcomes.items() if o == "won")
     session.expire_all()
     assert session.get(Case, rows[0].id).claimed_by == winner
-    claims = [e for e in case_history(session, rows[0].id) if e.action == "acknowledge"]
+    claims = [e for e in case_history(session, rows[0].id) if e.action == "claim"]
     assert [e.actor for e in claims] == [winner]
 
 
@@ -193,5 +203,5 @@ def test_dismiss_and_comment(session):
     assert decision.penalty is None and active_strike_points(session, "streamer-1") == 0
     case = get_case(session, rows[0].id)
     assert (case.status, case.decided_by, case.claimed_by) == ("dismissed", "alice", None)
-    assert [e.action for e in case_history(session, rows[0].id)] == ["flag", "comment", "acknowledge", "decide"]
+    assert [e.action for e in case_history(session, rows[0].id)] == ["flag", "comment", "claim", "decide"]
     assert review_queue(session) == []

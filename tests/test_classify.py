@@ -8,12 +8,18 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from pinocchio.classify import SETTINGS_FILE, SHIPPED_MODEL, ClaimClassifier, read_card
 from pinocchio.cli import app
-from pinocchio.errors import ModelError
-from pinocchio.records import LABELS, Segment
-from pinocchio.seeds import DEFAULT_CORPUS, load_corpus
-from pinocchio.train import TrainOptions, train
+from pinocchio.core.errors import ModelError
+from pinocchio.core.labels import LABELS
+from pinocchio.core.records import Segment
+from pinocchio.listen.classify import (
+    SETTINGS_FILE,
+    SHIPPED_MODEL,
+    ClaimClassifier,
+    read_card,
+)
+from pinocchio.training.corpus import DEFAULT_CORPUS, load_corpus
+from pinocchio.training.train import TrainOptions, train
 
 runner = CliRunner()
 
@@ -85,7 +91,7 @@ def test_a_directory_that_is_no_classifier_fails_at_once(tmp_path):
 
 
 def check(*lines, model=None):
-    args = ["check", "-", "--format", "jsonl"] + (["--model", str(model)] if model else [])
+    args = ["check", "-", "--format", "jsonl"] + (["--classifier", str(model)] if model else [])
     result = runner.invoke(app, args, input="\n".join(lines) + "\n")
     assert result.exit_code == 0, result.output
     return [json.loads(line) for line in result.stdout.splitlines()]

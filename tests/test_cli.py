@@ -74,7 +74,7 @@ def test_models_commands(tmp_path, monkeypatch):
 
 
 def test_seeds_check_names_broken_lines(tmp_path):
-    from pinocchio.seeds import DEFAULT_CORPUS
+    from pinocchio.training.corpus import DEFAULT_CORPUS
 
     good = DEFAULT_CORPUS.read_text(encoding="utf-8").splitlines()[:3]
     corpus = tmp_path / "corpus.jsonl"
@@ -86,11 +86,11 @@ def test_seeds_check_names_broken_lines(tmp_path):
 
 
 def test_check_with_the_lexicon_alone():
-    result = invoke("check", "-", "--format", "jsonl", "--model", "none", input="吃了这个 血糖就下来了 真的\n")
+    result = invoke("check", "-", "--format", "jsonl", "--classifier", "none", input="吃了这个 血糖就下来了 真的\n")
     assert result.exit_code == 0
     assert all(f["source"] == "lexicon" for f in json.loads(result.stdout)["findings"])
 
 
 def test_a_bad_classifier_directory_is_one_line(tmp_path):
-    result = invoke("check", "-", "--model", str(tmp_path), input="全网最低价\n")
+    result = invoke("check", "-", "--classifier", str(tmp_path), input="全网最低价\n")
     assert result.exit_code == 2 and "not a claim-classifier directory" in result.output

@@ -2,9 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from pinocchio.detect import DetectOptions, Detector, decide
-from pinocchio.lexicon import Matcher, load_lexicon
-from pinocchio.records import Finding, Segment
+from pinocchio.core.records import Finding, Segment
+from pinocchio.core.settings import Settings
+from pinocchio.listen.detect import DetectOptions, Detector, decide
+from pinocchio.listen.lexicon import Matcher, load_lexicon
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,10 +30,13 @@ class FixedScorer:
     def findings(self, segments):
         return [[finding(3, "medical_claim", "classifier")] if "血糖" in s.text else [] for s in segments]
 
+    def thresholds(self):
+        return {"medical_claim": 0.5}
+
 
 @pytest.fixture(scope="module")
 def matcher():
-    return Matcher(load_lexicon(ROOT / "lexicons"))
+    return Matcher(load_lexicon(Settings().lexicon_dir))
 
 
 def test_scorer_findings_merge_with_lexicon_hits(matcher):

@@ -5,8 +5,9 @@ import hashlib
 import numpy as np
 import pytest
 
-from pinocchio.evidence import EvidenceRecorder, EvidenceStore, evidence_dir_for
-from pinocchio.records import AudioChunk
+from pinocchio.core.records import AudioChunk
+from pinocchio.core.settings import Settings
+from pinocchio.listen.evidence import EvidenceRecorder, EvidenceStore
 
 RATE = 16000
 
@@ -67,6 +68,6 @@ def test_audio_older_than_the_ring_is_reported_not_invented(tmp_path, caplog):
 ])
 def test_clips_go_beside_a_sqlite_file_by_default(url, expected, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    got = evidence_dir_for(url)
+    got = Settings(db_url=url).evidence_path()
     assert str(got) == (expected or str(tmp_path / "evidence"))
-    assert evidence_dir_for(url, tmp_path / "x") == tmp_path / "x"
+    assert Settings(db_url=url, evidence_dir=tmp_path / "x").evidence_path() == tmp_path / "x"

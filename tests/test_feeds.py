@@ -7,11 +7,10 @@ import threading
 import time
 
 import pytest
-
-from pinocchio.audio import SAMPLE_RATE, ReconnectPolicy, live_chunks
-from pinocchio.errors import AudioError
-
 from conftest import DEMO
+
+from pinocchio.core.errors import AudioError
+from pinocchio.listen.audio import SAMPLE_RATE, ReconnectPolicy, live_chunks
 
 
 def free_port() -> int:

@@ -1,18 +1,22 @@
-"""The penalty ladder: its numbers, and its file's errors with their exact lines."""
+"""The penalty ladder: its logic on the tests' own ladder (tests/data/ladder.yaml), the shipped
+ladder as data only, and a ladder file's errors with their exact lines."""
 
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from conftest import TEST_LADDER
 
-from pinocchio.ladder import label_rules, load_ladder
-from pinocchio.moderation_errors import LadderError
+from pinocchio.core.errors import LadderError
+from pinocchio.core.labels import LABELS
+from pinocchio.core.settings import Settings, package_data
+from pinocchio.moderation.ladder import PENALTIES, load_ladder
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def test_shipped_ladder_points_and_steps():
-    ladder = load_ladder()
-    assert ladder.version == "1" and ladder.strike_expiry_days == 90
+def test_points_and_steps():
+    ladder = load_ladder(TEST_LADDER)
+    assert ladder.version == "test-1" and ladder.strike_expiry_days == 90
     assert ladder.points_for("medical_claim", 3) == 4
     assert ladder.points_for("fake_scarcity", 1) == 1
     assert ladder.points_for("absolute_claim", 2) == 2
@@ -28,15 +32,22 @@ def test_shipped_ladder_points_and_steps():
     assert ladder.strike_expires_at(T0) == T0 + timedelta(days=90)
 
 
-def test_bans_grow_up_the_shipped_ladder():
-    bans = [s.hours for s in load_ladder().steps if s.penalty == "ban"]
+def test_the_shipped_ladder_is_a_valid_policy():
+    """Data, not logic: it loads, every label it prices is in the taxonomy, its steps climb from a
+    warning to a permanent ban and its bans grow. Its numbers are policy's to change."""
+    shipped = package_data("ladder.yaml")
+    assert Settings().ladder_path == shipped
+    ladder = load_ladder(shipped)
+    assert {label for label, _ in ladder.label_points} <= set(LABELS)
+    assert ladder.steps[0].penalty == "warning" and ladder.steps[-1].penalty == "permanent_ban"
+    assert all(step.penalty in PENALTIES for step in ladder.steps)
+    bans = [s.hours for s in ladder.steps if s.penalty == "ban"]
     assert bans == sorted(bans) and len(set(bans)) == len(bans)
 
 
-def test_label_rules_come_from_seeds():
-    rules = label_rules()
-    assert rules["medical_claim"].severity == 3 and rules["medical_claim"].article == "广告法第十七条"
-    assert rules["fake_scarcity"].severity == 1
+def test_the_setting_names_the_ladder(monkeypatch, tmp_path):
+    monkeypatch.setenv("PINOCCHIO_LADDER", str(TEST_LADDER))
+    assert load_ladder().version == "test-1"
 
 
 GOOD = """version: 2

@@ -3,17 +3,19 @@ from pathlib import Path
 
 import pytest
 
-from pinocchio.errors import LexiconError
-from pinocchio.lexicon import Matcher, check_lexicons, load_lexicon
-from pinocchio.records import LABELS
-from pinocchio.segment import Tokenizer, normalize_text
+from pinocchio.core.errors import LexiconError
+from pinocchio.core.labels import LABELS
+from pinocchio.core.settings import Settings
+from pinocchio.core.text import normalize_text
+from pinocchio.listen.lexicon import Matcher, check_lexicons, load_lexicon
+from pinocchio.listen.segment import Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def lexicon():
-    return load_lexicon(ROOT / "lexicons")
+    return load_lexicon(Settings().lexicon_dir)
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
-from pinocchio.asr import StreamingTranscriber, StreamOptions
-from pinocchio.audio import decode_chunks
-from pinocchio.cli import segment_json
-from pinocchio.config import Settings
-from pinocchio.detect import DetectOptions
-from pinocchio.pipeline import Pipeline
-from pinocchio.records import AudioChunk
-
 from conftest import DEMO, false_flags, missed_claims
+
+from pinocchio.core.records import AudioChunk
+from pinocchio.core.settings import Settings
+from pinocchio.listen.audio import decode_chunks
+from pinocchio.listen.detect import DetectOptions
+from pinocchio.listen.pipeline import Pipeline
+from pinocchio.listen.streaming import StreamingTranscriber, StreamOptions
 
 pytestmark = pytest.mark.slow
 SR = 16000
@@ -23,7 +21,7 @@ SR = 16000
 @pytest.fixture(scope="module")
 def live_rows():
     pipeline = Pipeline(Settings(db_url="sqlite:///:memory:"), detect_options=DetectOptions(batch_size=1))
-    return [segment_json("demo", v) for v in pipeline.live_verdicts(decode_chunks(DEMO, chunk_s=0.5))]
+    return [v.as_json("demo") for v in pipeline.live_verdicts(decode_chunks(DEMO, chunk_s=0.5))]
 
 
 def test_live_path_finds_the_planted_claims(live_rows):

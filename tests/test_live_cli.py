@@ -3,12 +3,11 @@
 import json
 
 import pytest
+from conftest import WEBHOOK_SECRET, demo_sentences
+from test_feeds import free_port, serve_flv
 from typer.testing import CliRunner
 
 from pinocchio.cli import app
-
-from conftest import WEBHOOK_SECRET, demo_sentences
-from test_feeds import free_port, serve_flv
 
 pytestmark = pytest.mark.slow
 

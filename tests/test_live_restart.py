@@ -11,7 +11,6 @@ import threading
 import time
 
 import pytest
-
 from conftest import ROOT
 from test_feeds import free_port, serve_flv
 

@@ -5,20 +5,19 @@ import json
 import urllib.request
 
 import pytest
-from sqlmodel import Session, select
-
-from pinocchio import store
-from pinocchio.audio import FeedGap, decode_chunks
-from pinocchio.evidence import EvidenceStore
-from pinocchio.feeds import Feed
-from pinocchio.live import LiveWorker
-from pinocchio.metrics import WorkerMetrics
-from pinocchio.moderation_tables import ReportLink
-from pinocchio.records import AudioChunk
-from pinocchio.reports import submit_report
-
 from conftest import DEMO
+from sqlmodel import Session, select
 from test_feeds import free_port
+
+from pinocchio.core.records import AudioChunk
+from pinocchio.listen.audio import Outage, decode_chunks
+from pinocchio.listen.evidence import EvidenceStore
+from pinocchio.live.feeds import Feed
+from pinocchio.live.metrics import WorkerMetrics
+from pinocchio.live.worker import LiveWorker
+from pinocchio.moderation.reports import submit_report
+from pinocchio.store import open_store, scans, tables
+from pinocchio.store.projections import ReportLink
 
 pytestmark = pytest.mark.slow
 
@@ -34,16 +33,16 @@ def replaying_source(url, policy, on_gap, stop):
     replays from just before the claim (as an HLS playlist does), then goes on to the price
     claim (demo 75.5 s)."""
     yield from demo_stretch(56.0, 11.0, at_s=0.0)
-    on_gap(FeedGap(url, 11.0, 11.0, "Connection reset by peer"))
+    on_gap(Outage(url, 11.0, 11.0, "Connection reset by peer"))
     yield from demo_stretch(59.0, 21.0, at_s=11.0)
 
 
 @pytest.fixture(scope="module")
 def replayed(pipeline, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("replay")
-    engine = store.open_store(f"sqlite:///{tmp / 'live.db'}")
+    engine = open_store(f"sqlite:///{tmp / 'live.db'}")
     with Session(engine) as session:  # a viewer reports the tea claim before the worker has heard it
-        stream = store.live_stream_for(session, source="rtmp://127.0.0.1/live/room7")
+        stream = scans.live_stream_for(session, source="rtmp://127.0.0.1/live/room7")
         submit_report(session, stream=stream.id, reporter_id="viewer-1", at=8.0, label="medical_claim",
                       comment="主播说茶能治糖尿病")
         session.commit()
@@ -59,8 +58,8 @@ def replayed(pipeline, tmp_path_factory):
 def labels_stored(engine):
     """The labels of each stored segment, in order."""
     with Session(engine) as session:
-        return [sorted({f.label for f in session.exec(select(store.FindingRow).where(store.FindingRow.segment_id == s.id))})
-                for s in session.exec(select(store.SegmentRow).order_by(store.SegmentRow.id))]
+        return [sorted({f.label for f in session.exec(select(tables.FindingRow).where(tables.FindingRow.segment_id == s.id))})
+                for s in session.exec(select(tables.SegmentRow).order_by(tables.SegmentRow.id))]
 
 
 def test_a_replayed_claim_is_stored_once_and_the_next_one_is_found(replayed):
@@ -74,18 +73,18 @@ def test_a_replayed_claim_is_stored_once_and_the_next_one_is_found(replayed):
 def test_the_gap_is_an_event_on_the_stream_and_the_feed_names_its_streamer(replayed):
     engine, *_ = replayed
     with Session(engine) as session:
-        stream = session.exec(select(store.Stream)).one()
+        stream = session.exec(select(tables.Stream)).one()
         assert (stream.name, stream.streamer_id, stream.room) == ("room7", "s-7", "7")
-        gaps = session.exec(select(store.ModerationEvent).where(store.ModerationEvent.action == "feed_gap")).all()
+        gaps = session.exec(select(tables.ModerationEvent).where(tables.ModerationEvent.action == "feed_gap")).all()
         assert len(gaps) == 1 and gaps[0].subject == f"stream:{stream.id}"
         assert json.loads(gaps[0].payload)["reason"] == "Connection reset by peer"
-        assert session.exec(select(store.Scan)).one().status == "done"
+        assert session.exec(select(tables.Scan)).one().status == "done"
 
 
 def test_live_findings_link_their_evidence_clip(replayed):
     engine, _, _, tmp = replayed
     with Session(engine) as session:
-        flagged = session.exec(select(store.FindingRow)).all()
+        flagged = session.exec(select(tables.FindingRow)).all()
     assert flagged and all(f.evidence and (tmp / "clips" / f.evidence).is_file() for f in flagged)
 
 
@@ -110,5 +109,5 @@ def test_a_report_that_came_first_attaches_when_its_segment_is_stored(replayed):
     engine, *_ = replayed
     with Session(engine) as session:
         links = session.exec(select(ReportLink)).all()
-        segments = [session.get(store.SegmentRow, link.segment_id) for link in links]
+        segments = [session.get(tables.SegmentRow, link.segment_id) for link in links]
     assert any("糖尿" in s.text and s.action == "review" for s in segments), [s.text for s in segments]

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from pinocchio.errors import ModelError
-from pinocchio.models import MARKER, list_models, resolve_model
+from pinocchio.core.errors import ModelError
+from pinocchio.listen.models import MARKER, list_models, resolve_model
 
 
 def test_assembles_once_from_the_pypi_packages(tmp_path):

@@ -1,4 +1,4 @@
-from pinocchio.pinyin import BREAK, number_reading, syllables
+from pinocchio.core.pinyin import BREAK, number_reading, syllables
 
 
 def test_number_reading_covers_prices_and_counts():

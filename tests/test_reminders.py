@@ -2,12 +2,13 @@ import shutil
 
 import pytest
 
-from pinocchio.config import REPO_ROOT
-from pinocchio.errors import ConfigError
-from pinocchio.records import LABELS, Finding, Segment, Verdict
-from pinocchio.reminders import Reminders, load_templates
+from pinocchio.core.errors import ConfigError
+from pinocchio.core.labels import LABELS
+from pinocchio.core.records import Finding, Segment, Verdict
+from pinocchio.core.settings import package_data
+from pinocchio.live.reminders import Reminders, load_templates
 
-TEMPLATES = REPO_ROOT / "prompts" / "reminders"
+TEMPLATES = package_data("prompts", "reminders")
 
 
 def verdict(start_s, label="medical_claim", action="review"):

@@ -4,14 +4,15 @@ import csv
 import json
 
 import pytest
+from conftest import ROOT
+from moderation_world import recording, verdict
 from sqlalchemy import update
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from moderation_world import recording, verdict
-from pinocchio import store
 from pinocchio.cli import app
-from pinocchio.store import ModerationEvent
+from pinocchio.store import open_store
+from pinocchio.store.tables import ModerationEvent
 
 runner = CliRunner()
 
@@ -27,14 +28,14 @@ COMMANDS = [["reports"], ["reports", "import"], ["reports", "list"], ["reports",
 def test_every_moderation_command_has_help_and_is_documented(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
-    readme = (store.__file__.rsplit("/pinocchio/", 1)[0] + "/README.md")
+    readme = (str(ROOT / "README.md"))
     assert f"pinocchio {' '.join(command)}" in open(readme, encoding="utf-8").read()
 
 
 @pytest.fixture
 def db(tmp_path):
     path = tmp_path / "m.db"
-    with Session(store.open_store(str(path))) as session:
+    with Session(open_store(str(path))) as session:
         recording(session, verdicts=[verdict(0, 2), verdict(2, 4, "review", "medical_claim")])
         session.commit()
     return str(path)
@@ -96,7 +97,7 @@ def test_the_whole_round_by_command(db, tmp_path):
 
 
 def test_audit_verify_names_the_broken_event(db):
-    with Session(store.open_store(db)) as session:
+    with Session(open_store(db)) as session:
         session.exec(update(ModerationEvent).where(ModerationEvent.id == 1).values(actor="someone else"))
         session.commit()
         assert session.exec(select(ModerationEvent)).first().actor == "someone else"

@@ -10,16 +10,21 @@ import threading
 import time
 
 import pytest
+from conftest import (
+    DEMO,
+    demo_offset,
+    demo_sentences,
+    false_flags,
+    missed_claims,
+    shifted,
+)
 
-from pinocchio.audio import ReconnectPolicy
-from pinocchio.cli import segment_json
-from pinocchio.config import Settings
-from pinocchio.detect import DetectOptions
-from pinocchio.live import Feed, LiveWorker
-from pinocchio.pipeline import Pipeline
+from pinocchio.core.settings import Settings
+from pinocchio.listen.audio import ReconnectPolicy
+from pinocchio.listen.detect import DetectOptions
+from pinocchio.listen.pipeline import Pipeline
+from pinocchio.live.worker import Feed, LiveWorker
 from pinocchio.store import open_store
-
-from conftest import DEMO, demo_offset, demo_sentences, false_flags, missed_claims, shifted
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +79,7 @@ class Watch:
         self.thread.start()
 
     def _heard(self, feed: Feed, verdict) -> None:
-        self.rows[feed.name].append(dict(segment_json(feed.name, verdict), wall=time.monotonic()))
+        self.rows[feed.name].append(dict(verdict.as_json(feed.name), wall=time.monotonic()))
 
     def wait_for(self, what: str, ready, timeout_s: float = 180.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -4,13 +4,12 @@ import json
 import sqlite3
 
 import pytest
+from conftest import DEMO, SPEECH, false_flags, ffmpeg, missed_claims, speech_references
 from typer.testing import CliRunner
 
-from pinocchio.audio import decode_chunks
 from pinocchio.cli import app
-from pinocchio.evaluate import character_error_rate
-
-from conftest import DEMO, SPEECH, false_flags, ffmpeg, missed_claims, speech_references
+from pinocchio.listen.audio import decode_chunks
+from pinocchio.training.evaluate import character_error_rate
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

@@ -6,9 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from pinocchio.errors import CorpusError
-from pinocchio.records import LABELS
-from pinocchio.seeds import (DEFAULT_CORPUS, SPLITS, check_corpus, corpus_stats, load_corpus, split_for)
+from pinocchio.core.errors import CorpusError
+from pinocchio.core.labels import LABELS
+from pinocchio.training.corpus import (
+    DEFAULT_CORPUS,
+    SPLITS,
+    check_corpus,
+    corpus_stats,
+    load_corpus,
+    split_for,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 import pytest
 
-from pinocchio.records import Utterance, Word
-from pinocchio.segment import Segmenter, SegmentOptions, Tokenizer, normalize_text
+from pinocchio.core.records import Utterance, Word
+from pinocchio.core.text import normalize_text
+from pinocchio.listen.segment import Segmenter, SegmentOptions, Tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pinocchio.cli import app
-from pinocchio.errors import ConfigError
-from pinocchio.feeds import Feed, feed_for, load_streams
+from pinocchio.core.errors import ConfigError
+from pinocchio.live.feeds import Feed, feed_for, load_streams
 
 GOOD = """\
 version: 1

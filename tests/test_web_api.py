@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import timedelta, timezone
 
 import pytest
-from sqlmodel import Session
-
-from pinocchio import store
-from pinocchio.projection import aware
+from sqlmodel import Session, select
 from web_client import api, login
 from web_world import STREAM_NAME, STREAMER
+
+from pinocchio.core.clock import aware
+from pinocchio.store import open_store, scans, tables
 
 
 def report(client, **fields):
@@ -30,8 +30,8 @@ def test_a_report_by_stream_name_and_seconds_gets_a_receipt(client, world):
 
 
 def test_a_report_by_wall_time_lands_on_the_segment_said_then(client, world):
-    with Session(store.open_store(world.db_url)) as session:  # the scan began ten minutes ago
-        scan = store.completed_scan(session, stream_id=world.stream_id)
+    with Session(open_store(world.db_url)) as session:  # the scan began ten minutes ago
+        scan = scans.completed_scan(session, stream_id=world.stream_id)
         scan.started_at = started = aware(scan.started_at) - timedelta(minutes=10)
         session.add(scan)
         session.commit()
@@ -61,8 +61,8 @@ def test_a_bad_report_is_refused_with_its_reason_and_nothing_is_stored(client, w
     else:
         answer = report(client, **body)
     assert answer.status_code == status and reason in answer.json()["detail"], answer.text
-    with Session(store.open_store(world.db_url)) as session:
-        assert session.exec(store.select(store.ModerationEvent).where(store.ModerationEvent.action == "report")).first() is None
+    with Session(open_store(world.db_url)) as session:
+        assert session.exec(select(tables.ModerationEvent).where(tables.ModerationEvent.action == "report")).first() is None
 
 
 def test_a_flood_from_one_reporter_is_refused_with_429(client, world):

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-
-from pinocchio.config import Settings
-from pinocchio.web import WebOptions, create_app
 from web_client import API_KEY
 from web_world import STREAMER, build_world
+
+from pinocchio.core.settings import Settings
+from pinocchio.web import create_app
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,8 +39,8 @@ def free_port() -> int:
 def served(tmp_path_factory):
     """The console on a loopback port, serving a fresh world, in a thread of this process."""
     world = build_world(tmp_path_factory.mktemp("browser"))
-    app = create_app(Settings(db_url=world.db_url, evidence_dir=world.evidence_dir),
-                     WebOptions(secret_key="browser-test", api_keys=(API_KEY,)))
+    app = create_app(Settings(db_url=world.db_url, evidence_dir=world.evidence_dir, secret_key="browser-test",
+                              api_keys=(API_KEY,)))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from web_client import api, client_for, login
 from web_world import STREAM_NAME, STREAMER
 

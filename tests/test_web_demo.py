@@ -6,20 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, select
-from typer.testing import CliRunner
-
 from conftest import ROOT
 from moderation_world import recording, verdict
-from pinocchio import store
-from pinocchio.cases import review_queue
-from pinocchio.cli import app
-from pinocchio.config import Settings
-from pinocchio.penalties import list_penalties
-from pinocchio.reports import list_reports
-from pinocchio.reviewers import verify_reviewer
-from pinocchio.web import demo
+from sqlmodel import Session, select
+from typer.testing import CliRunner
 from web_client import client_for, login
+
+from pinocchio.cli import app
+from pinocchio.core.settings import Settings
+from pinocchio.moderation.cases import review_queue
+from pinocchio.moderation.penalties import list_penalties
+from pinocchio.moderation.reports import list_reports
+from pinocchio.moderation.reviewers import verify_reviewer
+from pinocchio.store import open_store, tables
+from pinocchio.web import demo
 
 runner = CliRunner()
 
@@ -33,7 +33,7 @@ def test_serve_has_help_and_is_documented():
 
 def test_demo_refuses_a_database_that_is_not_a_demo_and_leaves_it_alone(tmp_path):
     path = tmp_path / "real.db"
-    with Session(store.open_store(str(path))) as session:
+    with Session(open_store(str(path))) as session:
         recording(session, verdicts=[verdict(0, 2, "review", "medical_claim")])
         session.commit()
     before = path.read_bytes()
@@ -55,9 +55,9 @@ def demo_settings(tmp_path_factory):
 
 @pytest.mark.slow
 def test_the_demo_database_has_the_whole_flow_in_it(demo_settings):
-    engine = store.open_store(demo_settings.db_url)
+    engine = open_store(demo_settings.db_url)
     with Session(engine) as session:
-        stream = session.exec(select(store.Stream)).one()
+        stream = session.exec(select(tables.Stream)).one()
         assert (stream.name, stream.streamer_id) == (demo.STREAM_NAME, demo.STREAMER)
         for account in demo.ACCOUNTS:
             assert verify_reviewer(session, name=account.name, password=account.password).role == account.role
@@ -71,7 +71,7 @@ def test_the_demo_database_has_the_whole_flow_in_it(demo_settings):
         queue = review_queue(session)
         assert {"medical_claim", "off_platform_trade"} <= {label for c in queue for label in c.found_labels}
         assert any(c.severity == 0 and c.report_count for c in queue)  # viewers flagged what the pipeline passed
-        clips = set(session.exec(select(store.FindingRow.evidence).where(store.FindingRow.evidence.is_not(None))).all())
+        clips = set(session.exec(select(tables.FindingRow.evidence).where(tables.FindingRow.evidence.is_not(None))).all())
     evidence = Path(demo_settings.db_url.removeprefix("sqlite:///")).parent / "evidence"
     assert clips and all((evidence / name).is_file() for name in clips)
 

@@ -2,13 +2,13 @@
 
 import json
 
+from conftest import WEBHOOK_SECRET as SECRET
 from typer.testing import CliRunner
 
 from pinocchio.cli import app
+from pinocchio.live.webhooks import WebhookOptions, WebhookSender, failed_deliveries
 from pinocchio.store import open_store
-from pinocchio.webhooks import WebhookOptions, WebhookSender, failed_deliveries
 
-from conftest import WEBHOOK_SECRET as SECRET
 FAST = WebhookOptions(attempts=3, initial_s=0.05, max_s=0.1, timeout_s=2)
 
 

@@ -6,16 +6,16 @@ import re
 
 from fastapi.testclient import TestClient
 
-from pinocchio.config import Settings
-from pinocchio.web import WebOptions, create_app
+from pinocchio.core.settings import Settings
+from pinocchio.web import create_app
 
 API_KEY = "test-api-key-0123456789"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def client_for(world, api_keys: tuple[str, ...] = (API_KEY,)) -> TestClient:
-    web = WebOptions(secret_key="test-secret", api_keys=api_keys)
-    return TestClient(create_app(Settings(db_url=world.db_url, evidence_dir=world.evidence_dir), web))
+    return TestClient(create_app(Settings(db_url=world.db_url, evidence_dir=world.evidence_dir,
+                                          secret_key="test-secret", api_keys=api_keys)))
 
 
 def token(client: TestClient, path: str = "/login") -> str:

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from conftest import SPEECH
+from moderation_world import PASSWORD, PIPELINE, reviewers, store_verdicts
 from sqlmodel import Session
 
-from conftest import SPEECH
-from moderation_world import PASSWORD, reviewers
-from pinocchio import store
-from pinocchio.audio import decode_chunks
-from pinocchio.evidence import EvidenceStore
-from pinocchio.records import Finding, Segment, Verdict
+from pinocchio.core.events import Evidence
+from pinocchio.core.records import Finding, FindingSource, MatchKind, Segment, Verdict, VerdictAction
+from pinocchio.listen.audio import decode_chunks
+from pinocchio.listen.evidence import EvidenceStore
+from pinocchio.store import open_store, scans
 
 STREAMER = "meimei"
 STREAM_NAME = "美美好物直播间"
@@ -53,21 +54,22 @@ def build_world(directory: Path) -> World:
     db_url = f"sqlite:///{directory / 'console.db'}"
     evidence_dir = directory / "evidence"
     clip = real_clip(EvidenceStore(evidence_dir))
-    engine = store.open_store(db_url)
+    engine = open_store(db_url)
     with Session(engine) as session:
-        stream = store.stream_for(session, source="room.m4a", content_sha256=hashlib.sha256(b"room").hexdigest(),
+        stream = scans.stream_for(session, source="room.m4a", content_sha256=hashlib.sha256(b"room").hexdigest(),
                                   duration_s=600.0)
         stream.name, stream.streamer_id = STREAM_NAME, STREAMER
         session.add(stream)
-        scan = store.start_scan(session, stream=stream, pipeline_version="test", provenance={})
+        scan = scans.start_scan(session, stream=stream, pipeline_version="test", provenance={})
         verdicts = [Verdict(Segment(s, e, text, tuple(text)),
-                            tuple(Finding(source, label, sev, ARTICLES[label], span, term=text[span[0]:span[1]],
-                                          matched=text[span[0]:span[1]], match_kind="literal", score=score)
-                                  for label, sev, span, source, score in found), action)
+                            tuple(Finding(FindingSource(source), label, sev, ARTICLES[label], span,
+                                          term=text[span[0]:span[1]], matched=text[span[0]:span[1]],
+                                          match_kind=MatchKind.LITERAL, score=score)
+                                  for label, sev, span, source, score in found), VerdictAction(action))
                     for s, e, text, action, found in TALK]
-        rows = store.add_verdicts(session, scan=scan, verdicts=verdicts, actor="pipeline@test")
-        store.link_evidence(session, segment_id=rows[2].id, clip=clip)
-        store.finish_scan(session, scan=scan, status="done")
+        rows = store_verdicts(session, scan, verdicts)
+        PIPELINE.record(session, Evidence(clip=clip), subject_id=rows[2].id, stream_id=stream.id)
+        scans.finish_scan(session, scan=scan, status="done")
         reviewers(session)
         session.commit()
         world = World(db_url=db_url, evidence_dir=evidence_dir, stream_id=stream.id, case_id=rows[2].id,

@@ -5,8 +5,6 @@ Forbidden 403, RateLimited 429): JSON `{"detail": ...}` under /api, an error pag
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,28 +16,21 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from pinocchio.config import Settings
-from pinocchio.errors import PinocchioError
-from pinocchio.evidence import evidence_dir_for
-from pinocchio.moderation_errors import Conflict, Forbidden, InputError, NotFound, RateLimited
+from pinocchio.core.errors import (
+    Conflict,
+    Forbidden,
+    InputError,
+    NotFound,
+    PinocchioError,
+    RateLimited,
+)
+from pinocchio.core.settings import Settings
 from pinocchio.store import open_store
 from pinocchio.web import auth, routes_api, routes_console, views
 from pinocchio.web.csrf import csrf_token
 
 HERE = Path(__file__).resolve().parent
 STATUS_BY_ERROR = ((RateLimited, 429), (InputError, 422), (NotFound, 404), (Conflict, 409), (Forbidden, 403))
-
-
-def _env_keys() -> tuple[str, ...]:
-    return tuple(k.strip() for k in os.environ.get("PINOCCHIO_API_KEYS", "").split(",") if k.strip())
-
-
-@dataclass(frozen=True)
-class WebOptions:
-    secret_key: str | None = field(default_factory=lambda: os.environ.get("PINOCCHIO_SECRET_KEY") or None)
-    api_keys: tuple[str, ...] = field(default_factory=_env_keys)  # PINOCCHIO_API_KEYS, comma-separated
-    session_hours: float = 12.0  # one working day; then log in again
-    https_only: bool = field(default_factory=lambda: os.environ.get("PINOCCHIO_HTTPS", "0") not in ("0", "", "false"))
 
 
 def status_for(exc: PinocchioError) -> int:
@@ -52,17 +43,17 @@ def _page_context(request: Request) -> dict:
             "flashes": request.session.pop("flash", []), "clock": views.clock, "when": views.when}
 
 
-def create_app(settings: Settings, options: WebOptions | None = None) -> FastAPI:
-    options = options or WebOptions()
+def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Pinocchio", docs_url=None, redoc_url=None, openapi_url=None)  # nothing unauthenticated
     app.state.settings = settings
     app.state.engine = open_store(settings.db_url)
-    app.state.evidence_dir = evidence_dir_for(settings.db_url, settings.evidence_dir).resolve()
-    app.state.api_key_hashes = auth.api_key_hashes(options.api_keys)
+    app.state.evidence_dir = settings.evidence_path().resolve()
+    app.state.api_key_hashes = auth.api_key_hashes(settings.api_keys)
     app.state.templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_page_context])
-    app.add_middleware(SessionMiddleware, secret_key=auth.secret_key_for(settings.db_url, options.secret_key),
-                       session_cookie="pinocchio_session", max_age=int(timedelta(hours=options.session_hours).total_seconds()),
-                       same_site="lax", https_only=options.https_only)
+    app.add_middleware(SessionMiddleware, secret_key=auth.secret_key_for(settings.db_url, settings.secret_key),
+                       session_cookie="pinocchio_session",
+                       max_age=int(timedelta(hours=settings.session_hours).total_seconds()),
+                       same_site="lax", https_only=settings.https)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(auth.router)
     app.include_router(routes_console.router)

@@ -18,8 +18,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from sqlmodel import select
 
-from pinocchio.moderation_tables import Reviewer
-from pinocchio.reviewers import ReviewerInfo, verify_reviewer
+from pinocchio.moderation.reviewers import ReviewerInfo, verify_reviewer
+from pinocchio.store.projections import Reviewer
 from pinocchio.web.csrf import check_csrf, rotate_csrf
 from pinocchio.web.deps import SessionDep
 

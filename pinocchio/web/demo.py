@@ -19,20 +19,22 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from pinocchio.cases import claim_case, confirm_case
-from pinocchio.config import REPO_ROOT, Settings
-from pinocchio.errors import ConfigError
-from pinocchio.evidence import EvidenceStore, evidence_dir_for
-from pinocchio.moderation_tables import Reviewer
-from pinocchio.reports import import_reports, list_reports
-from pinocchio.reviewers import add_reviewer
-from pinocchio.store import FindingRow, Stream, open_store
+from pinocchio.core.errors import ConfigError
+from pinocchio.core.settings import Settings, checkout_path
+from pinocchio.listen.evidence import EvidenceStore
+from pinocchio.moderation.cases import claim_case, confirm_case
+from pinocchio.moderation.reports import import_reports, list_reports
+from pinocchio.moderation.reviewers import add_reviewer
+from pinocchio.store import open_store
+from pinocchio.store.projections import Reviewer
+from pinocchio.store.tables import FindingRow, Stream
 
 log = logging.getLogger(__name__)
 
-RECORDING = REPO_ROOT / "fixtures" / "demo" / "demo_stream.m4a"
-HISTORY = REPO_ROOT / "seeds" / "demo_history.csv"
-REPORTS = REPO_ROOT / "seeds" / "demo_reports.csv"
+# The demo's recording and seed reports live in the source checkout, not in the wheel.
+RECORDING = checkout_path("fixtures", "demo", "demo_stream.m4a")
+HISTORY = checkout_path("seeds", "demo_history.csv")
+REPORTS = checkout_path("seeds", "demo_reports.csv")
 STREAM_NAME = "美美好物直播间"  # the name the seed files use
 STREAMER = "meimei"
 API_KEY = "demo-api-key"  # only when no PINOCCHIO_API_KEYS is set; the demo listens on loopback
@@ -48,8 +50,11 @@ class DemoAccount:
 ACCOUNTS = (DemoAccount("demo", "reviewer", "demodemo"), DemoAccount("senior", "senior", "seniorsenior"))
 
 
+DEMO_FORMAT = 2  # raised when the log's format changes, so that an old cached demo is built anew
+
+
 def default_demo_db(settings: Settings) -> Path:
-    return settings.cache_dir / "demo" / "pinocchio-demo.db"
+    return settings.cache_dir / "demo" / f"pinocchio-demo-{DEMO_FORMAT}.db"
 
 
 def is_demo_database(path: Path) -> bool:
@@ -81,8 +86,15 @@ def prepare_demo(settings: Settings, db: str | None = None) -> Settings:
 
 
 def build_demo(settings: Settings, path: Path) -> None:
-    from pinocchio.pipeline import Pipeline  # whisper and the classifier: only when building
+    from pinocchio.listen.pipeline import (  # whisper and the classifier: only here
+        PIPELINE_VERSION,
+        Pipeline,
+    )
+    from pinocchio.moderation.ledger import ModerationLedger
 
+    missing = [p for p in (RECORDING, HISTORY, REPORTS) if not p.is_file()]
+    if missing:
+        raise ConfigError(f"--demo needs the source checkout: {missing[0]} is not here")
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     for stale in (part, part.with_name(part.name + "-wal"), part.with_name(part.name + "-shm")):
@@ -90,8 +102,8 @@ def build_demo(settings: Settings, path: Path) -> None:
     url = f"sqlite:///{part}"
     engine = open_store(url)
     try:
-        outcome = Pipeline(settings).scan_file(RECORDING, engine,
-                                               evidence=EvidenceStore(evidence_dir_for(url, settings.evidence_dir)))
+        outcome = Pipeline(settings).scan_file(RECORDING, engine, ModerationLedger(PIPELINE_VERSION),
+                                               evidence=EvidenceStore(settings.with_overrides(db_url=url).evidence_path()))
         if outcome.status == "failed":
             raise ConfigError(f"demo: scanning {RECORDING} failed: {outcome.error}")
         with Session(engine) as session:

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
-from pinocchio.appeals import file_appeal
-from pinocchio.reports import submit_report
+from pinocchio.moderation.appeals import file_appeal
+from pinocchio.moderation.reports import submit_report
 from pinocchio.web.auth import api_client
 from pinocchio.web.deps import SessionDep
 

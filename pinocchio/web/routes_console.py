@@ -13,14 +13,26 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlmodel import Session
 
-from pinocchio.appeals import list_appeals, resolve_appeal
-from pinocchio.cases import (OPEN, CaseInfo, Decision, case_history, claim_case, comment_case, confirm_case,
-                             dismiss_case, escalate_case, get_case, review_queue)
-from pinocchio.moderation_errors import Conflict, InputError
-from pinocchio.penalties import active_strike_points, list_penalties
-from pinocchio.records import LABELS
-from pinocchio.reviewers import require_role
-from pinocchio.store import utcnow
+from pinocchio.core import events as ev
+from pinocchio.core.clock import utcnow
+from pinocchio.core.errors import Conflict, InputError
+from pinocchio.core.labels import LABELS
+from pinocchio.moderation.appeals import list_appeals, resolve_appeal
+from pinocchio.moderation.cases import (
+    OPEN,
+    CaseInfo,
+    Decision,
+    case_history,
+    claim_case,
+    comment_case,
+    confirm_case,
+    dismiss_case,
+    escalate_case,
+    get_case,
+    review_queue,
+)
+from pinocchio.moderation.penalties import active_strike_points, list_penalties
+from pinocchio.moderation.reviewers import require_role
 from pinocchio.web import views
 from pinocchio.web.auth import ReviewerDep, current_reviewer
 from pinocchio.web.csrf import check_csrf
@@ -59,7 +71,7 @@ def _act(request: Request, session: Session, segment_id: int, do) -> RedirectRes
 
 
 def decision_message(decision: Decision, points_now: int | None) -> str:
-    if decision.decision == "dismiss":
+    if decision.decision == ev.Decision.DISMISS:
         return f"Case {decision.segment_id} dismissed."
     text = f"Case {decision.segment_id} confirmed: {', '.join(decision.labels)}."
     if decision.streamer_id is None:
@@ -70,7 +82,7 @@ def decision_message(decision: Decision, points_now: int | None) -> str:
     if plan is None:
         return text + " Below the ladder's first step: no penalty."
     until = "permanent" if plan.ends_at is None else f"until {views.when(plan.ends_at)}"
-    if plan.kind == "warning":
+    if plan.kind == ev.PenaltyKind.WARNING:
         until = "no ban"
     return text + f" Ladder: {plan.kind.replace('_', ' ')} (step {plan.step}, {until}), penalty #{decision.penalty_id}."
 
@@ -204,7 +216,7 @@ def penalties(request: Request, session: SessionDep, streamer: str = "", active:
 @router.get("/appeals")
 def appeals(request: Request, session: SessionDep, me: ReviewerDep, status: str = "pending"):
     require_role(session, me.name, "senior", "resolving appeals")
-    rows = list_appeals(session, status=status if status in ("pending", "upheld", "denied") else None)
+    rows = list_appeals(session, status=status if status in tuple(ev.AppealStatus) else None)
     by_id = {p.id: p for p in list_penalties(session)}
     return _page(request, "appeals.html", {"appeals": rows, "penalty": by_id, "status": status})
 

@@ -10,8 +10,9 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from pinocchio.moderation_tables import Report, ReportLink
-from pinocchio.store import FindingRow, SegmentRow, Stream
+from pinocchio.core import events as ev
+from pinocchio.store.projections import EvidenceClip, Report, ReportLink
+from pinocchio.store.tables import FindingRow, SegmentRow, Stream
 
 TRANSCRIPT_WINDOW_S = 30.0
 CLIP_NAME = re.compile(r"^[0-9a-f]{64}\.opus$")
@@ -98,29 +99,34 @@ def case_reports(session: Session, segment_id: int) -> list[CaseReport]:
 
 
 def clip_name(session: Session, segment_id: int) -> str | None:
-    """The segment's evidence clip, if one was cut (all its findings share it)."""
-    name = session.exec(select(FindingRow.evidence).where(FindingRow.segment_id == segment_id,
-                                                          FindingRow.evidence.is_not(None))).first()
-    return name if name and CLIP_NAME.match(name) else None
+    """The segment's evidence clip, if one was cut."""
+    row = session.get(EvidenceClip, segment_id)
+    return row.clip if row and CLIP_NAME.match(row.clip) else None
 
 
 def stream_of(session: Session, stream_id: int) -> Stream:
     return session.get(Stream, stream_id)
 
 
-def event_summary(payload: dict) -> str:
+def event_summary(payload) -> str:
     """One line for the case's history: what was said or decided, else the payload's gist."""
-    for key in ("text", "comment", "reason"):
-        if payload.get(key):
-            return str(payload[key])
-    if payload.get("decision"):
-        return f"{payload['decision']} {', '.join(payload.get('labels') or [])}".strip()
-    if payload.get("kind") == "attach":
-        return f"report #{payload['report_id']} points here"
-    if "labels" in payload and "action" in payload:  # the pipeline's flag
-        return f"{payload['action']}: {', '.join(payload['labels'])}"
-    if payload.get("claim_expires_at"):
-        return "claimed"
+    if isinstance(payload, ev.Decide):
+        text = f"{payload.decision} {', '.join(payload.labels)}".strip()
+        return f"{text}: {payload.comment}" if payload.comment else text
+    if isinstance(payload, (ev.Comment,)):
+        return payload.text
+    if isinstance(payload, ev.Escalate):
+        return payload.comment
+    if isinstance(payload, ev.AttachReport):
+        return f"report #{payload.report_id} points here"
+    if isinstance(payload, ev.Flag):
+        return f"{payload.action}: {', '.join(payload.labels)}"
+    if isinstance(payload, ev.Claim):
+        return f"claimed until {when(payload.expires_at)}"
+    if isinstance(payload, ev.Remind):
+        return f"reminded: {payload.message}"
+    if isinstance(payload, ev.Evidence):
+        return "evidence clip cut"
     return ""
 
 

@@ -1,0 +1,308 @@
+"""The moderation commands (`reports`, `reviewers`, `cases`, `penalties`, `appeals`, `audit`,
+`db`): parse, call the moderation library, print. `cli/__init__.py` registers `GROUPS`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pinocchio.cli.common import (
+    AsOption,
+    CommentOption,
+    DbOption,
+    FormatOption,
+    OutputFormat,
+    cell,
+    emit_rows,
+    reviewer_named,
+    session,
+    settings,
+)
+
+# ---------------------------------------------------------------- reports
+
+reports_app = typer.Typer(help="Viewers' reports: import them, see where they point.", no_args_is_help=True)
+
+
+@reports_app.command("import")
+def reports_import(file: Annotated[Path, typer.Argument(help="CSV with a header (stream, reporter, at, label, comment) or .jsonl.")],
+                   db: DbOption = None) -> None:
+    """Take reports from a file: good rows are kept, bad ones listed as FILE:LINE: reason (exit 1)."""
+    from pinocchio.moderation.reports import import_reports
+
+    with session(db) as s:
+        result = import_reports(s, file)
+    for message in result.rejected:
+        typer.echo(f"error: {message}", err=True)
+    typer.echo(f"{result.accepted} accepted, {result.folded} folded into earlier reports, {len(result.rejected)} rejected")
+    raise typer.Exit(1 if result.rejected else 0)
+
+
+@reports_app.command("list")
+def reports_list(db: DbOption = None, stream: Annotated[Optional[int], typer.Option("--stream", help="Only this stream id.")] = None,
+                 reporter: Annotated[Optional[str], typer.Option("--reporter", help="Only this reporter.")] = None,
+                 waiting: Annotated[bool, typer.Option("--waiting", help="Only reports not attached to any segment yet.")] = False,
+                 format: FormatOption = OutputFormat.table) -> None:
+    """Reports, newest first, with the segments they were attached to."""
+    from pinocchio.moderation.reports import list_reports
+
+    with session(db) as s:
+        rows = list_reports(s, stream_id=stream, reporter_id=reporter, waiting=waiting)
+    emit_rows(rows, ["id", "stream_id", "reporter_id", "at_s", "label", "credibility", "duplicates", "outcome",
+                 "segment_ids", "comment"], format, f"{len(rows)} reports")
+
+
+@reports_app.command("attach")
+def reports_attach(db: DbOption = None) -> None:
+    """Attach reports to the segments a scan stored after they came in."""
+    from pinocchio.moderation.reports import attach_all_waiting
+
+    with session(db) as s:
+        made = attach_all_waiting(s)
+    typer.echo(f"{made} attachments")
+
+
+# ---------------------------------------------------------------- reviewers
+
+reviewers_app = typer.Typer(help="Reviewer accounts.", no_args_is_help=True)
+
+
+@reviewers_app.command("add")
+def reviewers_add(name: Annotated[str, typer.Argument(help="Login name.")],
+                  role: Annotated[str, typer.Option("--role", help="reviewer, senior or admin.")] = "reviewer",
+                  password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+                  db: DbOption = None) -> None:
+    """Add a reviewer; the password is asked for (or read from stdin) and stored scrypt-hashed."""
+    from pinocchio.moderation.reviewers import add_reviewer
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with session(db) as s:
+        info = add_reviewer(s, name=name, role=role, password=password)
+    typer.echo(f"added {info.name} ({info.role})")
+
+
+@reviewers_app.command("list")
+def reviewers_list(db: DbOption = None) -> None:
+    """Reviewers and their roles."""
+    from pinocchio.moderation.reviewers import list_reviewers
+
+    with session(db) as s:
+        for r in list_reviewers(s):
+            typer.echo(f"{r.name}\t{r.role}\t{'active' if r.active else 'inactive'}")
+
+
+# ---------------------------------------------------------------- cases
+
+cases_app = typer.Typer(help="The review queue: claim a case, then confirm, dismiss or escalate it.", no_args_is_help=True)
+CASE_COLUMNS = ["segment_id", "priority", "status", "found_labels", "severity", "score", "report_count",
+                "strike_points", "streamer_id", "claimed_by", "start_s", "text"]
+
+
+@cases_app.command("queue")
+def cases_queue(db: DbOption = None,
+                reviewer: Annotated[Optional[str], typer.Option("--as", help="Only what this reviewer may claim now [env PINOCCHIO_REVIEWER].")] = None,
+                limit: Annotated[int, typer.Option("--limit", help="At most this many cases.")] = 50,
+                format: FormatOption = OutputFormat.table) -> None:
+    """Open and escalated cases, highest priority first."""
+    from pinocchio.moderation.cases import review_queue
+
+    with session(db) as s:
+        rows = review_queue(s, reviewer=settings(reviewer=reviewer).reviewer, limit=limit)
+    emit_rows(rows, CASE_COLUMNS, format, f"{len(rows)} cases")
+
+
+@cases_app.command("show")
+def cases_show(segment: Annotated[int, typer.Argument(help="The case's segment id.")], db: DbOption = None) -> None:
+    """One case and its history from the event log."""
+    from pinocchio.moderation.cases import case_history, get_case
+
+    with session(db) as s:
+        case = get_case(s, segment)
+        history = case_history(s, segment)
+    for field in dataclasses.fields(case):
+        typer.echo(f"{field.name}: {cell(getattr(case, field.name))}")
+    for e in history:
+        typer.echo(f"{e.id}\t{e.created_at:%Y-%m-%d %H:%M:%S}\t{e.action}\t{e.actor}\t{json.dumps(e.values, ensure_ascii=False)}")
+
+
+@cases_app.command("claim")
+def cases_claim(segment: Annotated[int, typer.Argument(help="The case's segment id.")], reviewer: AsOption = None,
+                db: DbOption = None) -> None:
+    """Take a case (for 30 minutes); fails if another reviewer holds it."""
+    from pinocchio.moderation.cases import claim_case
+
+    with session(db) as s:
+        case = claim_case(s, reviewer=reviewer_named(reviewer), segment_id=segment)
+    typer.echo(f"case {case.segment_id} claimed by {case.claimed_by} until {case.claim_expires_at:%H:%M:%S} UTC")
+
+
+@cases_app.command("confirm")
+def cases_confirm(segment: Annotated[int, typer.Argument(help="The case's segment id.")],
+                  label: Annotated[list[str], typer.Option("--label", "-l", help="A label it breaks (repeat for more).")],
+                  reviewer: AsOption = None, comment: CommentOption = "", db: DbOption = None) -> None:
+    """It breaks the rules: strikes for the streamer, and the ladder's penalty."""
+    from pinocchio.moderation.cases import confirm_case
+
+    with session(db) as s:
+        decision = confirm_case(s, reviewer=reviewer_named(reviewer), segment_id=segment, labels=label, comment=comment)
+    points = sum(strike.points for strike in decision.strikes)
+    typer.echo(f"case {segment} confirmed: {', '.join(decision.labels)}")
+    if decision.streamer_id is None:
+        typer.echo("the stream names no streamer: no strikes, no penalty")
+    else:
+        typer.echo(f"{decision.streamer_id}: +{points} strike points")
+    if decision.penalty:
+        end = f"until {decision.penalty.ends_at:%Y-%m-%d %H:%M} UTC" if decision.penalty.ends_at else "permanently"
+        typer.echo(f"penalty {decision.penalty_id}: {decision.penalty.kind} {end} ({decision.penalty.points} points)")
+
+
+@cases_app.command("dismiss")
+def cases_dismiss(segment: Annotated[int, typer.Argument(help="The case's segment id.")], reviewer: AsOption = None,
+                  comment: CommentOption = "", db: DbOption = None) -> None:
+    """Nothing wrong: close the case without strikes."""
+    from pinocchio.moderation.cases import dismiss_case
+
+    with session(db) as s:
+        dismiss_case(s, reviewer=reviewer_named(reviewer), segment_id=segment, comment=comment)
+    typer.echo(f"case {segment} dismissed")
+
+
+@cases_app.command("escalate")
+def cases_escalate(segment: Annotated[int, typer.Argument(help="The case's segment id.")], reviewer: AsOption = None,
+                   comment: CommentOption = "", db: DbOption = None) -> None:
+    """Hand the case to a senior reviewer."""
+    from pinocchio.moderation.cases import escalate_case
+
+    with session(db) as s:
+        escalate_case(s, reviewer=reviewer_named(reviewer), segment_id=segment, comment=comment)
+    typer.echo(f"case {segment} escalated")
+
+
+@cases_app.command("comment")
+def cases_comment(segment: Annotated[int, typer.Argument(help="The case's segment id.")],
+                  text: Annotated[str, typer.Argument(help="The note.")], reviewer: AsOption = None, db: DbOption = None) -> None:
+    """Add a note to a case."""
+    from pinocchio.moderation.cases import comment_case
+
+    with session(db) as s:
+        event = comment_case(s, reviewer=reviewer_named(reviewer), segment_id=segment, text=text)
+    typer.echo(f"comment {event.id} on case {segment}")
+
+
+# ---------------------------------------------------------------- penalties
+
+penalties_app = typer.Typer(help="Penalties the ladder gave for confirmed decisions.", no_args_is_help=True)
+
+
+@penalties_app.command("list")
+def penalties_list(db: DbOption = None,
+                   streamer: Annotated[Optional[str], typer.Option("--streamer", help="Only this streamer.")] = None,
+                   active: Annotated[bool, typer.Option("--active", help="Only bans in force now.")] = False,
+                   format: FormatOption = OutputFormat.table) -> None:
+    """Penalties, oldest first (reversed ones too, marked)."""
+    from pinocchio.moderation.penalties import list_penalties
+
+    with session(db) as s:
+        rows = list_penalties(s, streamer_id=streamer, active=active)
+    emit_rows(rows, ["id", "streamer_id", "kind", "starts_at", "ends_at", "active", "points", "reversed_at", "appeal",
+                 "segment_id"], format, f"{len(rows)} penalties")
+
+
+@penalties_app.command("export")
+def penalties_export(file: Annotated[Path, typer.Argument(help="CSV to write.")], db: DbOption = None,
+                     streamer: Annotated[Optional[str], typer.Option("--streamer", help="Only this streamer.")] = None) -> None:
+    """Write every penalty with its labels, articles, decider and stream, for compliance."""
+    from pinocchio.moderation.penalties import export_penalties
+
+    with session(db) as s:
+        count = export_penalties(s, file, streamer_id=streamer)
+    typer.echo(f"{count} penalties written to {file}")
+
+
+# ---------------------------------------------------------------- appeals
+
+appeals_app = typer.Typer(help="Streamers' appeals against penalties.", no_args_is_help=True)
+
+
+@appeals_app.command("file")
+def appeals_file(penalty: Annotated[int, typer.Argument(help="The penalty id.")],
+                 streamer: Annotated[str, typer.Option("--streamer", help="The streamer appealing (must be the penalised one).")],
+                 reason: Annotated[str, typer.Option("--reason", help="Why the penalty is wrong.")],
+                 db: DbOption = None) -> None:
+    """File a streamer's appeal; it waits for a senior reviewer."""
+    from pinocchio.moderation.appeals import file_appeal
+
+    with session(db) as s:
+        appeal = file_appeal(s, penalty_id=penalty, streamer_id=streamer, reason=reason)
+    typer.echo(f"appeal {appeal.id} filed against penalty {appeal.penalty_id}")
+
+
+@appeals_app.command("resolve")
+def appeals_resolve(appeal: Annotated[int, typer.Argument(help="The appeal id.")],
+                    uphold: Annotated[bool, typer.Option("--uphold/--deny", help="Uphold (reverse the penalty) or deny.")],
+                    reviewer: AsOption = None, comment: CommentOption = "", db: DbOption = None) -> None:
+    """Resolve an appeal (seniors and admins); upholding reverses the penalty and its strikes."""
+    from pinocchio.moderation.appeals import resolve_appeal
+
+    with session(db) as s:
+        result = resolve_appeal(s, reviewer=reviewer_named(reviewer), appeal_id=appeal, uphold=uphold, comment=comment)
+    typer.echo(f"appeal {result.id} {result.status}" + (f": penalty {result.penalty_id} reversed" if uphold else ""))
+
+
+@appeals_app.command("list")
+def appeals_list(db: DbOption = None,
+                 pending: Annotated[bool, typer.Option("--pending", help="Only those waiting for a senior.")] = False,
+                 format: FormatOption = OutputFormat.table) -> None:
+    """Appeals, oldest first."""
+    from pinocchio.moderation.appeals import list_appeals
+
+    with session(db) as s:
+        rows = list_appeals(s, status="pending" if pending else None)
+    emit_rows(rows, ["id", "penalty_id", "streamer_id", "status", "filed_at", "resolved_by", "reason"], format,
+          f"{len(rows)} appeals")
+
+
+# ---------------------------------------------------------------- audit and db
+
+audit_app = typer.Typer(help="Check the moderation log.", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def audit_verify(db: DbOption = None) -> None:
+    """Walk the hash chain; name the first broken link and exit 1 if there is one."""
+    from pinocchio.moderation.audit import verify_chain
+
+    with session(db) as s:
+        report = verify_chain(s)
+    if not report.ok:
+        typer.echo(f"error: event {report.broken_id}: {report.reason}", err=True)
+        typer.echo(f"{report.checked} events intact before it")
+        raise typer.Exit(1)
+    typer.echo(f"ok: {report.checked} events, chain intact")
+
+
+db_app = typer.Typer(help="The moderation projections.", no_args_is_help=True)
+
+
+@db_app.command("rebuild")
+def db_rebuild(db: DbOption = None) -> None:
+    """Recompute cases, reports, strikes, penalties and appeals by replaying the log."""
+    from pinocchio.moderation.audit import rebuild_projections
+
+    with session(db) as s:
+        report = rebuild_projections(s)
+    typer.echo(f"replayed {report.events} events")
+    if report.changed:
+        typer.echo(f"warning: the replay differs from the stored state in: {', '.join(report.changed)}", err=True)
+
+
+GROUPS = (("reports", reports_app), ("reviewers", reviewers_app), ("cases", cases_app),
+          ("penalties", penalties_app), ("appeals", appeals_app), ("audit", audit_app), ("db", db_app))

@@ -1,0 +1,151 @@
+"""One settings object for the whole system. Precedence: CLI flag > PINOCCHIO_* environment
+variable > default. Nothing reads the environment anywhere else; `Settings()` is the defaults
+alone, `Settings.from_env()` the defaults with the environment applied.
+
+Each field says its variable and what it does (`field.metadata`); `settings_table()` renders them
+for the README, and a test keeps the two in step. Run `python -m pinocchio.core.settings` to print
+the table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pinocchio.core.errors import ConfigError
+
+
+def package_data(*parts: str) -> Path:
+    """A file or folder shipped inside the package (`pinocchio/data/...`), in a wheel as in a checkout."""
+    return Path(str(resources.files("pinocchio").joinpath("data", *parts)))
+
+
+def checkout_path(*parts: str) -> Path:
+    """A path in the source checkout this package runs from (the training corpus, the demo
+    recording): they are not in the wheel, so an installed package finds nothing there."""
+    return Path(__file__).resolve().parents[2].joinpath(*parts)
+
+
+def _path(text: str) -> Path:
+    return Path(text).expanduser()
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() not in ("0", "", "false", "no", "off")
+
+
+def _keys(text: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in text.split(",") if k.strip())
+
+
+def _setting(default: Any = None, *, env: str, help: str, parse: Callable[[str], Any] = str,
+             shown: str | None = None, factory: Callable[[], Any] | None = None):
+    metadata = {"env": env, "help": help, "parse": parse, "shown": shown}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    xdg = (environ or {}).get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "pinocchio"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # -- storage
+    db_url: str = _setting("sqlite:///pinocchio.db", env="PINOCCHIO_DB",
+                           help="Database URL or SQLite path (`--db`).")
+    evidence_dir: Path | None = _setting(env="PINOCCHIO_EVIDENCE", parse=_path, shown="`evidence/` beside the SQLite file",
+                                         help="Folder for evidence clips (`--evidence`).")
+    cache_dir: Path = _setting(env="PINOCCHIO_CACHE_DIR", parse=_path, factory=default_cache_dir,
+                               shown="`$XDG_CACHE_HOME/pinocchio` or `~/.cache/pinocchio`",
+                               help="Assembled whisper models, the trimmed jieba dictionary, the demo database.")
+    # -- listening
+    model: str = _setting("base", env="PINOCCHIO_MODEL", help="Whisper model: a name or a faster-whisper directory (`--model`).")
+    device: str = _setting("cpu", env="PINOCCHIO_DEVICE", help="Where whisper runs: `cpu`, `cuda` or `auto` (`--device`).")
+    compute_type: str = _setting("", env="PINOCCHIO_COMPUTE_TYPE", shown="int8 on a CPU, float16 on CUDA",
+                                 help="CTranslate2 compute type of whisper (`--compute-type`).")
+    cpu_threads: int = _setting(env="PINOCCHIO_CPU_THREADS", parse=int, factory=lambda: os.cpu_count() or 2,
+                                shown="the machine's cores", help="Threads for whisper and the classifier on a CPU.")
+    asr_prompt: bool = _setting(False, env="PINOCCHIO_ASR_PROMPT", parse=_flag,
+                                help="Give whisper the initial prompt in `prompts/` (`--asr-prompt`); off: it measurably hurt.")
+    classifier: str = _setting("", env="PINOCCHIO_CLASSIFIER", shown="the shipped model",
+                               help="Claim-classifier directory, or `none` for the lexicons alone (`--classifier`).")
+    lexicon_dir: Path = _setting(env="PINOCCHIO_LEXICONS", parse=_path, factory=lambda: package_data("lexicons"),
+                                 shown="the packaged `pinocchio/data/lexicons`", help="Lexicon directory (`--lexicons`).")
+    prompts_dir: Path = _setting(env="PINOCCHIO_PROMPTS", parse=_path, factory=lambda: package_data("prompts"),
+                                 shown="the packaged `pinocchio/data/prompts`",
+                                 help="ASR prompt, hallucination list and reminder templates.")
+    # -- live
+    live_pause_s: float = _setting(0.3, env="PINOCCHIO_LIVE_PAUSE_S", parse=float,
+                                   help="A pause this long ends a live utterance (`live --pause`).")
+    live_max_utterance_s: float = _setting(6.0, env="PINOCCHIO_LIVE_MAX_UTTERANCE_S", parse=float,
+                                           help="Talk without such a pause is committed at this length (`live --max-utterance`).")
+    live_commit: str = _setting("pause", env="PINOCCHIO_LIVE_COMMIT",
+                                help="Live commit policy: `pause` or `agreement` (`live --commit`).")
+    remind_window_s: float = _setting(120.0, env="PINOCCHIO_REMIND_WINDOW_S", parse=float,
+                                      help="A label repeated in a stream within this many seconds is reminded once.")
+    webhook_secret: str | None = _setting(env="PINOCCHIO_WEBHOOK_SECRET",
+                                          help="HMAC key that signs webhook deliveries (`live --webhook-secret`).")
+    # -- moderation
+    ladder_path: Path = _setting(env="PINOCCHIO_LADDER", parse=_path, factory=lambda: package_data("ladder.yaml"),
+                                 shown="the packaged `pinocchio/data/ladder.yaml`", help="The penalty ladder.")
+    reviewer: str | None = _setting(env="PINOCCHIO_REVIEWER", help="The reviewer acting in moderation commands (`--as`).")
+    # -- console and API
+    secret_key: str | None = _setting(env="PINOCCHIO_SECRET_KEY", shown="a random key kept in `DB.secret`",
+                                      help="Key that signs the console's session cookies.")
+    api_keys: tuple[str, ...] = _setting((), env="PINOCCHIO_API_KEYS", parse=_keys, shown="none: the API refuses every call",
+                                         help="Comma-separated keys for the HTTP API.")
+    https: bool = _setting(False, env="PINOCCHIO_HTTPS", parse=_flag, help="Mark session cookies Secure (behind HTTPS).")
+    session_hours: float = _setting(12.0, env="PINOCCHIO_SESSION_HOURS", parse=float,
+                                    help="A console login lasts this long (one working day).")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """The defaults with every PINOCCHIO_* variable that is set applied; a bad value fails
+        naming the variable."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {"cache_dir": default_cache_dir(environ)}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is None or (raw == "" and f.metadata["parse"] is not _flag):
+                continue
+            try:
+                values[f.name] = f.metadata["parse"](raw)
+            except ValueError:
+                raise ConfigError(f"{f.metadata['env']}={raw!r}: not a valid value") from None
+        return cls(**values)
+
+    def evidence_path(self) -> Path:
+        """Where clips go: the configured folder, else beside a SQLite file, else ./evidence."""
+        if self.evidence_dir:
+            return self.evidence_dir
+        url = self.db_url if "://" in self.db_url else f"sqlite:///{self.db_url}"
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            return Path(url.removeprefix("sqlite:///")).expanduser().resolve().parent / "evidence"
+        return Path("evidence").resolve()
+
+    def with_overrides(self, **overrides: object) -> "Settings":
+        """Apply CLI flags that were given (None means 'not given')."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def settings_table() -> str:
+    """The README's table of settings, one row per field."""
+    rows = ["| variable | default | what it does |", "|---|---|---|"]
+    defaults = Settings()
+    for f in fields(Settings):
+        shown = f.metadata["shown"]
+        if shown is None:
+            value = getattr(defaults, f.name)
+            shown = "none" if value in (None, "", ()) else f"`{value}`"
+        rows.append(f"| `{f.metadata['env']}` | {shown} | {f.metadata['help']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -1,0 +1,370 @@
+"""Speech to text with faster-whisper: Simplified Chinese, word timestamps, VAD, and guards
+that keep whisper's invented text (boilerplate on music, repetition loops, prompt echo) out of
+detection."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from pinocchio.core.errors import ModelError
+from pinocchio.core.records import AudioChunk, Utterance, Word
+from pinocchio.core.text import to_simplified
+
+if TYPE_CHECKING:
+    from pinocchio.listen.streaming import StreamingTranscriber, StreamOptions
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+MAX_TOKENS_PER_S = 12  # whisper's tokens for a second of fast Mandarin, with room to spare
+SAMPLING_SEED = 20261125
+KEEP_MARGIN_S = 0.1  # a context word's end may run this far past the boundary and still be context
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class AsrOptions:
+    """Everything that decides what whisper writes; it travels with the results as provenance."""
+
+    model: str = "base"
+    language: str = "zh"
+    beam_size: int = 5
+    vad_filter: bool = True
+    vad_min_silence_ms: int = 2000  # faster-whisper's default; 500 and 1000 measured worse on the demo
+    # Off by default: measured on the real clips, every prompt tried made whisper base invent text
+    # after the speech (CER 0.20 -> 0.34..0.47) and cost 3-4x the time; OpenCC gives the script.
+    initial_prompt: str = ""
+    # Conditioning on earlier text is how whisper falls into repetition loops on long streams.
+    condition_on_previous_text: bool = False
+    # Whisper's retries at higher temperatures when a decode fails its checks (faster-whisper's default).
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    # Long recordings are transcribed in windows cut at the quietest moment near each boundary.
+    window_s: float = 300.0
+    cut_search_s: float = 10.0
+    # Guards, after whisper's own rule (no speech and low confidence together).
+    no_speech_prob_max: float = 0.6
+    avg_logprob_min: float = -1.0
+    compression_ratio_max: float = 2.4
+    min_word_probability: float = 0.25
+    # Invented text gets squeezed into the last few hundredths of a second; people say < 10 chars/s.
+    max_chars_per_s: float = 15.0
+
+    def whisper_kwargs(self) -> dict:
+        return dict(
+            language=self.language,
+            beam_size=self.beam_size,
+            vad_filter=self.vad_filter,
+            vad_parameters={"min_silence_duration_ms": self.vad_min_silence_ms},
+            initial_prompt=self.initial_prompt or None,
+            condition_on_previous_text=self.condition_on_previous_text,
+            temperature=list(self.temperatures),
+            word_timestamps=True,
+        )
+
+
+def load_prompt(prompts_dir: Path) -> str:
+    path = prompts_dir / "asr_initial_prompt.txt"
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else ""
+
+
+def load_hallucinations(prompts_dir: Path) -> tuple[str, ...]:
+    path = prompts_dir / "asr_hallucinations.txt"
+    if not path.is_file():
+        return ()
+    lines = (ln.strip() for ln in path.read_text(encoding="utf-8").splitlines())
+    return tuple(bare_text(ln) for ln in lines if ln and not ln.startswith("#"))
+
+
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def compute_type_for(device: str, compute_type: str = "") -> str:
+    """The CTranslate2 compute type: as asked, else int8 on a CPU and float16 on CUDA."""
+    if compute_type:
+        return compute_type
+    return "int8" if device == "cpu" else "float16" if device == "cuda" else "default"
+
+
+def load_whisper(model_dir: Path, cpu_threads: int, device: str = "cpu", compute_type: str = ""):
+    import ctranslate2
+    from faster_whisper import (
+        WhisperModel,  # imported here: loading ctranslate2 costs start-up time
+    )
+
+    if device not in DEVICES:
+        raise ModelError(f"device '{device}' is not one of: {', '.join(DEVICES)}")
+    if device == "cuda" and ctranslate2.get_cuda_device_count() == 0:
+        raise ModelError("device 'cuda': no CUDA device is visible here (use --device cpu)")
+    # When a decode fails whisper's checks, faster-whisper retries it sampling at a higher
+    # temperature; with an unseeded generator the same recording gave different words from one
+    # run to the next (measured on the demo's live path). Seeded, a scan can be reproduced.
+    ctranslate2.set_random_seed(SAMPLING_SEED)
+    try:
+        return WhisperModel(str(model_dir), device=device, compute_type=compute_type_for(device, compute_type),
+                            cpu_threads=cpu_threads)
+    except (RuntimeError, ValueError) as exc:  # an unsupported compute type, a device that fails to start
+        raise ModelError(f"{model_dir}: whisper cannot run on {device} ({str(exc).splitlines()[0]})") from None
+
+
+def bare_text(text: str) -> str:
+    """Text without punctuation or spaces, lower-cased: what the guards compare."""
+    return _PUNCT.sub("", text).lower()
+
+
+_LOOP = re.compile(r"(.{2,12}?)\1{3,}")
+
+
+def collapse_loops(text: str) -> tuple[str, int]:
+    """Replace a unit repeated four or more times in a row by one copy; return the text and
+    how many characters were removed. Whisper loops like this on music and long silence."""
+    removed = 0
+
+    def one(match: re.Match) -> str:
+        nonlocal removed
+        removed += len(match.group(0)) - len(match.group(1))
+        return match.group(1)
+
+    return _LOOP.sub(one, text), removed
+
+
+@dataclass
+class HallucinationGuard:
+    options: AsrOptions
+    boilerplate: tuple[str, ...] = ()
+    prompt_bare: str = field(init=False)
+    rejected: int = 0
+
+    def __post_init__(self) -> None:
+        self.prompt_bare = bare_text(self.options.initial_prompt)
+
+    def reason_to_drop(self, text: str, start_s: float, end_s: float, avg_logprob: float, no_speech_prob: float,
+                       compression_ratio: float, mean_word_probability: float, prompt_bare: str | None = None) -> str | None:
+        o = self.options
+        prompt_bare = self.prompt_bare if prompt_bare is None else prompt_bare
+        bare = bare_text(text)
+        if not bare:
+            return "no words"
+        if no_speech_prob > o.no_speech_prob_max and avg_logprob < o.avg_logprob_min:
+            return "no speech"
+        if compression_ratio > o.compression_ratio_max:
+            return "repetitive"
+        if any(phrase and phrase in bare for phrase in self.boilerplate):
+            return "boilerplate"
+        if len(bare) >= 6 and prompt_bare and bare in prompt_bare:
+            return "prompt echo"
+        duration_s = max(end_s - start_s, 0.05)
+        if len(bare) >= 4 and len(bare) / duration_s > o.max_chars_per_s:
+            return "implausibly fast"
+        if mean_word_probability < o.min_word_probability:
+            return "low confidence"
+        collapsed, removed = collapse_loops(bare)
+        if removed > len(collapsed):
+            return "repetition loop"
+        return None
+
+
+def _window_cut(samples: np.ndarray, search_s: float) -> int:
+    """Index of the quietest 100 ms frame in the last `search_s` seconds: a cut there rarely splits a word."""
+    frame = SAMPLE_RATE // 10
+    start = max(0, len(samples) - int(search_s * SAMPLE_RATE))
+    tail = samples[start: len(samples) - (len(samples) - start) % frame]
+    if len(tail) < frame:
+        return len(samples)
+    energy = np.square(tail.reshape(-1, frame)).mean(axis=1)
+    return start + int(np.argmin(energy)) * frame + frame // 2
+
+
+def windows(chunks: Iterable[AudioChunk], window_s: float, cut_search_s: float) -> Iterator[AudioChunk]:
+    """Regroup decoded chunks into transcription windows of about `window_s` seconds."""
+    buffer: list[np.ndarray] = []
+    buffered = 0
+    start_s = 0.0
+    limit = int(window_s * SAMPLE_RATE)
+    for chunk in chunks:
+        if not buffer:
+            start_s = chunk.start_s
+        buffer.append(chunk.samples)
+        buffered += len(chunk.samples)
+        if buffered >= limit:
+            samples = np.concatenate(buffer)
+            cut = _window_cut(samples, cut_search_s)
+            yield AudioChunk(start_s=start_s, samples=samples[:cut])
+            rest = samples[cut:]
+            start_s += cut / SAMPLE_RATE
+            buffer, buffered = ([rest], len(rest)) if len(rest) else ([], 0)
+    if buffered:
+        yield AudioChunk(start_s=start_s, samples=np.concatenate(buffer))
+
+
+class FairTurns:
+    """First come, first served use of the one whisper model that every feed of a process shares.
+    A plain lock lets one busy feed take it again and again while another waits; here each caller
+    queues, so a feed waits for at most one decode of each other feed."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+
+    @property
+    def queued(self) -> int:
+        """Callers in the queue, the one whose turn it is included."""
+        with self._lock:
+            return len(self._waiting)
+
+    @contextmanager
+    def turn(self):
+        mine = threading.Event()
+        with self._lock:
+            self._waiting.append(mine)
+            if len(self._waiting) == 1:
+                mine.set()
+        mine.wait()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._waiting.popleft()
+                if self._waiting:
+                    self._waiting[0].set()
+
+
+class SpeechToText(Protocol):
+    """What the pipeline needs of a transcriber: batch utterances from chunks, and a streaming
+    transcriber for live audio. `Transcriber` is whisper; tests script one (tests/scripted.py)."""
+
+    options: AsrOptions
+    real_time_factor: float
+    audio_s: float
+
+    def transcribe(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]: ...
+
+    def streaming(self, options: "StreamOptions") -> "LiveTranscriber": ...
+
+
+class LiveTranscriber(Protocol):
+    def transcribe(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]: ...
+
+
+class Transcriber:
+    """Turns audio chunks into guarded, Simplified-Chinese utterances with word timestamps.
+    Safe to share between threads: decodes take turns (FairTurns)."""
+
+    def __init__(self, whisper_model, options: AsrOptions, boilerplate: tuple[str, ...] = ()):
+        self.model = whisper_model
+        self.options = options
+        self.guard = HallucinationGuard(options, boilerplate)
+        self.turns = FairTurns()
+        self.audio_s = 0.0  # audio decoded so far, and the wall time it took: the real-time factor
+        self.decode_s = 0.0
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.decode_s / self.audio_s if self.audio_s else 0.0
+
+    def transcribe(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
+        o = self.options
+        for window in windows(chunks, o.window_s, o.cut_search_s):
+            yield from self.transcribe_window(window)
+
+    def streaming(self, options: "StreamOptions") -> "StreamingTranscriber":
+        """The live path over this model: utterances committed as the audio arrives."""
+        from pinocchio.listen.streaming import StreamingTranscriber
+
+        return StreamingTranscriber(self, options)
+
+    def transcribe_window(self, window: AudioChunk, keep_from_s: float | None = None,
+                          prompt: str | None = None, temperatures: tuple[float, ...] | None = None) -> list[Utterance]:
+        """Utterances of one window; with `keep_from_s`, the audio before it is context only and
+        words said (mostly) before it are left out. `prompt` and `temperatures` replace the
+        configured ones for this window."""
+        with self.turns.turn():
+            started = time.perf_counter()
+            kwargs = self.options.whisper_kwargs()
+            if prompt is not None:
+                kwargs["initial_prompt"] = prompt or None
+            if temperatures is not None:
+                kwargs["temperature"] = list(temperatures)
+            if window.end_s - window.start_s < 30:
+                # A short window can only hold so much speech (Mandarin: ~5 characters a second);
+                # without a bound, whisper looping on a breath decodes 448 tokens at every
+                # fallback temperature, seconds of work for nothing.
+                kwargs["max_new_tokens"] = int(MAX_TOKENS_PER_S * (window.end_s - window.start_s)) + 12
+            segments, _info = self.model.transcribe(window.samples, **kwargs)
+            prompt_bare = None if prompt is None else bare_text(prompt)
+            utterances = [u for u in (self._to_utterance(seg, window.start_s, prompt_bare) for seg in segments)
+                          if u is not None]
+            self.decode_s += time.perf_counter() - started
+            self.audio_s += len(window.samples) / SAMPLE_RATE if keep_from_s is None else window.end_s - keep_from_s
+        if keep_from_s is None:
+            return utterances
+        kept = []
+        for u in utterances:
+            # A word is the new stretch's when it ends past the boundary. Not by its midpoint:
+            # whisper stretches the first word after a pause back into the silence (不能 timed
+            # 19.33-19.91 for a boundary at 19.54), while word ends stay close to the speech.
+            # Its start is held at the boundary, where the stretch before it ended.
+            words = tuple(replace(w, start_s=max(w.start_s, round(keep_from_s, 3)))
+                          for w in u.words if w.end_s > keep_from_s + KEEP_MARGIN_S)
+            if words:
+                kept.append(replace(u, start_s=words[0].start_s, words=words, text="".join(w.text for w in words)))
+        return kept
+
+    def _to_utterance(self, seg, offset_s: float, prompt_bare: str | None = None) -> Utterance | None:
+        raw_words = seg.words or []
+        words = tuple(
+            Word(start_s=round(offset_s + w.start, 3), end_s=round(offset_s + w.end, 3),
+                 text=to_simplified(w.word.strip()), probability=float(w.probability))
+            for w in raw_words
+            if w.word.strip()
+        )
+        text = "".join(w.text for w in words) if words else to_simplified(seg.text.strip())
+        mean_p = float(np.mean([w.probability for w in words])) if words else 1.0
+        start_s = words[0].start_s if words else offset_s + seg.start
+        end_s = words[-1].end_s if words else offset_s + seg.end
+        reason = self.guard.reason_to_drop(text, start_s, end_s, seg.avg_logprob, seg.no_speech_prob,
+                                           seg.compression_ratio, mean_p, prompt_bare)
+        if reason is not None:
+            self.guard.rejected += 1
+            log.info("dropped whisper text at %.1f s (%s): %s", offset_s + seg.start, reason, text)
+            return None
+        words = _collapse_word_loops(words)
+        return Utterance(
+            start_s=round(start_s, 3),
+            end_s=round(end_s, 3),
+            text="".join(w.text for w in words) if words else text,
+            words=words,
+            avg_logprob=float(seg.avg_logprob),
+            no_speech_prob=float(seg.no_speech_prob),
+        )
+
+
+def _collapse_word_loops(words: tuple[Word, ...]) -> tuple[Word, ...]:
+    """Drop words that only repeat the run before them four or more times (a shorter loop than the
+    whole-utterance guard catches), keeping the first copy and its timestamps."""
+    texts = [w.text for w in words]
+    keep = [True] * len(words)
+    for size in range(1, 7):
+        i = 0
+        while i + size * 4 <= len(texts):
+            unit = texts[i: i + size]
+            repeats = 1
+            while texts[i + repeats * size: i + (repeats + 1) * size] == unit:
+                repeats += 1
+            if repeats >= 4 and len("".join(unit)) >= 2:
+                for j in range(i + size, i + repeats * size):
+                    keep[j] = False
+                i += repeats * size
+            else:
+                i += 1
+    return tuple(w for w, k in zip(words, keep) if k)

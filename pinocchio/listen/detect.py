@@ -1,0 +1,98 @@
+"""Turn what the lexicon (and, once trained, the classifier) found in a segment into one verdict:
+pass, remind (a clear rule hit: the streamer is reminded at once) or review (serious: a human looks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pinocchio.core.records import (
+    Finding,
+    FindingSource,
+    Segment,
+    Verdict,
+    VerdictAction,
+)
+from pinocchio.listen.lexicon import Matcher
+
+
+class ClaimScorer(Protocol):
+    """What a claim classifier offers the detector: findings for a batch of segments, in order.
+    The detector merges them with lexicon hits; the lexicon alone runs when none is given."""
+
+    name: str
+
+    def findings(self, segments: Sequence[Segment]) -> list[list[Finding]]: ...
+
+    def thresholds(self) -> dict[str, float]:
+        """Each label's score threshold, for provenance."""
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    review_severity: int = 3  # findings at or above this severity go to a human reviewer
+    # A model finding below this score that no lexicon hit of its label backs is uncertain, and
+    # uncertain cases are for a human, not an automatic reminder. The model directory sets it.
+    confident_score: float = 0.9
+    batch_size: int = 32  # segments handed to scorers at once; the live worker uses 1
+
+
+def decide(findings: Sequence[Finding], options: DetectOptions) -> VerdictAction:
+    """pass: nothing found; review: serious or uncertain; remind: a clear rule hit."""
+    if not findings:
+        return VerdictAction.PASS
+    if max(f.severity for f in findings) >= options.review_severity:
+        return VerdictAction.REVIEW
+    backed = {f.label for f in findings if f.source == FindingSource.LEXICON}
+    if any(f.source != FindingSource.LEXICON and f.label not in backed and f.score < options.confident_score
+           for f in findings):
+        return VerdictAction.REVIEW
+    return VerdictAction.REMIND
+
+
+class Detector:
+    def __init__(self, matcher: Matcher, scorers: Sequence[ClaimScorer] = (), options: DetectOptions = DetectOptions()):
+        self.matcher = matcher
+        self.scorers = tuple(scorers)
+        self.options = options
+
+    def provenance(self) -> dict:
+        """Everything here that changes a verdict: the lexicon's version, each scorer's name and
+        thresholds, and when a finding goes to a human."""
+        return {
+            "lexicon": self.matcher.lexicon.version,
+            "lexicon_files": list(self.matcher.lexicon.files),
+            "scorers": [s.name for s in self.scorers],
+            "scorer_thresholds": {s.name: s.thresholds() for s in self.scorers},
+            "review_severity": self.options.review_severity,
+            "confident_score": self.options.confident_score,
+        }
+
+    def verdict(self, segment: Segment) -> Verdict:
+        return next(self.verdicts([segment]))
+
+    def verdicts(self, segments: Iterable[Segment]) -> Iterator[Verdict]:
+        """Batch only as far as scorers need; with the lexicon alone each segment goes straight
+        through, so a live stream is never held back waiting for a batch to fill."""
+        if not self.scorers:
+            for segment in segments:
+                yield self._combine(segment, [])
+            return
+        batch: list[Segment] = []
+        for segment in segments:
+            batch.append(segment)
+            if len(batch) >= self.options.batch_size:
+                yield from self._score_batch(batch)
+                batch = []
+        if batch:
+            yield from self._score_batch(batch)
+
+    def _score_batch(self, batch: list[Segment]) -> Iterator[Verdict]:
+        per_scorer = [scorer.findings(batch) for scorer in self.scorers]
+        for i, segment in enumerate(batch):
+            yield self._combine(segment, [f for found in per_scorer for f in found[i]])
+
+    def _combine(self, segment: Segment, extra: list[Finding]) -> Verdict:
+        findings = tuple(self.matcher.match(segment.text, segment.tokens, segment.before)) + tuple(extra)
+        return Verdict(segment=segment, findings=findings, action=decide(findings, self.options))

@@ -1,0 +1,209 @@
+"""The one loop that batch scans and the live worker both run:
+audio chunks -> utterances -> segments -> verdicts -> store, each stored verdict handed to the
+moderation ledger (`core.ledger.Ledger`) through one call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from pinocchio import __version__
+from pinocchio.core.background import BackgroundLoad
+from pinocchio.core.errors import PinocchioError
+from pinocchio.core.events import Evidence
+from pinocchio.core.ledger import Ledger
+from pinocchio.core.records import AudioChunk, StoredVerdict, Utterance, Verdict
+from pinocchio.core.settings import Settings
+from pinocchio.listen.asr import (
+    AsrOptions,
+    SpeechToText,
+    Transcriber,
+    load_hallucinations,
+    load_prompt,
+    load_whisper,
+)
+from pinocchio.listen.audio import decode_chunks, probe_file
+from pinocchio.listen.classify import SHIPPED_MODEL, ClaimClassifier
+from pinocchio.listen.detect import DetectOptions, Detector
+from pinocchio.listen.evidence import EvidenceRecorder, EvidenceStore
+from pinocchio.listen.lexicon import Matcher, load_lexicon
+from pinocchio.listen.models import resolve_model
+from pinocchio.listen.segment import Segmenter, SegmentOptions, Tokenizer
+from pinocchio.listen.streaming import StreamOptions
+from pinocchio.store import scans
+from pinocchio.store.tables import Scan, SegmentRow
+
+log = logging.getLogger(__name__)
+
+PIPELINE_VERSION = f"pinocchio@{__version__}"
+COMMIT_EVERY = 50  # segments; a crash loses at most this much of a long recording's progress
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    source: str
+    status: str  # "scanned", "skipped" (already scanned) or "failed"
+    verdicts: tuple[Verdict, ...] = ()
+    stream_id: int | None = None
+    scan_id: int | None = None
+    duration_s: float | None = None
+    error: str | None = None
+
+
+def store_verdict(session: Session, scan: Scan, verdict: Verdict, ledger: Ledger,
+                  recorder: EvidenceRecorder | None = None, commit_clips: bool = False) -> SegmentRow:
+    """Store one verdict (batch and live alike): the segment and its findings, then hand it to the
+    ledger (which flags it and attaches the reports waiting for it), and ask for its evidence clip
+    if it is flagged; the clip is recorded as an `evidence` event when it is cut."""
+    row = scans.add_segment(session, scan=scan, verdict=verdict)
+    ledger.verdict_stored(session, StoredVerdict(segment_id=row.id, stream_id=scan.stream_id, scan_id=scan.id,
+                                                 verdict=verdict))
+    if recorder and verdict.flagged:
+        def link(clip: str, segment_id: int = row.id, stream_id: int = scan.stream_id) -> None:
+            ledger.record(session, Evidence(clip=clip), subject_id=segment_id, stream_id=stream_id)
+            if commit_clips:
+                session.commit()
+        recorder.request(verdict.segment.start_s, verdict.segment.end_s, link)
+    return row
+
+
+def load_classifier(settings: Settings) -> ClaimClassifier | None:
+    """The configured classifier (its settings checked now, its weights loaded later), or None."""
+    if settings.classifier.lower() == "none":
+        return None
+    path = Path(settings.classifier).expanduser() if settings.classifier else SHIPPED_MODEL
+    return ClaimClassifier(path, cpu_threads=settings.cpu_threads)
+
+
+class Pipeline:
+    """Built once per process: lexicon, tokenizer and detector at once (bad lexicons fail before any
+    work), the whisper model on first use (text checks never load it)."""
+
+    def __init__(self, settings: Settings, asr_options: AsrOptions | None = None,
+                 segment_options: SegmentOptions = SegmentOptions(),
+                 detect_options: DetectOptions = DetectOptions(),
+                 transcriber: SpeechToText | None = None):
+        """`transcriber` replaces whisper (tests script one); by default whisper loads on first use."""
+        self.settings = settings
+        lexicon = load_lexicon(settings.lexicon_dir)
+        self.segmenter = Segmenter(Tokenizer(lexicon.words, settings.cache_dir), segment_options)
+        self.classifier = load_classifier(settings)
+        scorers = (self.classifier,) if self.classifier else ()
+        if self.classifier:
+            detect_options = replace(detect_options, confident_score=self.classifier.card.confident)
+        self.detector = Detector(Matcher(lexicon), scorers=scorers, options=detect_options)
+        self.asr_options = asr_options or AsrOptions(
+            model=settings.model, initial_prompt=load_prompt(settings.prompts_dir) if settings.asr_prompt else "")
+        if transcriber is not None:
+            self.asr_options = transcriber.options
+        self._transcriber = BackgroundLoad(lambda: transcriber or self._load_transcriber(), "whisper-load")
+
+    def _load_transcriber(self) -> Transcriber:
+        s = self.settings
+        model_dir = resolve_model(self.asr_options.model, s.cache_dir)
+        return Transcriber(load_whisper(model_dir, s.cpu_threads, s.device, s.compute_type),
+                           self.asr_options, load_hallucinations(s.prompts_dir))
+
+    @property
+    def transcriber(self) -> SpeechToText:
+        return self._transcriber.get()
+
+    def provenance(self, stream_options: StreamOptions | None = None) -> dict:
+        """Every option that changes what a scan stores: whisper's model, device and options, the
+        live commit options, segmentation, lexicon, classifier thresholds and review rules."""
+        s = self.settings
+        found = {"pipeline": PIPELINE_VERSION, "asr": asdict(self.asr_options),
+                 "device": s.device, "compute_type": s.compute_type, "segment": asdict(self.segmenter.options),
+                 **self.detector.provenance()}
+        if stream_options is not None:
+            found["stream"] = asdict(stream_options)
+        return found
+
+    def check_text(self, text: str) -> Verdict:
+        return self.detector.verdict(self.segmenter.segment_text(text))
+
+    def check_lines(self, lines: Iterable[str]) -> Iterator[Verdict]:
+        """Verdicts for lines of text, batched for the classifier."""
+        return self.detector.verdicts(self.segmenter.segment_text(line) for line in lines)
+
+    def audio_verdicts(self, chunks: Iterable[AudioChunk]) -> Iterator[Verdict]:
+        """The shared stage chain; a finite iterator of chunks is a recording, an endless one a feed."""
+        return self._judge(self.transcriber.transcribe(chunks))
+
+    def live_verdicts(self, chunks: Iterable[AudioChunk],
+                      stream_options: StreamOptions = StreamOptions()) -> Iterator[Verdict]:
+        """The same chain for live audio: utterances are committed at pauses as the chunks arrive."""
+        return self._judge(self.transcriber.streaming(stream_options).transcribe(chunks))
+
+    def _judge(self, utterances: Iterator[Utterance]) -> Iterator[Verdict]:
+        # Called once the whisper model is loaded (the caller fetched it), so these loads do not
+        # contend with it; while whisper decodes they cost nothing.
+        self.segmenter.tokenizer.warm_up()
+        if self.classifier:
+            self.classifier.warm_up()
+        return self.detector.verdicts(self.segmenter.segments(utterances))
+
+    def evidence_recorder(self, evidence: EvidenceStore, live: bool) -> EvidenceRecorder:
+        """Live clips are cut seconds after their segment; a batch segment may come a whole
+        transcription window after its audio was read, so a batch keeps that much."""
+        keep_s = 60.0 if live else self.asr_options.window_s + self.asr_options.cut_search_s + 30.0
+        return EvidenceRecorder(evidence, keep_s=keep_s)
+
+    def scan_file(self, path: str | Path, engine: Engine, ledger: Ledger, *, force: bool = False,
+                  evidence: EvidenceStore | None = None,
+                  on_verdict: Callable[[Verdict], None] | None = None,
+                  on_progress: Callable[[float, float | None], None] | None = None) -> ScanOutcome:
+        """Scan one recording into the store. Bad input comes back as a failed outcome, never raised,
+        so that a batch goes on with its other files."""
+        source = str(path)
+        self._transcriber.start()  # the model loads while ffprobe, hashing and the database work run
+        try:
+            info = probe_file(path)
+        except PinocchioError as exc:
+            return ScanOutcome(source=source, status="failed", error=str(exc))
+        with Session(engine) as session:
+            stream = scans.stream_for(session, source=source, content_sha256=info.sha256, duration_s=info.duration_s)
+            done = None if force else scans.completed_scan(session, stream_id=stream.id)
+            if done is not None:
+                verdicts = scans.scan_verdicts(session, scan_id=done.id)
+                for verdict in verdicts:
+                    if on_verdict:
+                        on_verdict(verdict)
+                return ScanOutcome(source=source, status="skipped", verdicts=tuple(verdicts),
+                                   stream_id=stream.id, scan_id=done.id, duration_s=info.duration_s)
+            scan = scans.start_scan(session, stream=stream, pipeline_version=PIPELINE_VERSION,
+                                    provenance=self.provenance())
+            session.commit()
+            if on_progress:
+                on_progress(0.0, info.duration_s)
+            verdicts: list[Verdict] = []
+            chunks = decode_chunks(path)
+            recorder = self.evidence_recorder(evidence, live=False) if evidence else None
+            if recorder:
+                chunks = recorder.tap(chunks)
+            try:
+                for verdict in self.audio_verdicts(chunks):
+                    store_verdict(session, scan, verdict, ledger, recorder)
+                    verdicts.append(verdict)
+                    if len(verdicts) % COMMIT_EVERY == 0:
+                        session.commit()
+                    if on_verdict:
+                        on_verdict(verdict)
+                    if on_progress:
+                        on_progress(verdict.segment.end_s, info.duration_s)
+            except PinocchioError as exc:
+                scans.finish_scan(session, scan=scan, status="failed", error=str(exc))
+                session.commit()
+                return ScanOutcome(source=source, status="failed", verdicts=tuple(verdicts),
+                                   stream_id=stream.id, scan_id=scan.id, error=str(exc))
+            scans.finish_scan(session, scan=scan, status="done")
+            session.commit()
+            if on_progress:
+                on_progress(info.duration_s or 0.0, info.duration_s)
+            return ScanOutcome(source=source, status="scanned", verdicts=tuple(verdicts),
+                               stream_id=stream.id, scan_id=scan.id, duration_s=info.duration_s)

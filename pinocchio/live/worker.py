@@ -1,0 +1,176 @@
+"""The live worker: follow feeds, run each through the one pipeline as audio arrives, store and
+report what it finds. One whisper model serves every feed of the process; feeds take turns on it
+(FairTurns), so a busy room cannot starve a quiet one. Its events (reminders, gaps, clips, and each
+stored verdict) go to the ledger it is handed.
+
+Restarts: a feed keeps one clock across worker restarts (Stream.live_epoch), and for a while after
+every (re)join a segment that repeats one already stored near the same time is not stored again
+(`ReplayGuard`): an HLS playlist or a relay's buffer replays what the last worker had heard."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from pinocchio.core.clock import aware, utcnow
+from pinocchio.core.errors import PinocchioError
+from pinocchio.core.events import FeedGap, Remind
+from pinocchio.core.ledger import Ledger
+from pinocchio.core.records import AudioChunk, Verdict
+from pinocchio.listen.audio import Outage, ReconnectPolicy, live_chunks
+from pinocchio.listen.evidence import EvidenceStore
+from pinocchio.listen.pipeline import PIPELINE_VERSION, Pipeline, store_verdict
+from pinocchio.listen.streaming import StreamOptions
+from pinocchio.live.feeds import Feed
+from pinocchio.live.metrics import WorkerMetrics
+from pinocchio.live.reminders import Reminders, load_templates
+from pinocchio.live.replay import ReplayGuard
+from pinocchio.store import scans
+from pinocchio.store.tables import Scan, Stream
+
+log = logging.getLogger(__name__)
+
+ChunkSource = Callable[..., Iterator[AudioChunk]]
+
+
+class LiveWorker:
+    def __init__(self, pipeline: Pipeline, engine: Engine, feeds: Iterable[Feed], ledger: Ledger,
+                 on_verdict: Callable[[Feed, Verdict], None] | None = None,
+                 on_reminder: Callable[[Remind], None] | None = None,
+                 policy: ReconnectPolicy = ReconnectPolicy(),
+                 evidence: EvidenceStore | None = None,
+                 metrics: WorkerMetrics | None = None,
+                 chunk_source: ChunkSource = live_chunks,
+                 stream_options: StreamOptions = StreamOptions()):
+        self.pipeline = pipeline
+        self.engine = engine
+        self.feeds = tuple(feeds)
+        self.ledger = ledger
+        self.on_verdict = on_verdict
+        self.on_reminder = on_reminder
+        settings = pipeline.settings
+        self.reminders = Reminders(load_templates(settings.prompts_dir / "reminders"), settings.remind_window_s)
+        self.policy = policy
+        self.evidence = evidence
+        self.metrics = metrics or WorkerMetrics()
+        self.chunk_source = chunk_source
+        self.stream_options = stream_options
+        self.stop = threading.Event()
+        self.errors: dict[str, str] = {}
+        self._print_lock = threading.Lock()
+
+    def run(self, duration_s: float | None = None) -> None:
+        """Follow every feed until `duration_s` passes, stop is set, or every feed has ended.
+        On stop each feed flushes: the utterance in progress is committed, clips are cut."""
+        self.metrics.watch_transcriber(self.pipeline.transcriber)
+        threads = [threading.Thread(target=self._follow, args=(feed,), name=f"feed-{feed.name}", daemon=True)
+                   for feed in self.feeds]
+        for thread in threads:
+            thread.start()
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        while any(t.is_alive() for t in threads) and not self.stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            self.stop.wait(0.2)
+        self.stop.set()
+        for thread in threads:
+            thread.join(timeout=self.policy.read_timeout_s + 60)
+
+    def _follow(self, feed: Feed) -> None:
+        try:
+            with Session(self.engine) as session:
+                self._follow_in(session, feed)
+        except Exception as exc:  # one feed's failure must not take the others down
+            self.errors[feed.name] = f"{feed.name}: {exc}"
+            log.exception("%s: worker failed", feed.name)
+
+    def _follow_in(self, session: Session, feed: Feed) -> None:
+        m = self.metrics
+        stream = scans.live_stream_for(session, source=feed.url)
+        stream.name, stream.streamer_id, stream.room = feed.name, feed.streamer_id, feed.room
+        session.add(stream)
+        scan = scans.start_scan(session, stream=stream, pipeline_version=PIPELINE_VERSION,
+                                provenance=self.pipeline.provenance(self.stream_options))
+        session.commit()
+        guard = ReplayGuard()
+        clock = {"offset_s": None, "wall_base": 0.0}
+
+        def on_gap(gap: Outage) -> None:
+            offset = clock["offset_s"] or 0.0
+            log.warning("%s: no audio from %.1f s to %.1f s (%s)", feed.name, gap.start_s + offset,
+                        gap.end_s + offset, gap.reason)
+            m.reconnects.labels(feed.name).inc()
+            if gap.reason != "ended":
+                m.decode_errors.labels(feed.name).inc()
+            self.ledger.record(session, FeedGap(start_s=round(gap.start_s + offset, 3),
+                                                end_s=round(gap.end_s + offset, 3), reason=gap.reason, scan_id=scan.id),
+                               subject_id=stream.id, stream_id=stream.id)
+            session.commit()
+            guard.joined(gap.end_s + offset)
+
+        def on_stream_clock(chunks: Iterator[AudioChunk]) -> Iterator[AudioChunk]:
+            """Put the feed's chunks on the stream's own clock, and keep the lag gauge."""
+            for chunk in chunks:
+                if clock["offset_s"] is None:
+                    clock["offset_s"] = self._clock_offset(session, stream, chunk)
+                    clock["wall_base"] = time.monotonic() - chunk.end_s
+                    guard.joined(chunk.start_s + clock["offset_s"])
+                m.lag.labels(feed.name).set(max(0.0, time.monotonic() - clock["wall_base"] - chunk.end_s))
+                yield AudioChunk(start_s=chunk.start_s + clock["offset_s"], samples=chunk.samples)
+
+        chunks = on_stream_clock(self.chunk_source(feed.url, policy=self.policy, on_gap=on_gap, stop=self.stop))
+        recorder = self.pipeline.evidence_recorder(self.evidence, live=True) if self.evidence else None
+        if recorder:
+            chunks = recorder.tap(chunks)
+        try:
+            for verdict in self.pipeline.live_verdicts(chunks, self.stream_options):
+                if guard.is_replay(session, stream.id, verdict):
+                    m.duplicates.labels(feed.name).inc()
+                    log.info("%s: %.1f s was stored before the rejoin; not again: %s", feed.name,
+                             verdict.segment.start_s, verdict.segment.text)
+                    continue
+                self._store(session, feed, stream, scan, verdict, recorder)
+            status, error = "done", None
+        except PinocchioError as exc:
+            status, error = "failed", str(exc)
+            self.errors[feed.name] = error
+            log.error("%s", exc)
+        if recorder:
+            recorder.finish()
+        scans.finish_scan(session, scan=scan, status=status, error=error)
+        session.commit()
+
+    def _clock_offset(self, session: Session, stream: Stream, first: AudioChunk) -> float:
+        """Seconds to add to this connection's times to put them on the stream's clock."""
+        now = utcnow()
+        if stream.live_epoch is None:
+            stream.live_epoch = now - timedelta(seconds=first.start_s)
+            session.add(stream)
+            session.commit()
+            return 0.0
+        return max(0.0, (now - aware(stream.live_epoch)).total_seconds() - first.start_s)
+
+    def _store(self, session: Session, feed: Feed, stream: Stream, scan: Scan, verdict: Verdict, recorder) -> None:
+        m = self.metrics
+        # Live clips are cut a moment after their segment is stored: commit them on their own.
+        row = store_verdict(session, scan, verdict, self.ledger, recorder, commit_clips=True)
+        reminders = self.reminders.for_verdict(feed.name, verdict)
+        for reminder in reminders:
+            self.ledger.record(session, reminder, subject_id=row.id, stream_id=stream.id)
+        session.commit()  # live: every committed segment is stored before it is reported
+        m.segments.labels(feed.name).inc()
+        for label in verdict.labels:
+            m.findings.labels(feed.name, label).inc()
+        m.reminders.labels(feed.name).inc(len(reminders))
+        with self._print_lock:
+            if self.on_verdict:
+                self.on_verdict(feed, verdict)
+            for reminder in reminders:
+                if self.on_reminder:
+                    self.on_reminder(reminder)

@@ -1,0 +1,121 @@
+"""The moderation ledger: the one writer of the event log.
+
+`record` appends one event: it takes the writers' turn, chains the row's hash onto the log, and
+applies the action's transition to the projections (`projection.apply`), all in the caller's
+transaction and inside a savepoint, so the event and its effects land together or not at all (a
+transition that refuses, say a claim on a case someone else holds, leaves nothing behind).
+Every event reaches the log here: the pipeline's and the live worker's through
+`ModerationLedger` (the `core.ledger.Ledger` they are handed), the reviewers', viewers' and
+streamers' through the moderation commands. `rebuild` replays the log into empty projections."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, select
+
+from pinocchio.core import events as ev
+from pinocchio.core.clock import aware, iso, utcnow
+from pinocchio.core.records import StoredVerdict, VerdictAction
+from pinocchio.moderation.projection import LoggedEvent, apply
+from pinocchio.store.chain import append_row, take_turn
+from pinocchio.store.projections import PROJECTIONS
+from pinocchio.store.tables import ModerationEvent, SegmentRow
+
+log = logging.getLogger(__name__)
+
+hold = take_turn  # commands that check state before recording take the turn first, so nothing changes between
+
+
+def record(session: Session, payload: Any, *, actor: str, subject_id: int | str, stream_id: int | None = None,
+           at: datetime | None = None) -> LoggedEvent:
+    """Append one event (a `core.events` payload) by `actor` about `subject_id` (of the kind its
+    payload is about), at the logical time `at` (now if not given), and apply it."""
+    at = aware(at or utcnow())
+    values = ev.encode(payload)
+    payload = ev.decode(payload.ACTION, values)  # exactly what a replay will read back
+    take_turn(session)  # the pipeline, live feeds and reviewers append to one chain
+    with session.begin_nested():
+        row = append_row(session, actor=actor, action=str(payload.ACTION),
+                         subject=ev.subject(payload.SUBJECT, subject_id), stream_id=stream_id,
+                         payload={"at": iso(at), **values})
+        event = LoggedEvent(id=row.id, created_at=aware(row.created_at), at=at, actor=actor, action=payload.ACTION,
+                            subject=row.subject, stream_id=stream_id, payload=payload)
+        apply(session, event)
+    log.info("%s %s by %s", event.action, event.subject, actor)
+    return event
+
+
+class ModerationLedger:
+    """The ledger as the listening side sees it (`core.ledger.Ledger`): its events are by `actor`
+    (the pipeline's version), and a stored verdict is flagged and met by the reports waiting for it."""
+
+    def __init__(self, actor: str):
+        self.actor = actor
+
+    def record(self, session: Session, payload: Any, *, subject_id: int | str, stream_id: int | None = None,
+               at: datetime | None = None) -> LoggedEvent:
+        return record(session, payload, actor=self.actor, subject_id=subject_id, stream_id=stream_id, at=at)
+
+    def verdict_stored(self, session: Session, stored: StoredVerdict) -> None:
+        from pinocchio.moderation.reports import (
+            attach_waiting_reports,  # reports record through this module
+        )
+
+        verdict = stored.verdict
+        if verdict.action != VerdictAction.PASS:
+            self.record(session, ev.Flag(action=verdict.action, labels=verdict.labels,
+                                         start_s=verdict.segment.start_s, end_s=verdict.segment.end_s,
+                                         scan_id=stored.scan_id),
+                        subject_id=stored.segment_id, stream_id=stored.stream_id)
+        attach_waiting_reports(session, session.get(SegmentRow, stored.segment_id))
+
+
+def rebuild(session: Session) -> int:
+    """Empty the projections and replay the whole log into them; returns the events replayed.
+    The session is flushed and its objects detached first (projection rows are rewritten)."""
+    take_turn(session)
+    session.flush()
+    session.expunge_all()
+    for table in PROJECTIONS:
+        session.exec(delete(table))
+    session.flush()
+    columns = (ModerationEvent.id, ModerationEvent.created_at, ModerationEvent.actor, ModerationEvent.action,
+               ModerationEvent.subject, ModerationEvent.stream_id, ModerationEvent.payload)
+    count = 0
+    last_id = 0
+    while True:  # plain rows in pages, so a long log never sits in memory whole
+        rows = session.exec(select(*columns).where(ModerationEvent.id > last_id)
+                            .order_by(ModerationEvent.id).limit(1000)).all()
+        if not rows:
+            break
+        for row in rows:
+            apply(session, LoggedEvent.from_row(row))
+            count += 1
+        last_id = rows[-1].id
+    return count
+
+
+def snapshot(session: Session) -> dict[str, list[dict]]:
+    """Every projection row as plain values (times in UTC), to compare a rebuild with the live state."""
+    result = {}
+    for table in PROJECTIONS:
+        keys = [c for c in table.__table__.primary_key.columns]
+        rows = session.exec(select(table).order_by(*keys)).all()
+        result[table.__tablename__] = [{k: aware(v) if isinstance(v, datetime) else v
+                                        for k, v in row.model_dump().items()} for row in rows]
+    return result
+
+
+def event_count(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(ModerationEvent)).one()
+
+
+def history(session: Session, subject: str) -> list[LoggedEvent]:
+    """Every event about one subject (`segment:12`), oldest first."""
+    rows = session.exec(select(ModerationEvent).where(ModerationEvent.subject == subject)
+                        .order_by(ModerationEvent.id)).all()
+    return [LoggedEvent.from_row(r) for r in rows]

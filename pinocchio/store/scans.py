@@ -1,0 +1,104 @@
+"""Store what the pipeline heard: a stream (by content hash, or a live feed by URL), a scan of it
+with its provenance, and each segment with its findings. Moderation events about them go through
+the ledger, not here."""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import Session, select
+
+from pinocchio.core.clock import utcnow
+from pinocchio.core.records import (
+    Finding,
+    FindingSource,
+    MatchKind,
+    Segment,
+    Verdict,
+    VerdictAction,
+)
+from pinocchio.store.tables import FindingRow, Scan, SegmentRow, Stream
+
+
+def stream_for(session: Session, *, source: str, content_sha256: str, duration_s: float | None) -> Stream:
+    stream = session.exec(select(Stream).where(Stream.content_sha256 == content_sha256)).first()
+    if stream is None:
+        stream = Stream(source=source, content_sha256=content_sha256, duration_s=duration_s)
+        session.add(stream)
+        session.flush()
+    return stream
+
+
+def live_stream_for(session: Session, *, source: str) -> Stream:
+    """A live feed is identified by its URL (it has no content hash)."""
+    stream = session.exec(select(Stream).where(Stream.source == source, Stream.content_sha256.is_(None))).first()
+    if stream is None:
+        stream = Stream(source=source)
+        session.add(stream)
+        session.flush()
+    return stream
+
+
+def completed_scan(session: Session, *, stream_id: int) -> Scan | None:
+    return session.exec(
+        select(Scan).where(Scan.stream_id == stream_id, Scan.status == "done").order_by(Scan.id.desc())
+    ).first()
+
+
+def start_scan(session: Session, *, stream: Stream, pipeline_version: str, provenance: dict) -> Scan:
+    # A scan left 'running' by a crash is superseded, not resumed: its segments stay for the record.
+    for stale in session.exec(select(Scan).where(Scan.stream_id == stream.id, Scan.status == "running")):
+        stale.status = "abandoned"
+        session.add(stale)
+    scan = Scan(stream_id=stream.id, pipeline_version=pipeline_version,
+                provenance=json.dumps(provenance, ensure_ascii=False, sort_keys=True))
+    session.add(scan)
+    session.flush()
+    return scan
+
+
+def add_segment(session: Session, *, scan: Scan, verdict: Verdict) -> SegmentRow:
+    """Store one segment and its findings (the ledger is told separately)."""
+    seg = verdict.segment
+    row = SegmentRow(scan_id=scan.id, stream_id=scan.stream_id, start_ms=round(seg.start_s * 1000),
+                     end_ms=round(seg.end_s * 1000), text=seg.text,
+                     tokens=json.dumps(list(seg.tokens), ensure_ascii=False), action=str(verdict.action))
+    session.add(row)
+    session.flush()
+    for f in verdict.findings:
+        session.add(FindingRow(segment_id=row.id, source=str(f.source), label=f.label, term=f.term,
+                               matched=f.matched, match_kind=str(f.match_kind), severity=f.severity,
+                               article=f.article, span_start=f.span[0], span_end=f.span[1], score=f.score))
+    return row
+
+
+def finish_scan(session: Session, *, scan: Scan, status: str, error: str | None = None) -> None:
+    scan.status = status
+    scan.error = error
+    scan.finished_at = utcnow()
+    session.add(scan)
+
+
+def scan_verdicts(session: Session, *, scan_id: int) -> list[Verdict]:
+    """The verdicts a finished scan stored, rebuilt as records (for re-printing a skipped file)."""
+    segments = session.exec(select(SegmentRow).where(SegmentRow.scan_id == scan_id).order_by(SegmentRow.start_ms))
+    verdicts = []
+    for row in segments:
+        findings = session.exec(select(FindingRow).where(FindingRow.segment_id == row.id).order_by(FindingRow.id))
+        verdicts.append(Verdict(
+            segment=Segment(start_s=row.start_ms / 1000, end_s=row.end_ms / 1000, text=row.text,
+                            tokens=tuple(json.loads(row.tokens))),
+            findings=tuple(Finding(source=FindingSource(f.source), label=f.label, severity=f.severity,
+                                   article=f.article, span=(f.span_start, f.span_end), term=f.term,
+                                   matched=f.matched, match_kind=_match_kind(f.match_kind), score=f.score)
+                           for f in findings),
+            action=VerdictAction(row.action),
+        ))
+    return verdicts
+
+
+def _match_kind(value: str) -> MatchKind | str:
+    try:
+        return MatchKind(value)
+    except ValueError:  # another classifier's kind of match
+        return value
