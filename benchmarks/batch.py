@@ -42,14 +42,16 @@ def bare_run(model_dir: Path, audio: Path, threads: int, kwargs: dict) -> float:
 
 def scan_run(settings, audio: Path) -> tuple[float, int]:
     from pinocchio.listen.evidence import EvidenceStore
-    from pinocchio.listen.pipeline import Pipeline
+    from pinocchio.listen.pipeline import PIPELINE_VERSION, Pipeline
+    from pinocchio.moderation.ledger import ModerationLedger
     from pinocchio.store import open_store
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         pipeline = Pipeline(settings)
         engine = open_store(f"sqlite:///{tmp}/bench.db")
-        outcome = pipeline.scan_file(audio, engine, force=True, evidence=EvidenceStore(Path(tmp) / "evidence"))
+        outcome = pipeline.scan_file(audio, engine, ModerationLedger(PIPELINE_VERSION), force=True,
+                                     evidence=EvidenceStore(Path(tmp) / "evidence"))
         elapsed = time.perf_counter() - start
         engine.dispose()
     assert outcome.status == "scanned", outcome.error

@@ -27,7 +27,8 @@ def main() -> None:
     from batch import machine  # same folder: the machine line every benchmark prints
 
     from pinocchio.core.settings import Settings
-    from pinocchio.listen.pipeline import Pipeline
+    from pinocchio.listen.pipeline import PIPELINE_VERSION, Pipeline
+    from pinocchio.moderation.ledger import ModerationLedger
     from pinocchio.store import open_store
     from pinocchio.training.corpus import load_corpus
 
@@ -63,7 +64,8 @@ def main() -> None:
     pipeline.classifier.findings = timed
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        outcome = pipeline.scan_file(args.recording, open_store(f"sqlite:///{tmp}/b.db"), force=True)
+        outcome = pipeline.scan_file(args.recording, open_store(f"sqlite:///{tmp}/b.db"),
+                                     ModerationLedger(PIPELINE_VERSION), force=True)
         total = time.perf_counter() - start
     print(f"scan of {args.recording.name}: {total:.2f} s, {spent['segments']} segments; classifier calls "
           f"{spent['score']:.3f} s = {100 * spent['score'] / total:.2f}% of the scan "

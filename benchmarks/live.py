@@ -45,9 +45,11 @@ def planted_claims() -> list[dict]:
 
 def run_feeds(pipeline, server, count: int, run: int, lag_bound_s: float, stream_options) -> dict:
     from pinocchio.listen.audio import ReconnectPolicy
+    from pinocchio.listen.pipeline import PIPELINE_VERSION
     from pinocchio.live.feeds import Feed
     from pinocchio.live.metrics import WorkerMetrics
     from pinocchio.live.worker import LiveWorker
+    from pinocchio.moderation.ledger import ModerationLedger
     from pinocchio.store import open_store
 
     feeds = [Feed(f"bench{run}-{i}", server.rtmp_url(f"bench{run}-{i}")) for i in range(count)]
@@ -55,7 +57,7 @@ def run_feeds(pipeline, server, count: int, run: int, lag_bound_s: float, stream
     metrics = WorkerMetrics()
     with tempfile.TemporaryDirectory() as tmp:
         engine = open_store(f"sqlite:///{tmp}/live.db")
-        worker = LiveWorker(pipeline, engine, feeds, metrics=metrics,
+        worker = LiveWorker(pipeline, engine, feeds, ModerationLedger(PIPELINE_VERSION), metrics=metrics,
                             on_verdict=lambda feed, v: stored[feed.name].append((time.monotonic(), v)),
                             policy=ReconnectPolicy(initial_s=0.2, max_s=0.5, read_timeout_s=5),
                             stream_options=stream_options)
@@ -115,8 +117,8 @@ def bare_windows_rtf(pipeline, stream_options) -> float:
     the same options, prompts and token bound), collected from one pass over the demo: what this
     commit policy costs in ASR alone."""
     from pinocchio.listen.asr import MAX_TOKENS_PER_S
-    from pinocchio.listen.streaming import StreamingTranscriber
     from pinocchio.listen.audio import decode_chunks
+    from pinocchio.listen.streaming import StreamingTranscriber
 
     transcriber = pipeline.transcriber
     windows: list = []

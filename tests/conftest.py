@@ -133,7 +133,7 @@ def clip_dir(tmp_path_factory) -> Path:
            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(out / "clip.mp4"))
     ffmpeg("-i", str(src), "-f", "lavfi", "-i", "color=c=black:s=160x120:r=10:d=5.5",
            "-c:v", "flv1", "-c:a", "aac", "-f", "flv", str(out / "clip.flv"))
-    ffmpeg("-i", str(src), "-c:a", "libmp3lame", "-b:a", "64k", str(out / "clip.mp3"))
+    ffmpeg("-i", str(src), "-c:a", "libmp3lame", "-b:a", "128k", str(out / "clip.mp3"))
     ffmpeg("-i", str(src), "-c:a", "aac", str(out / "clip.m4a"))
     shutil.copy(src, out / "clip.wav")
     return out

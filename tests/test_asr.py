@@ -53,29 +53,29 @@ def test_windows_cut_at_the_quietest_moment():
 
 
 def test_feeds_take_turns_on_the_shared_model_in_the_order_they_asked():
+    """Each feed joins the queue only once the one before it is seen waiting there (the queue's
+    length, not a sleep, says so), so the order they asked in is known; they must be served in it."""
     import threading
-    import time
 
     from pinocchio.listen.asr import FairTurns
 
-    turns, order, started = FairTurns(), [], []
+    turns, order = FairTurns(), []
 
     def feed(name: str) -> None:
-        started.append(name)
         with turns.turn():
             order.append(name)
-            time.sleep(0.02)
+
+    def until_queued(n: int) -> None:
+        assert turns.wait_until_queued(n, timeout_s=10), f"{n} callers never queued"
 
     with turns.turn():  # one feed is decoding; three others queue up behind it, one at a time
         threads = []
-        for name in ("a", "b", "c"):
+        for k, name in enumerate(("a", "b", "c"), start=2):
             threads.append(threading.Thread(target=feed, args=(name,)))
             threads[-1].start()
-            while name not in started:
-                time.sleep(0.001)
-            time.sleep(0.02)  # it is now waiting
+            until_queued(k)
     for thread in threads:
-        thread.join()
+        thread.join(timeout=10)
     assert order == ["a", "b", "c"]
 
 

@@ -1,10 +1,11 @@
 """The log is tamper-evident and the projections are what replaying it gives."""
 
 import pytest
-from moderation_world import PASSWORD, recording, reviewers, store_verdicts, verdict
+from moderation_world import PASSWORD, PIPELINE, recording, reviewers, store_verdicts, verdict
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
+from pinocchio.core import events as ev
 from pinocchio.core.errors import Conflict, Forbidden, InputError
 from pinocchio.moderation.appeals import file_appeal, resolve_appeal
 from pinocchio.moderation.audit import rebuild_projections, verify_chain
@@ -45,6 +46,11 @@ def realistic(session):
     session.commit()
     row, = store_verdicts(session, scan, [verdict(1, 3, "review", "efficacy_guarantee", 2)])
     attach_waiting_reports(session, row)
+    PIPELINE.record(session, ev.Evidence(clip="e" * 64 + ".opus"), subject_id=row.id, stream_id=live.id)
+    PIPELINE.record(session, ev.Remind(stream="room7", start_s=1, end_s=3, label="efficacy_guarantee", article="x",
+                                       action="review", message="请注意", text="t"), subject_id=row.id, stream_id=live.id)
+    PIPELINE.record(session, ev.FeedGap(start_s=3.5, end_s=9.0, reason="Connection reset by peer", scan_id=scan.id),
+                    subject_id=live.id, stream_id=live.id)
     session.commit()
     claim_case(session, reviewer="alice", segment_id=rows[1].id)
     confirm_case(session, reviewer="alice", segment_id=rows[1].id, labels=["medical_claim"])
@@ -65,6 +71,8 @@ def realistic(session):
 def test_rebuild_gives_the_live_state(db_url):
     with Session(open_store(db_url)) as session:
         realistic(session)
+        actions = set(session.exec(select(ModerationEvent.action)).all())
+        assert actions == set(ev.Action)  # every kind of event is replayed here
         live = snapshot(session)
         assert len(live["review_case"]) == 5 and len(live["penalty"]) == 2 and len(live["strike"]) == 2
         assert len(live["report"]) == 4 and len(live["report_link"]) == 7 and len(live["appeal"]) == 1

@@ -3,6 +3,8 @@
 import json
 
 import pytest
+import typer
+from conftest import ROOT
 from typer.testing import CliRunner
 
 from pinocchio.cli import app
@@ -14,12 +16,30 @@ def invoke(*args, input=None):
     return runner.invoke(app, list(args), input=input)
 
 
-@pytest.mark.parametrize("command", [[], ["scan"], ["check"], ["models"], ["models", "list"], ["models", "path"],
-                                     ["lexicon"], ["lexicon", "check"], ["seeds"], ["seeds", "check"], ["train"],
-                                     ["eval"]])
-def test_every_command_has_help(command):
-    result = invoke(*command, "--help")
+def all_commands(group=None, path=()):
+    """Every command and group of the `pinocchio` tree, walked from typer's click group."""
+    group = group or typer.main.get_command(app)
+    for name, command in sorted(group.commands.items()):
+        yield (*path, name), command
+        if getattr(command, "commands", None):  # a group
+            yield from all_commands(command, (*path, name))
+
+
+COMMANDS = list(all_commands())
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_tree_is_found():
+    names = {" ".join(p) for p, _ in COMMANDS}
+    assert {"scan", "live", "check", "serve", "train", "eval", "webhooks failed", "cases confirm", "db rebuild"} <= names
+
+
+@pytest.mark.parametrize("path, command", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_every_command_has_help_and_is_in_the_readme(path, command):
+    assert (command.help or "").strip(), f"pinocchio {' '.join(path)} has no help text"
+    result = invoke(*path, "--help")
     assert result.exit_code == 0 and "Usage" in result.output
+    assert f"pinocchio {' '.join(path)}" in README, f"the README does not show pinocchio {' '.join(path)}"
 
 
 def test_check_jsonl_one_object_per_line():

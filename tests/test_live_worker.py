@@ -15,9 +15,12 @@ from pinocchio.listen.evidence import EvidenceStore
 from pinocchio.live.feeds import Feed
 from pinocchio.live.metrics import WorkerMetrics
 from pinocchio.live.worker import LiveWorker
+from pinocchio.moderation.ledger import ModerationLedger
 from pinocchio.moderation.reports import submit_report
 from pinocchio.store import open_store, scans, tables
-from pinocchio.store.projections import ReportLink
+from pinocchio.store.projections import EvidenceClip, ReportLink
+
+LEDGER = ModerationLedger("pinocchio@test")
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +51,7 @@ def replayed(pipeline, tmp_path_factory):
         session.commit()
     metrics = WorkerMetrics()
     printed = []
-    worker = LiveWorker(pipeline, engine, [Feed("room7", "rtmp://127.0.0.1/live/room7", "s-7", "7")],
+    worker = LiveWorker(pipeline, engine, [Feed("room7", "rtmp://127.0.0.1/live/room7", "s-7", "7")], LEDGER,
                         on_verdict=lambda feed, v: printed.append(v), evidence=EvidenceStore(tmp / "clips"),
                         metrics=metrics, chunk_source=replaying_source)
     worker.run()
@@ -84,8 +87,9 @@ def test_the_gap_is_an_event_on_the_stream_and_the_feed_names_its_streamer(repla
 def test_live_findings_link_their_evidence_clip(replayed):
     engine, _, _, tmp = replayed
     with Session(engine) as session:
-        flagged = session.exec(select(tables.FindingRow)).all()
-    assert flagged and all(f.evidence and (tmp / "clips" / f.evidence).is_file() for f in flagged)
+        flagged = {f.segment_id for f in session.exec(select(tables.FindingRow)).all()}
+        clips = {c.segment_id: c.clip for c in session.exec(select(EvidenceClip)).all()}
+    assert flagged and set(clips) == flagged and all((tmp / "clips" / name).is_file() for name in clips.values())
 
 
 def test_metrics_count_what_the_feed_did_and_serve_them(replayed):

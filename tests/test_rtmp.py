@@ -23,7 +23,9 @@ from pinocchio.core.settings import Settings
 from pinocchio.listen.audio import ReconnectPolicy
 from pinocchio.listen.detect import DetectOptions
 from pinocchio.listen.pipeline import Pipeline
-from pinocchio.live.worker import Feed, LiveWorker
+from pinocchio.live.feeds import Feed
+from pinocchio.live.worker import LiveWorker
+from pinocchio.moderation.ledger import ModerationLedger
 from pinocchio.store import open_store
 
 pytestmark = pytest.mark.slow
@@ -74,7 +76,7 @@ class Watch:
         self._handler = _Recorder(self.warnings)
         logging.getLogger("pinocchio").addHandler(self._handler)
         self.worker = LiveWorker(pipeline, open_store(str(db_path)), [Feed(name, url) for name, url in feeds.items()],
-                                 on_verdict=self._heard, policy=POLICY)
+                                 ModerationLedger("pinocchio@test"), on_verdict=self._heard, policy=POLICY)
         self.thread = threading.Thread(target=self.worker.run, daemon=True)
         self.thread.start()
 
@@ -92,13 +94,13 @@ class Watch:
         busy machine whisper can keep it tens of seconds behind, the rest queued in the
         connection; stopping it before then would throw that audio away."""
         self.wait_for(f"the worker to drop {url}", lambda: any(
-            t >= since and name == "pinocchio.audio" and msg.startswith(f"{url}: feed ")
+            t >= since and name == "pinocchio.listen.audio" and msg.startswith(f"{url}: feed ")
             for t, name, msg in self.warnings))
 
     def gaps(self, feed: str) -> list[tuple[float, float]]:
         """The gaps the worker reported for a feed (its log rounds them to 0.1 s)."""
         found = [re.match(rf"{feed}: no audio from ([\d.]+) s to ([\d.]+) s", msg)
-                 for _, name, msg in self.warnings if name == "pinocchio.live"]
+                 for _, name, msg in self.warnings if name == "pinocchio.live.worker"]
         return [(float(m[1]), float(m[2])) for m in found if m]
 
     def close(self) -> None:

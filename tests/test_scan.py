@@ -136,8 +136,8 @@ def test_every_flagged_segment_has_its_evidence_clip_beside_the_database(demo_sc
 
     db, rows = demo_scan
     with sqlite3.connect(db) as conn:
-        linked = conn.execute("SELECT s.start_ms, s.end_ms, s.action, f.evidence FROM segment s "
-                              "JOIN finding f ON f.segment_id = s.id").fetchall()
+        linked = conn.execute("SELECT s.start_ms, s.end_ms, s.action, c.clip FROM segment s "
+                              "LEFT JOIN evidence_clip c ON c.segment_id = s.id").fetchall()
     flagged = [x for x in linked if x[2] != "pass"]
     assert flagged and all(x[3] for x in flagged)
     for start_ms, end_ms, _, clip in flagged:

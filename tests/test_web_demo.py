@@ -19,6 +19,7 @@ from pinocchio.moderation.penalties import list_penalties
 from pinocchio.moderation.reports import list_reports
 from pinocchio.moderation.reviewers import verify_reviewer
 from pinocchio.store import open_store, tables
+from pinocchio.store.projections import EvidenceClip
 from pinocchio.web import demo
 
 runner = CliRunner()
@@ -71,7 +72,7 @@ def test_the_demo_database_has_the_whole_flow_in_it(demo_settings):
         queue = review_queue(session)
         assert {"medical_claim", "off_platform_trade"} <= {label for c in queue for label in c.found_labels}
         assert any(c.severity == 0 and c.report_count for c in queue)  # viewers flagged what the pipeline passed
-        clips = set(session.exec(select(tables.FindingRow.evidence).where(tables.FindingRow.evidence.is_not(None))).all())
+        clips = set(session.exec(select(EvidenceClip.clip)).all())
     evidence = Path(demo_settings.db_url.removeprefix("sqlite:///")).parent / "evidence"
     assert clips and all((evidence / name).is_file() for name in clips)
 

@@ -1,6 +1,6 @@
 """The `pinocchio` command: one module per command group, each parsing, calling the library and
-printing; the shared options and error handling are in `common`. No moderation or detection logic
-lives here."""
+printing; the shared options and error handling are in `common`. The top of the house: it may
+import every room, and no moderation or detection logic lives here."""
 
 from __future__ import annotations
 

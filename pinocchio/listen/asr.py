@@ -106,15 +106,20 @@ def load_whisper(model_dir: Path, cpu_threads: int, device: str = "cpu", compute
         raise ModelError(f"device '{device}' is not one of: {', '.join(DEVICES)}")
     if device == "cuda" and ctranslate2.get_cuda_device_count() == 0:
         raise ModelError("device 'cuda': no CUDA device is visible here (use --device cpu)")
-    # When a decode fails whisper's checks, faster-whisper retries it sampling at a higher
-    # temperature; with an unseeded generator the same recording gave different words from one
-    # run to the next (measured on the demo's live path). Seeded, a scan can be reproduced.
-    ctranslate2.set_random_seed(SAMPLING_SEED)
     try:
         return WhisperModel(str(model_dir), device=device, compute_type=compute_type_for(device, compute_type),
                             cpu_threads=cpu_threads)
     except (RuntimeError, ValueError) as exc:  # an unsupported compute type, a device that fails to start
         raise ModelError(f"{model_dir}: whisper cannot run on {device} ({str(exc).splitlines()[0]})") from None
+
+
+def _seed_sampler() -> None:
+    """When a decode fails whisper's checks, faster-whisper retries it sampling at a higher
+    temperature; with an unseeded generator the same recording gave different words from one run
+    to the next (measured on the demo's live path). Seeded, a scan can be reproduced."""
+    import ctranslate2
+
+    ctranslate2.set_random_seed(SAMPLING_SEED)
 
 
 def bare_text(text: str) -> str:
@@ -213,30 +218,37 @@ class FairTurns:
     queues, so a feed waits for at most one decode of each other feed."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()  # its lock guards the queue; waiters hear every change
         self._waiting: deque[threading.Event] = deque()
 
     @property
     def queued(self) -> int:
-        """Callers in the queue, the one whose turn it is included."""
-        with self._lock:
+        """Callers in the queue, the one whose turn it is included (the metrics show it)."""
+        with self._changed:
             return len(self._waiting)
+
+    def wait_until_queued(self, count: int, timeout_s: float) -> bool:
+        """Block until `count` callers are in the queue; False if that took longer than `timeout_s`."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._waiting) == count, timeout=timeout_s)
 
     @contextmanager
     def turn(self):
         mine = threading.Event()
-        with self._lock:
+        with self._changed:
             self._waiting.append(mine)
             if len(self._waiting) == 1:
                 mine.set()
+            self._changed.notify_all()
         mine.wait()
         try:
             yield
         finally:
-            with self._lock:
+            with self._changed:
                 self._waiting.popleft()
                 if self._waiting:
                     self._waiting[0].set()
+                self._changed.notify_all()
 
 
 class SpeechToText(Protocol):
@@ -300,7 +312,11 @@ class Transcriber:
                 # without a bound, whisper looping on a breath decodes 448 tokens at every
                 # fallback temperature, seconds of work for nothing.
                 kwargs["max_new_tokens"] = int(MAX_TOKENS_PER_S * (window.end_s - window.start_s)) + 12
+            # Seeded for every window, not once per process: the same audio gives the same words
+            # whatever was decoded before it (the fallback samples at higher temperatures).
+            _seed_sampler()
             segments, _info = self.model.transcribe(window.samples, **kwargs)
+            segments = list(segments)  # decoded here, inside the turn and after the seed
             prompt_bare = None if prompt is None else bare_text(prompt)
             utterances = [u for u in (self._to_utterance(seg, window.start_s, prompt_bare) for seg in segments)
                           if u is not None]

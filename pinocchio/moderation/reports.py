@@ -47,6 +47,9 @@ REQUIRED = ("stream", "reporter", "at")
 MAX_COMMENT_CHARS = 2000
 MAX_REPORTER_CHARS = 200
 CLOCK_SKEW_S = 60.0  # a wall time this far ahead of ours is still taken
+# Before a scan's first segment, how far back (stream seconds) a report's moment may lie and still
+# be settled by it.
+SETTLE_LOOKBACK_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -132,24 +135,43 @@ def submit_report(session: Session, *, stream: int | str, reporter_id: str, at: 
 def attach_waiting_reports(session: Session, segment: SegmentRow,
                            options: ReportOptions = ReportOptions()) -> list[int]:
     """Attach to a just-stored segment the reports that point at it (the ledger does this for every
-    segment the pipeline stores, in the same transaction). Returns the report ids attached."""
-    at = Report.at_s
-    pointed = and_(at >= segment.start_ms / 1000 - options.after_s, at <= segment.end_ms / 1000 + options.before_s)
-    if segment.action == VerdictAction.PASS:
-        pointed = and_(at >= segment.start_ms / 1000 - options.after_s, at <= segment.end_ms / 1000 + options.near_s)
-    linked = select(ReportLink.report_id).where(ReportLink.segment_id == segment.id)
-    query = select(Report).where(
-        Report.stream_id == segment.stream_id, or_(Report.scan_id.is_(None), Report.scan_id == segment.scan_id),
-        pointed, Report.id.not_in(linked))
-    if segment.action == VerdictAction.PASS:  # a report takes one compliant sentence: the first stored near it
-        passed = select(ReportLink.report_id).join(SegmentRow, SegmentRow.id == ReportLink.segment_id).where(
-            SegmentRow.action == VerdictAction.PASS)
-        query = query.where(Report.id.not_in(passed))
-    reports = session.exec(query.order_by(Report.id)).all()
+    segment the pipeline stores, in the same transaction). Returns the report ids attached.
+
+    A flagged segment takes every report whose window it overlaps. A passed sentence takes a report
+    only as the one being said (or just ended) at its moment, decided once that is settled: at once
+    when the segment covers the moment, else when a segment starting after the moment is stored
+    (segments are stored in order, so then nothing said later can be closer)."""
+    start_s, end_s = segment.start_ms / 1000, segment.end_ms / 1000
+    same_clock = and_(Report.stream_id == segment.stream_id,
+                      or_(Report.scan_id.is_(None), Report.scan_id == segment.scan_id))
     attached = []
-    for report in reports:
-        _attach(session, report, segment)
-        attached.append(report.id)
+    if segment.action != VerdictAction.PASS:
+        linked = select(ReportLink.report_id).where(ReportLink.segment_id == segment.id)
+        for report in session.exec(select(Report).where(
+                same_clock, Report.at_s >= start_s - options.after_s, Report.at_s <= end_s + options.before_s,
+                Report.id.not_in(linked)).order_by(Report.id)).all():
+            _attach(session, report, segment)
+            attached.append(report.id)
+    # The moments this segment settles: from where the segment before it began (a moment before
+    # that was settled when it was stored) to this one's end.
+    previous_ms = session.exec(select(func.max(SegmentRow.start_ms)).where(
+        SegmentRow.scan_id == segment.scan_id, SegmentRow.start_ms < segment.start_ms)).one()
+    since_s = (previous_ms / 1000 if previous_ms is not None else start_s - SETTLE_LOOKBACK_S) - options.after_s
+    passed = select(ReportLink.report_id).join(SegmentRow, SegmentRow.id == ReportLink.segment_id).where(
+        SegmentRow.action == VerdictAction.PASS)
+    for report in session.exec(select(Report).where(
+            same_clock, Report.at_s >= since_s, Report.at_s <= end_s, Report.id.not_in(passed))
+            .order_by(Report.id)).all():
+        if report.at_s >= start_s:
+            said = segment  # the moment falls in this segment: it is what was being said
+        elif report.at_s < start_s - options.after_s:
+            said = _said_at(session, report, _clock_of(session, report), options)
+        else:
+            continue  # said just before this segment began: a later segment may still be closer
+        if said is not None and said.action == VerdictAction.PASS:
+            if session.get(ReportLink, (report.id, said.id)) is None:
+                _attach(session, report, said)
+                attached.append(report.id)
     return attached
 
 
@@ -273,33 +295,43 @@ def _position(session: Session, stream: Stream, at: float | str | datetime | Non
     return (at - aware(scan.started_at)).total_seconds(), at, scan.id
 
 
+def _clock_of(session: Session, report: Report):
+    """The segments that share the report's clock; None when there are none yet."""
+    if report.scan_id is not None:
+        return SegmentRow.scan_id == report.scan_id
+    if session.get(Stream, report.stream_id).content_sha256 is None:  # a live feed: one clock, every scan
+        return SegmentRow.stream_id == report.stream_id
+    # seconds into a recording: the segments of its latest scan that stored any
+    scan_id = session.exec(select(SegmentRow.scan_id).where(SegmentRow.stream_id == report.stream_id)
+                           .order_by(SegmentRow.scan_id.desc()).limit(1)).first()
+    return None if scan_id is None else SegmentRow.scan_id == scan_id
+
+
+def _said_at(session: Session, report: Report, same_clock, options: ReportOptions) -> SegmentRow | None:
+    """The stored segment being said at the report's moment, or the one that had just ended."""
+    if same_clock is None:
+        return None
+    at = round(report.at_s * 1000)
+    around = session.exec(select(SegmentRow).where(
+        same_clock, SegmentRow.start_ms <= round((report.at_s + options.after_s) * 1000),
+        SegmentRow.end_ms >= round((report.at_s - options.near_s) * 1000))).all()
+    return min(around, key=lambda seg: (0 if seg.start_ms <= at <= seg.end_ms else 1, abs(seg.end_ms - at),
+                                        seg.start_ms), default=None)
+
+
 def _segments_for(session: Session, report: Report, options: ReportOptions) -> list[SegmentRow]:
     """The stored segments a report points at (see the module docstring) and is not attached to."""
-    at_ms = lambda s: round(s * 1000)  # noqa: E731
-    if report.scan_id is not None:
-        same_clock = SegmentRow.scan_id == report.scan_id
-    elif session.get(Stream, report.stream_id).content_sha256 is None:  # a live feed: one clock, every scan
-        same_clock = SegmentRow.stream_id == report.stream_id
-    else:  # seconds into a recording: the segments of its latest scan that stored any
-        scan_id = session.exec(select(SegmentRow.scan_id).where(SegmentRow.stream_id == report.stream_id)
-                               .order_by(SegmentRow.scan_id.desc()).limit(1)).first()
-        if scan_id is None:
-            return []
-        same_clock = SegmentRow.scan_id == scan_id
-    start, near, end = (at_ms(report.at_s - options.before_s), at_ms(report.at_s - options.near_s),
-                        at_ms(report.at_s + options.after_s))
+    same_clock = _clock_of(session, report)
+    if same_clock is None:
+        return []
+    start, end = round((report.at_s - options.before_s) * 1000), round((report.at_s + options.after_s) * 1000)
     linked = set(session.exec(select(ReportLink.segment_id).where(ReportLink.report_id == report.id)).all())
-    candidates = session.exec(select(SegmentRow).where(
-        same_clock, SegmentRow.start_ms <= end,
-        or_(and_(SegmentRow.action != VerdictAction.PASS, SegmentRow.end_ms >= start), SegmentRow.end_ms >= near))
-        .order_by(SegmentRow.start_ms)).all()
-    chosen = [seg for seg in candidates if seg.action != VerdictAction.PASS]
+    chosen = list(session.exec(select(SegmentRow).where(
+        same_clock, SegmentRow.action != VerdictAction.PASS, SegmentRow.start_ms <= end, SegmentRow.end_ms >= start)
+        .order_by(SegmentRow.start_ms)).all())
     # Of the sentences around the moment they reported, only the one being said (or just ended)
     # then: one report opens at most one case on a sentence the pipeline passed.
-    around = [seg for seg in candidates if seg.end_ms >= near]
-    at = at_ms(report.at_s)
-    said = min(around, key=lambda seg: (0 if seg.start_ms <= at <= seg.end_ms else 1, abs(seg.end_ms - at)),
-               default=None)
+    said = _said_at(session, report, same_clock, options)
     passed_linked = any(session.get(SegmentRow, sid).action == VerdictAction.PASS for sid in linked)
     if said is not None and said.action == VerdictAction.PASS and not passed_linked:
         chosen.append(said)
