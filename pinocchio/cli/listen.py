@@ -145,7 +145,7 @@ def live(
     from pinocchio.listen.evidence import EvidenceStore
     from pinocchio.listen.pipeline import Pipeline
     from pinocchio.listen.streaming import StreamOptions
-    from pinocchio.live.feeds import check_url, feed_for, load_streams
+    from pinocchio.live.feeds import feeds_for
     from pinocchio.live.metrics import WorkerMetrics
     from pinocchio.live.webhooks import WebhookSender
     from pinocchio.live.worker import LiveWorker
@@ -158,17 +158,8 @@ def live(
         fail("--webhook needs a secret: --webhook-secret or PINOCCHIO_WEBHOOK_SECRET")
         raise typer.Exit(2)
     with or_exit():
-        try:
-            stream_options = StreamOptions(endpoint_silence_s=s.live_pause_s, max_utterance_s=s.live_max_utterance_s,
-                                           commit=s.live_commit)
-        except ValueError as exc:
-            raise ConfigError(f"live options: {exc}") from None
-        feeds = load_streams(streams) if streams else []
-        for url in urls or []:
-            check_url(url, "URL")
-            feeds.append(feed_for(url))
-        if not feeds:
-            raise ConfigError("no feeds: give URLs or --streams FILE")
+        stream_options = StreamOptions.from_settings(s)
+        feeds = feeds_for(urls or [], streams)
         # Batches of one: a live segment is judged the moment it is committed.
         pipeline = Pipeline(s, detect_options=DetectOptions(batch_size=1))
         engine = open_store(s.db_url)

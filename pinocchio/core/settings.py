@@ -72,7 +72,7 @@ class Settings:
     cpu_threads: int = _setting(env="PINOCCHIO_CPU_THREADS", parse=int, factory=lambda: os.cpu_count() or 2,
                                 shown="the machine's cores", help="Threads for whisper and the classifier on a CPU.")
     asr_prompt: bool = _setting(False, env="PINOCCHIO_ASR_PROMPT", parse=_flag,
-                                help="Give whisper the initial prompt in `prompts/` (`--asr-prompt`); off: it measurably hurt.")
+                                help="Give whisper the initial prompt of the prompts folder (`--asr-prompt`); off: it hurt.")
     classifier: str = _setting("", env="PINOCCHIO_CLASSIFIER", shown="the shipped model",
                                help="Claim-classifier directory, or `none` for the lexicons alone (`--classifier`).")
     lexicon_dir: Path = _setting(env="PINOCCHIO_LEXICONS", parse=_path, factory=lambda: package_data("lexicons"),
@@ -142,7 +142,8 @@ def settings_table() -> str:
         shown = f.metadata["shown"]
         if shown is None:
             value = getattr(defaults, f.name)
-            shown = "none" if value in (None, "", ()) else f"`{value}`"
+            shown = ("on" if value else "off") if isinstance(value, bool) else \
+                "none" if value in (None, "", ()) else f"`{value}`"
         rows.append(f"| `{f.metadata['env']}` | {shown} | {f.metadata['help']} |")
     return "\n".join(rows)
 

@@ -9,7 +9,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from pinocchio.core.errors import ConfigError
 from pinocchio.core.records import AudioChunk, Utterance, Word
+from pinocchio.core.settings import Settings
 from pinocchio.listen.asr import SAMPLE_RATE, Transcriber, bare_text
 
 COMMIT_POLICIES = ("pause", "agreement")
@@ -45,6 +47,14 @@ class StreamOptions:
     def __post_init__(self) -> None:
         if self.commit not in COMMIT_POLICIES:
             raise ValueError(f"commit must be one of {', '.join(COMMIT_POLICIES)}, not {self.commit!r}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "StreamOptions":
+        try:
+            return cls(endpoint_silence_s=settings.live_pause_s, max_utterance_s=settings.live_max_utterance_s,
+                       commit=settings.live_commit)
+        except ValueError as exc:
+            raise ConfigError(f"live settings: {exc}") from None
 
 
 class StreamingTranscriber:

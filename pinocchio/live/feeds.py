@@ -47,6 +47,17 @@ def check_url(url: str, where: str) -> None:
         raise ConfigError(f"{where}: '{url}' is not a live URL ({', '.join(s + '://' for s in LIVE_SCHEMES)})")
 
 
+def feeds_for(urls: list[str], streams: Path | None) -> list[Feed]:
+    """The feeds of a streams file and of URLs given on the command line; none is an error."""
+    feeds = load_streams(streams) if streams else []
+    for url in urls:
+        check_url(url, "URL")
+        feeds.append(feed_for(url))
+    if not feeds:
+        raise ConfigError("no feeds: give URLs or --streams FILE")
+    return feeds
+
+
 def load_streams(path: Path) -> list[Feed]:
     """The feeds of a streams file; the first problem is raised as file:line: reason."""
     try:
