@@ -114,3 +114,20 @@ def test_check_with_the_lexicon_alone():
 def test_a_bad_classifier_directory_is_one_line(tmp_path):
     result = invoke("check", "-", "--classifier", str(tmp_path), input="全网最低价\n")
     assert result.exit_code == 2 and "not a claim-classifier directory" in result.output
+
+
+@pytest.mark.parametrize("device, message", [
+    ("cuda", "device 'cuda': no CUDA device is visible here (use --device cpu)"),
+    ("tpu", "device 'tpu' is not one of: cpu, cuda, auto"),
+])
+def test_the_whisper_device_is_a_setting_and_a_missing_one_is_one_line(tmp_path, device, message):
+    """No CUDA on this machine: asking for it fails in one line, naming the way out."""
+    import ctranslate2
+
+    if device == "cuda" and ctranslate2.get_cuda_device_count():
+        pytest.skip("this machine has a CUDA device")
+    clip = ROOT / "fixtures" / "speech" / "funasr_paraformer_example_0.wav"
+    result = runner.invoke(app, ["scan", "--db", str(tmp_path / "d.db"), "--device", device, str(clip)])
+    assert result.exit_code != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {clip}: {message}"] or errors == [f"error: {message}"], result.stderr
