@@ -1,6 +1,6 @@
 """Claim-classifier speed on CPU, and its share of a whole scan, measured in one run.
 
-    .venv/bin/python benchmarks/classify.py [RECORDING] [--model DIR]
+    .venv/bin/python benchmarks/classify.py [RECORDING] [--classifier DIR]
 
 1. Throughput: the corpus's lines (whisper-sized sentences) scored in batches, after one warm-up
    pass: segments per second.
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recording", nargs="?", type=Path, default=ROOT / "fixtures" / "demo" / "demo_stream.m4a")
-    parser.add_argument("--model", default="")
+    parser.add_argument("--classifier", default="", help="classifier directory (default: the shipped one)")
     args = parser.parse_args()
 
     from batch import machine  # same folder: the machine line every benchmark prints
@@ -32,7 +32,7 @@ def main() -> None:
     from pinocchio.store import open_store
     from pinocchio.training.corpus import load_corpus
 
-    settings = Settings().with_overrides(classifier=args.model or None)
+    settings = Settings().with_overrides(classifier=args.classifier or None)
     print(f"machine: {machine()}")
 
     pipeline = Pipeline(settings)
