@@ -135,6 +135,20 @@ def test_an_upheld_appeal_reverses_the_penalty_and_its_strikes(client, world):
     assert "This case is overturned." in case and "0</strong> active strike points" in case
 
 
+def test_reading_writes_nothing(client, world):
+    """The queue, a case, the next case, penalties and appeals are reads: the database file is the
+    same byte for byte after them (a GET never commits)."""
+    from pathlib import Path
+
+    db = Path(world.db_url.removeprefix("sqlite:///"))
+    login(client, "alice", world.password)
+    before = db.read_bytes(), Path(f"{db}-wal").read_bytes() if Path(f"{db}-wal").exists() else b""
+    for path in ("/queue", f"/cases/{world.case_id}", "/cases/next", "/penalties", "/queue?label=medical_claim"):
+        assert client.get(path).status_code in (200, 303), path
+    after = db.read_bytes(), Path(f"{db}-wal").read_bytes() if Path(f"{db}-wal").exists() else b""
+    assert after == before
+
+
 def test_pieces_merge_overlapping_spans_and_cut_those_past_the_text():
     from pinocchio.web.views import Piece, pieces
 

@@ -55,6 +55,7 @@ class ModerationLedger:
 
     def __init__(self, actor: str):
         self.actor = actor
+        ev.warm_up()
 
     def record(self, session: Session, payload: Any, *, subject_id: int | str, stream_id: int | None = None,
                at: datetime | None = None) -> LoggedEvent:

@@ -99,8 +99,7 @@ def home():
 def queue(request: Request, session: SessionDep, me: ReviewerDep, label: str = "", stream: str = "",
           streamer: str = "", age: str = ""):
     now = utcnow()
-    cases = review_queue(session, reviewer=me.name, now=now, limit=QUEUE_LIMIT)
-    session.commit()  # the queue opened the cases of newly scanned segments: keep them
+    cases = review_queue(session, reviewer=me.name, now=now, limit=QUEUE_LIMIT)  # reads only
     streams = {c.stream_id: views.stream_of(session, c.stream_id) for c in cases}
     stream = stream.strip()
     if label:
@@ -120,7 +119,6 @@ def queue(request: Request, session: SessionDep, me: ReviewerDep, label: str = "
 def next_case(request: Request, session: SessionDep, me: ReviewerDep, after: int | None = None):
     """The highest-priority case this reviewer may take, other than the one they are leaving."""
     cases = [c for c in review_queue(session, reviewer=me.name, limit=QUEUE_LIMIT) if c.segment_id != after]
-    session.commit()
     if not cases:
         flash(request, "The queue is empty.")
         return RedirectResponse("/queue", status_code=303)
@@ -137,7 +135,6 @@ def _holds(case: CaseInfo, name: str) -> bool:
 @router.get("/cases/{segment_id}")
 def case_page(request: Request, session: SessionDep, me: ReviewerDep, segment_id: int):
     case = get_case(session, segment_id)
-    session.commit()
     stream = views.stream_of(session, case.stream_id)
     penalties = list_penalties(session, streamer_id=case.streamer_id) if case.streamer_id else []
     return _page(request, "case.html", {
