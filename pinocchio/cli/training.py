@@ -65,30 +65,54 @@ def train(
 
 
 def evaluate(
-    split: Annotated[str, typer.Option("--split", help="train, dev or test.")] = "test",
+    split: Annotated[Optional[str], typer.Option("--split", help="Corpus: train, dev or test [default test]. With --set: only this split of the set.")] = None,
+    labelled: Annotated[Optional[Path], typer.Option("--set", help="A labelled JSONL set of real sentences (text, labels, optional unsure and split) instead of the corpus.")] = None,
+    errors: Annotated[int, typer.Option("--errors", help="With --set: list this many of the sure items detection got wrong.")] = 0,
     classifier: ClassifierOption = None,
     corpus: CorpusOption = None,
     lexicons: LexiconsOption = None,
 ) -> None:
-    """Per-label precision, recall, F1 and the compliant false-flag rate of `check` on a corpus split."""
+    """Per-label precision, recall and F1 (with counts), micro- and macro-F1 and the compliant
+    false-flag rate of `check`: on a corpus split, or on a labelled set of real sentences (sure
+    items and all, per split, with a confusion table)."""
     from pinocchio.listen.pipeline import Pipeline
+    from pinocchio.training import evaluate as ev
     from pinocchio.training.corpus import DEFAULT_CORPUS, load_corpus
-    from pinocchio.training.evaluate import corpus_report
 
     s = settings(lexicon_dir=lexicons, classifier=classifier)
     with or_exit():
-        rows = load_corpus(corpus or DEFAULT_CORPUS, split=split)
         pipeline = Pipeline(s)
-        report = corpus_report(pipeline, rows)
-    scorer = pipeline.classifier.name if pipeline.classifier else "lexicon only"
-    _print_report(f"{split} ({scorer})", report)
+        scorer = pipeline.classifier.name if pipeline.classifier else "lexicon only"
+        if labelled is None:
+            rows = load_corpus(corpus or DEFAULT_CORPUS, split=split or "test")
+            _print_report(f"{split or 'test'} ({scorer})", ev.corpus_report(pipeline, rows))
+            return
+        items = [i for i in ev.read_labelled_set(labelled) if split is None or i.split == split]
+        judged = ev.judge_set(pipeline, items)
+    for part in ev.set_slices(judged):
+        _print_report(f"{labelled.name}, {part.name} ({scorer})", part.report)
+        _print_confusion(part.confusion)
+        typer.echo("")
+    for j in ev.errors(judged)[:errors]:
+        gold = ", ".join(sorted(j.item.labels)) or "compliant"
+        typer.echo(f"{labelled}:{j.item.line}\t{j.item.split}\tgold {gold}\tgot {', '.join(sorted(j.predicted)) or 'nothing'}"
+                   f"\t{j.item.text}")
 
 
 def _print_report(title: str, report) -> None:
     typer.echo(f"{title}: {report.total} lines, {report.compliant} compliant")
-    typer.echo(f"{'label':<20}{'precision':>10}{'recall':>8}{'F1':>8}{'support':>9}")
+    typer.echo(f"{'label':<20}{'precision':>10}{'recall':>8}{'F1':>8}{'TP':>6}{'flagged':>9}{'gold':>6}")
     for label in report.f1:
-        typer.echo(f"{label:<20}{report.precision[label]:>10.3f}{report.recall[label]:>8.3f}"
-                   f"{report.f1[label]:>8.3f}{report.support[label]:>9}")
-    typer.echo(f"{'macro-F1':<20}{report.macro_f1:>26.3f}")
+        typer.echo(f"{label:<20}{report.precision[label]:>10.3f}{report.recall[label]:>8.3f}{report.f1[label]:>8.3f}"
+                   f"{report.true_positives.get(label, 0):>6}{report.predicted.get(label, 0):>9}{report.support[label]:>6}")
+    typer.echo(f"{'micro-F1':<20}{report.micro_f1:>26.3f}   over {sum(report.support.values())} gold labels")
+    present = sum(1 for label in report.f1 if report.support[label])
+    typer.echo(f"{'macro-F1':<20}{report.macro_f1:>26.3f}   over the {present} labels present")
     typer.echo(f"compliant lines falsely flagged: {report.false_flags}/{report.compliant} ({report.false_flag_rate:.1%})")
+
+
+def _print_confusion(table) -> None:
+    """Each gold label (or compliant) and what detection gave the lines that carry it."""
+    typer.echo("confusion (gold: what was flagged, lines):")
+    for gold, counts in sorted(table.items()):
+        typer.echo(f"  {gold:<20}" + ", ".join(f"{label} {n}" for label, n in counts.most_common()))

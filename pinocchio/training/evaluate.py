@@ -1,20 +1,18 @@
-"""Measures of quality shared by tests, benchmarks and (later) `pinocchio eval`."""
+"""Measures of quality shared by tests, benchmarks and `pinocchio eval`: character error rate,
+per-label precision/recall/F1 with their counts, and the evaluation of any labelled set of real
+sentences (`pinocchio eval --set FILE.jsonl`), on sure items and on all, split by split."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from pinocchio.core.errors import InputError
 from pinocchio.core.labels import LABELS
-from pinocchio.core.text import to_simplified
-
-_NOT_TEXT = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def comparable(text: str) -> str:
-    """What character error rate compares: Simplified, no punctuation or spaces, lower-case."""
-    return _NOT_TEXT.sub("", to_simplified(text)).lower()
+from pinocchio.core.text import comparable
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -35,20 +33,30 @@ def character_error_rate(pairs: list[tuple[str, str]]) -> float:
 
 @dataclass(frozen=True)
 class LabelReport:
-    """Per-label precision, recall and F1 of asserted labels against gold labels, and how many
-    compliant lines (no gold label) got any label at all."""
+    """Per-label precision, recall and F1 of asserted labels against gold labels (with the counts
+    behind them), micro- and macro-F1, and how many compliant lines (no gold label) got any label."""
 
     precision: dict[str, float]
     recall: dict[str, float]
     f1: dict[str, float]
-    support: dict[str, int]
+    support: dict[str, int]  # gold positives
     total: int
     compliant: int
     false_flags: int
+    true_positives: dict[str, int] = field(default_factory=dict)
+    predicted: dict[str, int] = field(default_factory=dict)  # lines given the label
 
     @property
     def macro_f1(self) -> float:
-        return sum(self.f1.values()) / len(self.f1)
+        """The mean F1 of the labels with any gold positive (a label never present says nothing)."""
+        present = [self.f1[label] for label in self.f1 if self.support[label]]
+        return sum(present) / len(present) if present else 0.0
+
+    @property
+    def micro_f1(self) -> float:
+        tp = sum(self.true_positives.values())
+        fp_fn = sum(self.predicted.values()) - tp + sum(self.support.values()) - tp
+        return 2 * tp / (2 * tp + fp_fn) if tp else 0.0
 
     @property
     def false_flag_rate(self) -> float:
@@ -56,7 +64,7 @@ class LabelReport:
 
 
 def label_report(gold: Sequence[set[str]], predicted: Sequence[set[str]], labels: Sequence[str] = LABELS) -> LabelReport:
-    precision, recall, f1, support = {}, {}, {}, {}
+    precision, recall, f1, support, tps, given = {}, {}, {}, {}, {}, {}
     for label in labels:
         tp = sum(label in g and label in p for g, p in zip(gold, predicted))
         fp = sum(label not in g and label in p for g, p in zip(gold, predicted))
@@ -64,13 +72,108 @@ def label_report(gold: Sequence[set[str]], predicted: Sequence[set[str]], labels
         precision[label] = tp / (tp + fp) if tp + fp else 0.0
         recall[label] = tp / (tp + fn) if tp + fn else 0.0
         f1[label] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-        support[label] = tp + fn
+        support[label], tps[label], given[label] = tp + fn, tp, tp + fp
     compliant = [p for g, p in zip(gold, predicted) if not g]
     return LabelReport(precision, recall, f1, support, total=len(gold), compliant=len(compliant),
-                       false_flags=sum(bool(p) for p in compliant))
+                       false_flags=sum(bool(p) for p in compliant), true_positives=tps, predicted=given)
 
 
 def corpus_report(pipeline, rows) -> LabelReport:
     """How `check` (the pipeline's lexicon + classifier verdict) does on labelled corpus rows."""
     verdicts = pipeline.check_lines(row.text for row in rows)
     return label_report([set(row.labels) for row in rows], [set(v.labels) for v in verdicts])
+
+
+# ---------------------------------------------------------------- labelled sets of real sentences
+
+
+@dataclass(frozen=True)
+class LabelledLine:
+    line: int  # in its file
+    text: str
+    labels: frozenset[str]
+    unsure: bool
+    split: str  # "" when the set has no splits
+
+
+def read_labelled_set(path: Path | str) -> list[LabelledLine]:
+    """A labelled JSONL set: `text`, `labels` (a list; empty = compliant), optional `unsure` and
+    `split`; other fields are ignored. A bad line fails naming file:line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}:1: not UTF-8 text") from None
+    rows = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: not JSON: {exc.msg}") from None
+        text, labels = item.get("text") if isinstance(item, dict) else None, item.get("labels") if isinstance(item, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"{path}:{number}: text must be a non-empty string")
+        if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+            raise InputError(f"{path}:{number}: labels must be a list of label names")
+        unsure, split = item.get("unsure", False), item.get("split", "")
+        if not isinstance(unsure, bool) or not isinstance(split, str):
+            raise InputError(f"{path}:{number}: unsure must be true or false and split a string")
+        rows.append(LabelledLine(line=number, text=text, labels=frozenset(labels), unsure=unsure, split=split))
+    if not rows:
+        raise InputError(f"{path}: no labelled lines")
+    return rows
+
+
+@dataclass(frozen=True)
+class Judged:
+    item: LabelledLine
+    predicted: frozenset[str]
+
+
+@dataclass(frozen=True)
+class SetSlice:
+    """One slice of a labelled set (a split, sure items or all) and how detection did on it."""
+
+    name: str
+    report: LabelReport
+    confusion: dict[str, Counter]  # gold label (or "compliant") -> predicted labels (or "nothing")
+
+
+def judge_set(pipeline, items: Sequence[LabelledLine]) -> list[Judged]:
+    verdicts = pipeline.check_lines(item.text for item in items)
+    return [Judged(item, frozenset(v.labels)) for item, v in zip(items, verdicts)]
+
+
+def set_slices(judged: Sequence[Judged]) -> list[SetSlice]:
+    """Sure items and all items, for every split and for the whole set."""
+    labels = list(LABELS) + sorted({x for j in judged for x in j.item.labels} - set(LABELS))
+    splits = sorted({j.item.split for j in judged if j.item.split})
+    slices = []
+    for split in [*splits, ""]:
+        in_split = [j for j in judged if not split or j.item.split == split]
+        for sure_only in (True, False):
+            chosen = [j for j in in_split if not (sure_only and j.item.unsure)]
+            if not chosen:
+                continue
+            name = f"{split or 'all splits'}, {'sure items' if sure_only else 'all items'}"
+            slices.append(SetSlice(name, label_report([set(j.item.labels) for j in chosen],
+                                                      [set(j.predicted) for j in chosen], labels),
+                                   confusion(chosen)))
+    return slices
+
+
+def confusion(judged: Iterable[Judged]) -> dict[str, Counter]:
+    table: dict[str, Counter] = {}
+    for j in judged:
+        for gold in sorted(j.item.labels) or ["compliant"]:
+            table.setdefault(gold, Counter()).update(sorted(j.predicted) or ["nothing"])
+    return table
+
+
+def errors(judged: Iterable[Judged], sure_only: bool = True) -> list[Judged]:
+    """The items whose predicted labels differ from their gold ones, in file order."""
+    return [j for j in judged if j.predicted != j.item.labels and not (sure_only and j.item.unsure)]

@@ -1,0 +1,99 @@
+"""`pinocchio eval --set`: detection measured on any labelled JSONL set of real sentences, with the
+counts behind every figure, sure items apart from all, split by split, a confusion table and the
+errors; a broken set names file:line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ROOT
+from typer.testing import CliRunner
+
+from pinocchio.cli import app
+from pinocchio.core.errors import InputError
+from pinocchio.training.evaluate import Judged, LabelledLine, confusion, label_report, read_labelled_set, set_slices
+
+runner = CliRunner()
+DEV_SET = ROOT.parent / "shared" / "data" / "liveamr" / "dev.jsonl"  # read at run time, never copied
+LINES = [  # our own sentences
+    {"text": "这个茶能治糖尿病", "labels": ["medical_claim"], "split": "tune"},
+    {"text": "加我薇信私下转账更便宜", "labels": ["off_platform_trade"], "split": "tune"},
+    {"text": "宝宝们链接在小黄车里面", "labels": [], "split": "tune"},
+    {"text": "最后一个问题我回答一下", "labels": [], "split": "report"},
+    {"text": "老板不同意这个价我偷偷给你们上", "labels": ["staged_hype"], "split": "report", "unsure": True},
+    {"text": "我们家是全网最低价", "labels": ["absolute_claim", "price_deception"], "split": "report"},
+]
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    path = tmp_path / "set.jsonl"
+    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in LINES) + "\n", encoding="utf-8")
+    return path
+
+
+def test_micro_and_macro_f1_come_with_their_counts():
+    gold = [{"a"}, {"a", "b"}, set(), set()]
+    predicted = [{"a"}, {"a"}, {"b"}, set()]
+    report = label_report(gold, predicted, ["a", "b", "c"])
+    assert (report.true_positives, report.predicted, report.support) == ({"a": 2, "b": 0, "c": 0},
+                                                                         {"a": 2, "b": 1, "c": 0},
+                                                                         {"a": 2, "b": 1, "c": 0})
+    assert report.micro_f1 == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    assert report.macro_f1 == pytest.approx((1.0 + 0.0) / 2)  # c has no gold positive: it says nothing
+    assert (report.false_flags, report.compliant) == (1, 2)
+
+
+def test_slices_are_per_split_and_sure_or_all(labelled):
+    items = read_labelled_set(labelled)
+    judged = [Judged(i, frozenset(i.labels) if i.split == "tune" else frozenset()) for i in items]
+    names = [s.name for s in set_slices(judged)]
+    assert names == ["report, sure items", "report, all items", "tune, sure items", "tune, all items",
+                     "all splits, sure items", "all splits, all items"]
+    report_sure = set_slices(judged)[0].report
+    assert report_sure.total == 2 and report_sure.support["staged_hype"] == 0  # the unsure one is out
+    assert set_slices(judged)[1].report.support["staged_hype"] == 1
+    table = confusion(judged)
+    assert table["compliant"] == {"nothing": 2} and table["medical_claim"] == {"medical_claim": 1}
+
+
+def test_the_command_prints_every_slice_and_the_errors(labelled):
+    result = runner.invoke(app, ["eval", "--set", str(labelled), "--errors", "10"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "set.jsonl, report, sure items" in out and "set.jsonl, all splits, all items" in out
+    assert "micro-F1" in out and "over the" in out and "compliant lines falsely flagged" in out
+    assert "confusion (gold: what was flagged, lines):" in out
+    wrong = [line for line in out.splitlines() if line.startswith(f"{labelled}:")]
+    assert all("\tgold " in line and "\tgot " in line for line in wrong)
+    assert not any(":5\t" in line for line in wrong)  # unsure items are not listed as errors
+
+
+def test_only_one_split(labelled):
+    result = runner.invoke(app, ["eval", "--set", str(labelled), "--split", "tune"])
+    assert result.exit_code == 0 and "report," not in result.output and "tune, sure items" in result.output
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"text": "x"}', ":2: labels must be a list of label names"),
+    ('{"labels": []}', ":2: text must be a non-empty string"),
+    ("not json", ":2: not JSON"),
+    ('{"text": "x", "labels": [], "unsure": "no"}', ":2: unsure must be true or false"),
+])
+def test_a_broken_set_names_file_and_line(tmp_path, line, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "好的", "labels": []}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=f"^{path}{message}"):
+        read_labelled_set(path)
+    result = runner.invoke(app, ["eval", "--set", str(path)])
+    assert result.exit_code == 2 and f"error: {path}{message}" in result.output
+
+
+def test_the_real_dev_set_is_read_at_run_time():
+    """The liveamr dev set (../shared, beside every checkout) reads as a labelled set: 800 lines,
+    400 to tune on and 400 to report."""
+    items = read_labelled_set(DEV_SET)
+    assert len(items) == 800 and {i.split for i in items} == {"tune", "report"}
+    assert sum(not i.unsure for i in items) == 623
+    assert isinstance(items[0], LabelledLine)
