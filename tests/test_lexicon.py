@@ -145,3 +145,48 @@ def test_what_was_said_before_can_only_take_findings_back(lexicon):
     assert matcher.match("大家快来买", before="全网最低价") == []
     # Spans stay in the segment's own text.
     assert matcher.match("全网最低价", before="不是我说") == matcher.match("全网最低价")
+
+
+PATTERN_HEAD = 'label: fake_scarcity\nversion: "1"\ndefault_article: "反不正当竞争法第八条第一款"\nterms:\n  - {term: 秒光, severity: 1}\npatterns:\n'
+
+
+def test_patterns_read_numbers_and_prices_as_people_say_them(lexicon):
+    matcher = Matcher(lexicon)
+
+    def labels(text: str) -> set[str]:
+        return {f.label for f in matcher.match(normalize_text(text))}
+
+    # our own sentences: any count, spoken or in digits, with the 米 disguise for 元
+    for text in ("最后的七单了家人们", "只剩12单库存", "还有三分钟就下播了", "最后三十秒"):
+        assert "fake_scarcity" in labels(text), text
+    for text in ("日常价三百九十九米今天一百五十九", "原价199今天到手99", "外面药店都要二百八十八块一瓶"):
+        assert "price_deception" in labels(text), text
+    for text in ("今天买二送一到手六盒", "最后一个问题我回答一下", "还有两个颜色可以选", "今天到手价九十九"):
+        assert not labels(text) & {"fake_scarcity", "price_deception"}, text
+    found, = [f for f in matcher.match("最后的七单了") if f.match_kind == "pattern"]
+    assert (found.term, found.matched, found.span, found.source) == ("最后(的)?(一个|这)?{n}(单|件|份|盒|瓶|套|罐|个名额|个库存|波)",
+                                                                     "最后的七单", (0, 5), "lexicon")
+
+
+@pytest.mark.parametrize("pattern, reason", [
+    ('"最后{x}单"', "unknown slot '{x}'"),
+    ('"最后(一|两单"', "a '(' without its ')'"),
+    ('"最后一|两单"', "'|' outside a group"),
+    ('"?最后"', "a '?' with nothing before it"),
+])
+def test_a_broken_pattern_names_file_and_line(tmp_path, pattern, reason):
+    path = write(tmp_path, "fake_scarcity.yaml", PATTERN_HEAD + f"  - pattern: {pattern}\n    severity: 2\n"
+                 '    matches: ["最后两单"]\n')
+    _, errors = check_lexicons(tmp_path)
+    assert len(errors) == 1 and errors[0].startswith(f"{path}:7: pattern ") and reason in errors[0], errors
+
+
+def test_a_pattern_is_checked_against_its_own_sentences(tmp_path):
+    path = write(tmp_path, "fake_scarcity.yaml", PATTERN_HEAD + '  - pattern: "最后{n}单"\n    severity: 2\n'
+                 '    matches: ["最后两单", "最后一个问题"]\n    passes: ["最后七单"]\n    exceptions: [最后两单了吗]\n')
+    _, errors = check_lexicons(tmp_path)
+    assert errors == [f"{path}:7: pattern '最后{{n}}单' does not flag '最后一个问题' (listed under matches)",
+                      f"{path}:7: pattern '最后{{n}}单' flags '最后七单' (listed under passes)"]
+    write(tmp_path, "fake_scarcity.yaml", PATTERN_HEAD + '  - pattern: "最后{n}单"\n    severity: 2\n')
+    _, errors = check_lexicons(tmp_path)
+    assert errors and "needs at least one sentence it matches" in errors[0]

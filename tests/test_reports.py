@@ -122,7 +122,7 @@ def test_import_keeps_good_rows_and_names_bad_ones_by_line(session, tmp_path):
     assert result.rejected == (
         f"{path}:3: at 'nonsense' is neither seconds nor an ISO 8601 time",
         f"{path}:7: label 'lying' is not one of: absolute_claim, medical_claim, efficacy_guarantee, "
-        "false_endorsement, price_deception, fake_scarcity, off_platform_trade, superstition",
+        "false_endorsement, price_deception, fake_scarcity, off_platform_trade, superstition, staged_hype",
         f"{path}:8: stream 77 not found",
         f"{path}:9: 2 fields, the header has 5",
         f"{path}:11: at 2025-06-01T12:15:00+00:00 is before stream {stream.id} was first followed",

@@ -21,6 +21,7 @@ LABELS = (
     "fake_scarcity",
     "off_platform_trade",
     "superstition",
+    "staged_hype",
 )
 SEVERITIES = (1, 2, 3)  # 1-2 remind the streamer, 3 goes to a human reviewer
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +19,13 @@ from pinocchio.core.pinyin import BREAK, Syllables, syllables
 from pinocchio.core.records import Finding, FindingSource, MatchKind
 from pinocchio.core.text import normalize_text
 from pinocchio.core.yaml_file import YamlFileError, key_nodes, line_of, read_yaml
+from pinocchio.listen.patterns import compile_pattern
 
 log = logging.getLogger(__name__)
 
 ENTRY_KEYS = {"term", "severity", "article", "exceptions", "variants", "pinyin", "note"}
-FILE_KEYS = {"label", "version", "default_article", "exceptions", "terms"}
+PATTERN_KEYS = {"pattern", "severity", "article", "exceptions", "note", "matches", "passes"}
+FILE_KEYS = {"label", "version", "default_article", "exceptions", "terms", "patterns"}
 SEVERITIES = (1, 2, 3)
 # Two-character terms sound like too many innocent words (第一 / 低一): only by letters unless asked.
 PINYIN_MIN_CHARS = 3
@@ -38,6 +41,11 @@ class Entry:
     variants: tuple[str, ...]
     pinyin: bool
     where: str  # file:line, for messages and provenance
+    # A pattern entry (`term` is then the pattern as written): its expression, and the sentences
+    # it must flag and must pass, checked by `lexicon check`.
+    regex: re.Pattern | None = None
+    matches: tuple[str, ...] = ()
+    passes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,7 @@ class Lexicon:
     @property
     def words(self) -> tuple[str, ...]:
         """Every spelling the matcher knows, for the tokenizer's user dictionary."""
-        return tuple({w for e in self.entries for w in (e.term, *e.variants)})
+        return tuple({w for e in self.entries if e.regex is None for w in (e.term, *e.variants)})
 
 
 # ---------------------------------------------------------------- loading and validation
@@ -105,7 +113,54 @@ def _parse_file(path: Path, errors: list[str]) -> list[Entry]:
                 errors.append(f"{path}:{line}: '{spelling}' is already listed at line {seen[spelling]}")
             seen[spelling] = line
         entries.append(entry)
+    patterns_node = nodes.get("patterns", (1, None))[1]
+    patterns = data.get("patterns", [])
+    if patterns and (not isinstance(patterns, list) or not isinstance(patterns_node, yaml.SequenceNode)):
+        errors.append(f"{path}:{key_lines.get('patterns', 1)}: patterns must be a list of entries")
+        return entries
+    for raw, node in zip(patterns or [], patterns_node.value if patterns else []):
+        entry = _parse_pattern(raw, f"{path}:{line_of(node)}", label, default_article, file_exceptions, errors)
+        if entry is not None:
+            entries.append(entry)
     return entries
+
+
+def _parse_pattern(raw: object, where: str, label: str, default_article: str,
+                   file_exceptions: list[str], errors: list[str]) -> Entry | None:
+    if not isinstance(raw, dict):
+        errors.append(f"{where}: a pattern must be a mapping like {{pattern: 最后{{n}}单, severity: 2}}")
+        return None
+    bad = sorted(set(raw) - PATTERN_KEYS)
+    if bad:
+        errors.append(f"{where}: unknown key '{bad[0]}' (valid: {', '.join(sorted(PATTERN_KEYS))})")
+        return None
+    text = raw.get("pattern")
+    if not isinstance(text, str):
+        errors.append(f"{where}: pattern is missing")
+        return None
+    try:
+        regex = compile_pattern(normalize_text(text))
+    except ValueError as exc:
+        errors.append(f"{where}: pattern '{text}': {exc}")
+        return None
+    severity, article = raw.get("severity"), raw.get("article", default_article)
+    if severity not in SEVERITIES or isinstance(severity, bool):
+        errors.append(f"{where}: severity must be 1, 2 or 3, not {severity!r}")
+        return None
+    if not isinstance(article, str) or not article.strip():
+        errors.append(f"{where}: article must be a non-empty string")
+        return None
+    for key in ("exceptions", "matches", "passes"):
+        if key in raw and not _str_list(raw[key]):
+            errors.append(f"{where}: {key} must be a list of non-empty strings")
+            return None
+    if not raw.get("matches"):
+        errors.append(f"{where}: a pattern needs at least one sentence it matches (matches: [...])")
+        return None
+    return Entry(term=normalize_text(text), label=label, severity=severity, article=article.strip(),
+                 exceptions=tuple(normalize_text(e) for e in (*raw.get("exceptions", []), *file_exceptions)),
+                 variants=(), pinyin=False, where=where, regex=regex,
+                 matches=tuple(raw.get("matches", ())), passes=tuple(raw.get("passes", ())))
 
 
 def _parse_entry(raw: object, where: str, label: str, default_article: str,
@@ -159,7 +214,23 @@ def check_lexicons(directory: Path) -> tuple[list[Entry], list[str]]:
     entries: list[Entry] = []
     for path in files:
         entries.extend(_parse_file(path, errors))
+    if not errors:
+        errors.extend(_check_examples(entries))
     return entries, errors
+
+
+def _check_examples(entries: list[Entry]) -> list[str]:
+    """Each pattern, with its exceptions, flags the sentences it says it matches and none of those
+    it says it passes (read on its own: another entry may flag the same words)."""
+    problems = []
+    for entry in (e for e in entries if e.regex is not None):
+        matcher = Matcher(Lexicon(entries=(entry,), version="check", files=()))
+        for sentence, wanted in [(s, True) for s in entry.matches] + [(s, False) for s in entry.passes]:
+            hit = bool(matcher.match(normalize_text(sentence)))
+            if hit != wanted:
+                problems.append(f"{entry.where}: pattern '{entry.term}' {'does not flag' if wanted else 'flags'} "
+                                f"'{sentence}' (listed under {'matches' if wanted else 'passes'})")
+    return problems
 
 
 def load_lexicon(directory: Path) -> Lexicon:
@@ -200,7 +271,10 @@ class Matcher:
         self._sound = ahocorasick.Automaton()
         literal: dict[str, list[tuple[Entry, MatchKind]]] = {}
         sound: dict[str, list[Entry]] = {}
+        self._patterns = tuple(e for e in lexicon.entries if e.regex is not None)
         for entry in lexicon.entries:
+            if entry.regex is not None:
+                continue
             literal.setdefault(entry.term, []).append((entry, MatchKind.LITERAL))
             for variant in entry.variants:
                 literal.setdefault(variant, []).append((entry, MatchKind.VARIANT))
@@ -245,6 +319,10 @@ class Matcher:
                     continue
                 for entry, kind in found:
                     add(entry, start, end, kind)
+        for entry in self._patterns:
+            for found in entry.regex.finditer(text):
+                if found.end() > found.start():
+                    add(entry, found.start(), found.end(), MatchKind.PATTERN)
         if text_sounds is not None:
             key = text_sounds.key
             for end_index, (word, found) in self._sound.iter(key):

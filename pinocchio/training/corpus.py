@@ -15,8 +15,14 @@ from pathlib import Path
 from pinocchio.core.errors import CorpusError
 from pinocchio.core.labels import LABELS
 from pinocchio.core.settings import checkout_path
+from pinocchio.core.text import comparable
 
 DEFAULT_CORPUS = checkout_path("seeds", "corpus.jsonl")  # training data: in the checkout, not the wheel
+# Real streamer sentences held out for measuring (../shared/data/liveamr beside the checkout): their
+# licence is unclear, so no corpus line may copy one. A run of this many characters (punctuation
+# and spaces aside) shared with one of them is a copy.
+HELD_OUT = checkout_path("..", "shared", "data", "liveamr")
+COPY_RUN_CHARS = 12
 
 FIELDS = ("id", "text", "labels", "product", "split", "origin")
 SPLITS = ("train", "dev", "test")
@@ -30,10 +36,10 @@ NEAR_COPY_JACCARD = 0.7
 NEAR_COPY_CONTAINED_CHARS = 5  # shorter texts (好的, 谢谢) may sit inside longer ones
 SEPARATORS = re.compile(r"[\s，,]")
 
-TARGET_TOTAL = 4000
+TARGET_TOTAL = 15000
 TARGET_PER_LABEL = 250
-TARGET_COMPLIANT_SHARE = 0.40
-TARGET_WRITTEN = 2500
+TARGET_COMPLIANT_SHARE = 0.60  # a real stream is 85-90 % compliant talk: the corpus leans that way
+TARGET_WRITTEN = 10000
 
 
 @dataclass(frozen=True)
@@ -182,31 +188,87 @@ def _bigrams(squashed: str) -> frozenset[str]:
     return frozenset(squashed[i:i + 2] for i in range(len(squashed) - 1)) or frozenset([squashed])
 
 
-def near_copies(written: Iterable[SeedRow]) -> list[tuple[SeedRow, SeedRow]]:
-    """(later, earlier) pairs of near-copy texts. An inverted bigram index means each text is only
-    compared with the texts it shares a bigram with, not with all of them."""
-    seen: list[tuple[SeedRow, str, frozenset[str]]] = []
-    holders: dict[str, list[int]] = defaultdict(list)  # bigram -> indexes into seen
-    found = []
-    for row in written:
+class NearCopies:
+    """An index of written lines that says, for each new one, which earlier line it nearly copies.
+    An inverted bigram index means each text is only compared with the texts it shares a bigram
+    with, not with all of them."""
+
+    def __init__(self) -> None:
+        self._seen: list[tuple[SeedRow, str, frozenset[str]]] = []
+        self._holders: dict[str, list[int]] = defaultdict(list)  # bigram -> indexes into _seen
+
+    def copied(self, row: SeedRow) -> SeedRow | None:
+        """The earlier line `row` is a near-copy of, if any (row is not added)."""
         squashed = _squash(row.text)
         grams = _bigrams(squashed)
-        shared = Counter(j for gram in grams for j in holders[gram])
+        shared = Counter(j for gram in grams for j in self._holders[gram])
         for j, common in shared.items():
-            other, other_squashed, other_grams = seen[j]
+            other, other_squashed, other_grams = self._seen[j]
             jaccard = common / (len(grams) + len(other_grams) - common)
             contained = ((len(squashed) >= NEAR_COPY_CONTAINED_CHARS and squashed in other_squashed)
                          or (len(other_squashed) >= NEAR_COPY_CONTAINED_CHARS and other_squashed in squashed))
             if jaccard >= NEAR_COPY_JACCARD or contained:
-                found.append((row, other))
+                return other
+        return None
+
+    def add(self, row: SeedRow) -> None:
+        squashed = _squash(row.text)
+        grams = _bigrams(squashed)
         for gram in grams:
-            holders[gram].append(len(seen))
-        seen.append((row, squashed, grams))
+            self._holders[gram].append(len(self._seen))
+        self._seen.append((row, squashed, grams))
+
+
+def near_copies(written: Iterable[SeedRow]) -> list[tuple[SeedRow, SeedRow]]:
+    """(later, earlier) pairs of near-copy texts, one per later line."""
+    index, found = NearCopies(), []
+    for row in written:
+        earlier = index.copied(row)
+        if earlier is not None:
+            found.append((row, earlier))
+        index.add(row)
     return found
 
 
-def check_corpus(path: Path = DEFAULT_CORPUS) -> tuple[list[SeedRow], list[str]]:
-    """Every row whose shape is right (even if a check failed on it) and every error, in line order."""
+def held_out_runs(directory: Path = HELD_OUT, run: int = COPY_RUN_CHARS) -> dict[str, str]:
+    """Every `run`-character stretch of the held-out real sentences (said and resolved forms), with
+    the file:line it comes from; {} when the set is not beside the checkout."""
+    runs: dict[str, str] = {}
+
+    def add(text: str, where: str) -> None:
+        key = comparable(text)
+        for i in range(len(key) - run + 1):
+            runs.setdefault(key[i:i + run], where)
+
+    dev = directory / "dev.jsonl"
+    if dev.is_file():
+        for number, line in enumerate(dev.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                item = json.loads(line)
+                add(item.get("text", ""), f"{dev.name}:{number}")
+                add(item.get("original", ""), f"{dev.name}:{number}")
+    for tsv in sorted(directory.glob("HealthAMR_*.tsv")):
+        for number, line in enumerate(tsv.read_text(encoding="utf-8").splitlines(), 1):
+            for column in line.split("\t")[:2]:
+                add(column, f"{tsv.name}:{number}")
+    return runs
+
+
+def copied_from_held_out(rows: Iterable[SeedRow], runs: dict[str, str],
+                         run: int = COPY_RUN_CHARS) -> list[tuple[SeedRow, str]]:
+    """(row, where) for every corpus row sharing a `run`-character stretch with a held-out sentence."""
+    found = []
+    for row in rows:
+        key = comparable(row.text)
+        where = next((runs[key[i:i + run]] for i in range(len(key) - run + 1) if key[i:i + run] in runs), None)
+        if where is not None:
+            found.append((row, where))
+    return found
+
+
+def check_corpus(path: Path = DEFAULT_CORPUS, held_out: Path | None = HELD_OUT) -> tuple[list[SeedRow], list[str]]:
+    """Every row whose shape is right (even if a check failed on it) and every error, in line order.
+    With `held_out` (the real sentences beside the checkout), a row that copies one is an error."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -253,6 +315,10 @@ def check_corpus(path: Path = DEFAULT_CORPUS) -> tuple[list[SeedRow], list[str]]
 
     for later, earlier in near_copies(row for row in rows if row.origin == "written"):
         report(later.line, f"written line is a near-copy of written line {earlier.line}")
+    runs = held_out_runs(held_out) if held_out is not None else {}
+    for row, where in copied_from_held_out(rows, runs):
+        report(row.line, f"copies a held-out real sentence ({COPY_RUN_CHARS}+ characters in a row as in {where}); "
+                         "write corpus lines in your own words")
 
     found.sort(key=lambda item: item[0])  # stable: a line's errors keep the order they were found in
     return rows, [message for _, message in found]
