@@ -28,6 +28,7 @@ app.command()(listen.check)
 app.command()(serve.serve)
 app.command()(training.train)
 app.command("eval")(training.evaluate)
+app.command()(training.calibrate)
 for name, group in (("webhooks", listen.webhooks_app), ("seeds", training.seeds_app), ("models", data.models_app),
                     ("lexicon", data.lexicon_app), *moderation.GROUPS):
     app.add_typer(group, name=name)

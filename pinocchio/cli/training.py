@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -116,3 +117,43 @@ def _print_confusion(table) -> None:
     typer.echo("confusion (gold: what was flagged, lines):")
     for gold, counts in sorted(table.items()):
         typer.echo(f"  {gold:<20}" + ", ".join(f"{label} {n}" for label, n in counts.most_common()))
+
+
+def calibrate(
+    labelled: Annotated[Path, typer.Option("--set", help="A labelled JSONL set of real sentences (text, labels, unsure, split).")],
+    split: Annotated[str, typer.Option("--split", help="The split to calibrate on; report figures on another.")] = "tune",
+    classifier: ClassifierOption = None,
+    lexicons: LexiconsOption = None,
+    target: Annotated[float, typer.Option("--target", min=0.1, max=1.0, help="Precision a classifier-only finding must reach to stand alone.")] = 0.7,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the reliability only; write nothing.")] = False,
+) -> None:
+    """Measure what the classifier's scores mean on real speech and write, into its card, the score
+    from which a finding no lexicon hit backs may stand alone; draw reliability.png beside it."""
+    from pinocchio.listen.pipeline import Pipeline
+    from pinocchio.training import calibrate as cal
+    from pinocchio.training.evaluate import read_labelled_set
+
+    s = settings(lexicon_dir=lexicons, classifier=classifier)
+    with or_exit():
+        pipeline = Pipeline(s)
+        if pipeline.classifier is None:
+            fail("calibrate needs a classifier (not --classifier none)")
+            raise typer.Exit(2)
+        pipeline.detector.options = dataclasses.replace(pipeline.detector.options, stand_alone_score=0.0)
+        items = [i for i in read_labelled_set(labelled) if i.split == split]
+        if not items:
+            fail(f"{labelled}: no lines in split {split!r}")
+            raise typer.Exit(2)
+        found = cal.scored_findings(pipeline, items)
+        result = cal.calibrate(found, f"{labelled.name} {split}", sum(not i.unsure for i in items), target)
+        picture = None if dry_run else cal.save(result, pipeline.classifier.card.path)
+    typer.echo(f"{result.set_name}: {result.sentences} sure sentences, {len(found)} classifier findings "
+               f"({result.backed} backed by a lexicon hit, {result.backed_correct} of them right)")
+    typer.echo(f"{'score':<14}{'findings':>9}{'right':>7}{'precision':>11}   (classifier-only)")
+    for b in result.bins:
+        shown = "-" if b.precision is None else f"{b.precision:.2f}"
+        typer.echo(f"{b.low:.2f}-{min(b.high, 1.0):.2f}   {b.findings:>9}{b.correct:>7}{shown:>11}")
+    stands = "never" if result.stand_alone > 1.0 else f"from {result.stand_alone:.4f}"
+    typer.echo(f"classifier-only findings stand alone {stands} (target precision {target:.2f})")
+    if picture:
+        typer.echo(f"written: {pipeline.classifier.card.path / 'pinocchio.json'} (calibration), {picture}")

@@ -46,6 +46,8 @@ class ClassifierCard:
     max_length: int
     confident: float  # a finding below this with no lexicon support is 'uncertain': a human decides
     version: str
+    # From `pinocchio calibrate` on real speech: a finding no lexicon hit backs is dropped below this.
+    stand_alone: float = 0.0
 
 
 def read_card(path: Path) -> ClassifierCard:
@@ -72,7 +74,8 @@ def read_card(path: Path) -> ClassifierCard:
         raise ModelError(f"{path}/{SETTINGS_FILE}: no threshold for {', '.join(missing)}")
     return ClassifierCard(path=path, labels=labels, rules=rules, max_length=int(settings.get("max_length", 128)),
                           confident=float(settings.get("confident", 0.9)),
-                          version=str(settings.get("version", path.name)))
+                          version=str(settings.get("version", path.name)),
+                          stand_alone=float(settings.get("calibration", {}).get("stand_alone", 0.0)))
 
 
 class _TorchBackend:

@@ -35,6 +35,9 @@ class DetectOptions:
     # A model finding below this score that no lexicon hit of its label backs is uncertain, and
     # uncertain cases are for a human, not an automatic reminder. The model directory sets it.
     confident_score: float = 0.9
+    # A model finding that no lexicon hit of its label backs is dropped below this score: where its
+    # precision on real speech is too low to say anything (`pinocchio calibrate`; the model sets it).
+    stand_alone_score: float = 0.0
     batch_size: int = 32  # segments handed to scorers at once; the live worker uses 1
 
 
@@ -67,6 +70,7 @@ class Detector:
             "scorer_thresholds": {s.name: s.thresholds() for s in self.scorers},
             "review_severity": self.options.review_severity,
             "confident_score": self.options.confident_score,
+            "stand_alone_score": self.options.stand_alone_score,
         }
 
     def verdict(self, segment: Segment) -> Verdict:
@@ -94,5 +98,8 @@ class Detector:
             yield self._combine(segment, [f for found in per_scorer for f in found[i]])
 
     def _combine(self, segment: Segment, extra: list[Finding]) -> Verdict:
-        findings = tuple(self.matcher.match(segment.text, segment.tokens, segment.before)) + tuple(extra)
+        lexicon = tuple(self.matcher.match(segment.text, segment.tokens, segment.before))
+        backed = {f.label for f in lexicon}
+        floor = self.options.stand_alone_score
+        findings = lexicon + tuple(f for f in extra if f.label in backed or f.score >= floor)
         return Verdict(segment=segment, findings=findings, action=decide(findings, self.options))

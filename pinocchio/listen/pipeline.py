@@ -95,7 +95,8 @@ class Pipeline:
         self.classifier = load_classifier(settings)
         scorers = (self.classifier,) if self.classifier else ()
         if self.classifier:
-            detect_options = replace(detect_options, confident_score=self.classifier.card.confident)
+            detect_options = replace(detect_options, confident_score=self.classifier.card.confident,
+                                     stand_alone_score=self.classifier.card.stand_alone)
         self.detector = Detector(Matcher(lexicon), scorers=scorers, options=detect_options)
         self.asr_options = asr_options or AsrOptions(
             model=settings.model, initial_prompt=load_prompt(settings.prompts_dir) if settings.asr_prompt else "")

@@ -1,0 +1,98 @@
+"""Calibration on real speech: the reliability of classifier-only findings, the score from which
+they may stand alone, the card and the diagram it writes, and the detector honouring it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from test_eval_set import LINES
+from typer.testing import CliRunner
+
+from pinocchio.cli import app
+from pinocchio.core.records import Finding, FindingSource, MatchKind, Segment
+from pinocchio.core.settings import Settings
+from pinocchio.listen.classify import SHIPPED_MODEL, read_card
+from pinocchio.listen.detect import DetectOptions, Detector
+from pinocchio.listen.lexicon import Matcher, load_lexicon
+from pinocchio.training.calibrate import NEVER, ScoredFinding, calibrate, save
+
+runner = CliRunner()
+
+
+def findings(*rows):
+    return [ScoredFinding(label, score, correct, backed) for label, score, correct, backed in rows]
+
+
+def test_the_cut_off_is_where_classifier_only_findings_reach_the_target():
+    found = findings(*[("medical_claim", 0.99, True, False)] * 5, ("medical_claim", 0.97, True, False),
+                     ("price_deception", 0.93, False, False), ("price_deception", 0.91, True, False),
+                     ("fake_scarcity", 0.85, False, False), ("fake_scarcity", 0.84, False, False),
+                     ("fake_scarcity", 0.96, False, True))  # backed: counted apart
+    # classifier-only, from the top: from 0.91 up 7 right of 8; from 0.85, 7 of 9; from 0.84, 7 of 10
+    assert calibrate(found, "set tune", 40, target=0.7).stand_alone == 0.84
+    result = calibrate(found, "set tune", 40, target=0.8)
+    assert result.stand_alone == 0.91
+    assert (result.backed, result.backed_correct) == (1, 0)
+    by_bin = {(b.low, b.findings, b.correct) for b in result.bins}
+    assert (0.98, 5, 5) in by_bin and (0.8, 2, 0) in by_bin and (0.9, 2, 1) in by_bin
+
+
+def test_too_few_or_too_poor_findings_never_stand_alone():
+    assert calibrate(findings(("x", 0.99, True, False)), "s", 1).stand_alone == NEVER  # fewer than 5
+    assert calibrate(findings(*[("x", 0.95, False, False)] * 9), "s", 9).stand_alone == NEVER
+
+
+def test_save_writes_the_card_and_draws_the_diagram(tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(SHIPPED_MODEL, model)
+    result = calibrate(findings(*[("medical_claim", 0.96, True, False)] * 6), "dev.jsonl tune", 30)
+    picture = save(result, model)
+    assert picture == model / "reliability.png" and picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = json.loads((model / "pinocchio.json").read_text(encoding="utf-8"))
+    assert card["calibration"]["stand_alone"] == 0.96 and card["calibration"]["set_name"] == "dev.jsonl tune"
+    assert read_card(model).stand_alone == 0.96
+
+
+def test_the_detector_drops_classifier_only_findings_below_the_cut_off():
+    matcher = Matcher(load_lexicon(Settings().lexicon_dir))
+
+    class Scorer:
+        name = "fixed"
+
+        def findings(self, segments):
+            return [[Finding(FindingSource.CLASSIFIER, "medical_claim", 3, "a", (0, len(s.text)), matched=s.text,
+                             match_kind=MatchKind.MODEL, score=0.9)] for s in segments]
+
+        def thresholds(self):
+            return {"medical_claim": 0.5}
+
+    alone, backed = Segment(0, 1, "喝了这个身体好", ()), Segment(1, 2, "这个茶能治糖尿病", ())
+    strict = Detector(matcher, [Scorer()], DetectOptions(stand_alone_score=0.95))
+    assert [v.labels for v in strict.verdicts([alone, backed])] == [(), ("medical_claim",)]
+    backed_verdict = next(strict.verdicts([backed]))
+    assert {str(f.source) for f in backed_verdict.findings} == {"lexicon", "classifier"}  # kept when backed
+    lenient = Detector(matcher, [Scorer()], DetectOptions(stand_alone_score=0.5))
+    assert next(lenient.verdicts([alone])).labels == ("medical_claim",)
+
+
+def test_the_command_prints_the_reliability_and_writes_the_card(tmp_path):
+    labelled = tmp_path / "set.jsonl"
+    labelled.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in LINES) + "\n", encoding="utf-8")
+    model = tmp_path / "model"
+    shutil.copytree(SHIPPED_MODEL, model)
+    result = runner.invoke(app, ["calibrate", "--set", str(labelled), "--split", "tune", "--classifier", str(model)])
+    assert result.exit_code == 0, result.output
+    assert "classifier-only findings stand alone" in result.output and (model / "reliability.png").is_file()
+    assert "calibration" in json.loads((model / "pinocchio.json").read_text(encoding="utf-8"))
+    missing = runner.invoke(app, ["calibrate", "--set", str(labelled), "--split", "nope", "--classifier", str(model)])
+    assert missing.exit_code == 2 and "no lines in split 'nope'" in missing.output
+
+
+@pytest.mark.parametrize("args", [["--classifier", "none"]])
+def test_calibrating_needs_a_classifier(tmp_path, args):
+    labelled = tmp_path / "set.jsonl"
+    labelled.write_text(json.dumps(LINES[0], ensure_ascii=False) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["calibrate", "--set", str(labelled), *args])
+    assert result.exit_code == 2 and "needs a classifier" in result.output
