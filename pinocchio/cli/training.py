@@ -68,7 +68,8 @@ def train(
 def evaluate(
     split: Annotated[Optional[str], typer.Option("--split", help="Corpus: train, dev or test [default test]. With --set: only this split of the set.")] = None,
     labelled: Annotated[Optional[Path], typer.Option("--set", help="A labelled JSONL set of real sentences (text, labels, optional unsure and split) instead of the corpus.")] = None,
-    errors: Annotated[int, typer.Option("--errors", help="With --set: list this many of the sure items detection got wrong.")] = 0,
+    pairs: Annotated[Optional[Path], typer.Option("--pairs", help="Said<TAB>original pairs: how many claims flagged in the original keep their labels when disguised.")] = None,
+    errors: Annotated[int, typer.Option("--errors", help="With --set: list this many of the sure items detection got wrong (with --pairs: the pairs that lost labels).")] = 0,
     classifier: ClassifierOption = None,
     corpus: CorpusOption = None,
     lexicons: LexiconsOption = None,
@@ -84,6 +85,15 @@ def evaluate(
     with or_exit():
         pipeline = Pipeline(s)
         scorer = pipeline.classifier.name if pipeline.classifier else "lexicon only"
+        if pairs is not None:
+            found = ev.pairs_report(pipeline, ev.read_pairs(pairs))
+            typer.echo(f"{pairs.name} ({scorer}): {found.pairs} pairs with a disguised word; {found.flagged} flagged "
+                       f"in their original form, {found.kept} of them ({found.kept_share:.1%}) with the same labels "
+                       "as said")
+            for pair, was, now in found.lost[:errors]:
+                typer.echo(f"{pairs}:{pair.line}\toriginal {', '.join(sorted(was))}\tsaid {', '.join(sorted(now)) or 'nothing'}"
+                           f"\t{pair.said}")
+            return
         if labelled is None:
             rows = load_corpus(corpus or DEFAULT_CORPUS, split=split or "test")
             _print_report(f"{split or 'test'} ({scorer})", ev.corpus_report(pipeline, rows))

@@ -27,6 +27,7 @@ class MatchKind(StrEnum):
     VARIANT = "variant"  # a disguised spelling listed with the term (薇信, vx)
     PINYIN = "pinyin"  # the term's sound (将血压 for 降血压)
     PATTERN = "pattern"  # a frame with a number or a price (最后{n}单)
+    DISGUISE = "disguise"  # found once a disguised spelling was resolved (小糖人 -> 糖尿病患者)
     MODEL = "model"  # the classifier's label for the whole segment
 
 

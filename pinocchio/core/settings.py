@@ -77,6 +77,10 @@ class Settings:
                                help="Claim-classifier directory, or `none` for the lexicons alone (`--classifier`).")
     lexicon_dir: Path = _setting(env="PINOCCHIO_LEXICONS", parse=_path, factory=lambda: package_data("lexicons"),
                                  shown="the packaged `pinocchio/data/lexicons`", help="Lexicon directory (`--lexicons`).")
+    disguises_path: Path | None = _setting(env="PINOCCHIO_DISGUISES", parse=_path,
+                                           factory=lambda: package_data("disguises.yaml"),
+                                           shown="the packaged `pinocchio/data/disguises.yaml`",
+                                           help="Disguised spellings resolved before the lexicons read a sentence.")
     prompts_dir: Path = _setting(env="PINOCCHIO_PROMPTS", parse=_path, factory=lambda: package_data("prompts"),
                                  shown="the packaged `pinocchio/data/prompts`",
                                  help="ASR prompt, hallucination list and reminder templates.")

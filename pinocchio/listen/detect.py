@@ -4,16 +4,11 @@ pass, remind (a clear rule hit: the streamer is reminded at once) or review (ser
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from pinocchio.core.records import (
-    Finding,
-    FindingSource,
-    Segment,
-    Verdict,
-    VerdictAction,
-)
+from pinocchio.core.records import Finding, FindingSource, MatchKind, Segment, Verdict, VerdictAction
+from pinocchio.listen.disguise import Disguises
 from pinocchio.listen.lexicon import Matcher
 
 
@@ -55,16 +50,19 @@ def decide(findings: Sequence[Finding], options: DetectOptions) -> VerdictAction
 
 
 class Detector:
-    def __init__(self, matcher: Matcher, scorers: Sequence[ClaimScorer] = (), options: DetectOptions = DetectOptions()):
+    def __init__(self, matcher: Matcher, scorers: Sequence[ClaimScorer] = (), options: DetectOptions = DetectOptions(),
+                 disguises: Disguises | None = None):
         self.matcher = matcher
         self.scorers = tuple(scorers)
         self.options = options
+        self.disguises = disguises
 
     def provenance(self) -> dict:
         """Everything here that changes a verdict: the lexicon's version, each scorer's name and
         thresholds, and when a finding goes to a human."""
         return {
             "lexicon": self.matcher.lexicon.version,
+            "disguises": self.disguises.version if self.disguises else None,
             "lexicon_files": list(self.matcher.lexicon.files),
             "scorers": [s.name for s in self.scorers],
             "scorer_thresholds": {s.name: s.thresholds() for s in self.scorers},
@@ -98,8 +96,26 @@ class Detector:
             yield self._combine(segment, [f for found in per_scorer for f in found[i]])
 
     def _combine(self, segment: Segment, extra: list[Finding]) -> Verdict:
-        lexicon = tuple(self.matcher.match(segment.text, segment.tokens, segment.before))
+        lexicon = tuple(self.matcher.match(segment.text, segment.tokens, segment.before)) + self._disguised(segment)
         backed = {f.label for f in lexicon}
         floor = self.options.stand_alone_score
         findings = lexicon + tuple(f for f in extra if f.label in backed or f.score >= floor)
         return Verdict(segment=segment, findings=findings, action=decide(findings, self.options))
+
+    def _disguised(self, segment: Segment) -> tuple[Finding, ...]:
+        """Lexicon hits that only show once the streamer's disguised spellings are resolved, placed on
+        the words said (小糖人也能喝 reads as 糖尿病患者也能喝). Labels already found plainly are not repeated."""
+        if self.disguises is None:
+            return ()
+        resolved = self.disguises.resolve(segment.text)
+        if resolved.text == segment.text:
+            return ()
+        plain = {f.label for f in self.matcher.match(segment.text, segment.tokens, segment.before)}
+        found = []
+        for f in self.matcher.match(resolved.text, before=segment.before):
+            if f.label in plain or not resolved.touches_disguise(*f.span):
+                continue
+            start, end = resolved.said_span(*f.span)
+            found.append(replace(f, span=(start, end), matched=segment.text[start:end], match_kind=MatchKind.DISGUISE,
+                                 score=min(f.score, 0.9)))
+        return tuple(found)

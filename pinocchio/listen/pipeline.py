@@ -30,6 +30,7 @@ from pinocchio.listen.asr import (
 from pinocchio.listen.audio import decode_chunks, probe_file
 from pinocchio.listen.classify import SHIPPED_MODEL, ClaimClassifier
 from pinocchio.listen.detect import DetectOptions, Detector
+from pinocchio.listen.disguise import load_disguises
 from pinocchio.listen.evidence import EvidenceRecorder, EvidenceStore
 from pinocchio.listen.lexicon import Matcher, load_lexicon
 from pinocchio.listen.models import resolve_model
@@ -97,7 +98,8 @@ class Pipeline:
         if self.classifier:
             detect_options = replace(detect_options, confident_score=self.classifier.card.confident,
                                      stand_alone_score=self.classifier.card.stand_alone)
-        self.detector = Detector(Matcher(lexicon), scorers=scorers, options=detect_options)
+        self.detector = Detector(Matcher(lexicon), scorers=scorers, options=detect_options,
+                                 disguises=load_disguises(settings.disguises_path) if settings.disguises_path else None)
         self.asr_options = asr_options or AsrOptions(
             model=settings.model, initial_prompt=load_prompt(settings.prompts_dir) if settings.asr_prompt else "")
         if transcriber is not None:

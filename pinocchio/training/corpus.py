@@ -38,7 +38,7 @@ SEPARATORS = re.compile(r"[\s，,]")
 
 TARGET_TOTAL = 15000
 TARGET_PER_LABEL = 250
-TARGET_COMPLIANT_SHARE = 0.60  # a real stream is 85-90 % compliant talk: the corpus leans that way
+TARGET_COMPLIANT_SHARE = 0.55  # a real stream is 85-90 % compliant talk: the corpus leans that way
 TARGET_WRITTEN = 10000
 
 

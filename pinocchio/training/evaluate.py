@@ -177,3 +177,52 @@ def confusion(judged: Iterable[Judged]) -> dict[str, Counter]:
 def errors(judged: Iterable[Judged], sure_only: bool = True) -> list[Judged]:
     """The items whose predicted labels differ from their gold ones, in file order."""
     return [j for j in judged if j.predicted != j.item.labels and not (sure_only and j.item.unsure)]
+
+
+# ---------------------------------------------------------------- disguised spellings
+
+
+@dataclass(frozen=True)
+class DisguisedPair:
+    line: int
+    said: str  # as the streamer said it, disguised words and all
+    original: str  # with the disguised words resolved
+
+
+@dataclass(frozen=True)
+class PairsReport:
+    pairs: int  # pairs whose two forms differ
+    flagged: int  # originals that detection flags
+    kept: int  # of those, said forms flagged with the same labels
+    lost: tuple[tuple[DisguisedPair, frozenset[str], frozenset[str]], ...]  # (pair, original's labels, said's)
+
+    @property
+    def kept_share(self) -> float:
+        return self.kept / self.flagged if self.flagged else 0.0
+
+
+def read_pairs(path: Path | str) -> list[DisguisedPair]:
+    """Tab-separated said/original pairs (the first two columns; other columns are ignored),
+    keeping only the pairs whose two forms differ."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from None
+    pairs = []
+    for number, raw in enumerate(lines, start=1):
+        columns = raw.split("\t")
+        if len(columns) < 2:
+            raise InputError(f"{path}:{number}: expected said<TAB>original")
+        if columns[0].strip() and columns[0].strip() != columns[1].strip():
+            pairs.append(DisguisedPair(number, columns[0].strip(), columns[1].strip()))
+    return pairs
+
+
+def pairs_report(pipeline, pairs: Sequence[DisguisedPair]) -> PairsReport:
+    """How many claims flagged in their plain form keep their labels when the streamer disguises a word."""
+    said = list(pipeline.check_lines(p.said for p in pairs))
+    original = list(pipeline.check_lines(p.original for p in pairs))
+    flagged = [(p, frozenset(o.labels), frozenset(s.labels)) for p, s, o in zip(pairs, said, original) if o.labels]
+    lost = tuple((p, o, s) for p, o, s in flagged if not o <= s)
+    return PairsReport(pairs=len(pairs), flagged=len(flagged), kept=len(flagged) - len(lost), lost=lost)

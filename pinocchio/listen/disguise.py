@@ -1,0 +1,84 @@
+"""Disguised spellings resolved: streamers say 心灵之窗 for 眼睛, 小糖人 for 糖尿病患者, 去什么斑 for 祛斑
+to dodge word filters. The table (`pinocchio/data/disguises.yaml`) maps each known spelling to the
+word it stands for; `resolve` rewrites a sentence with them (longest first, left to right) and keeps,
+for every character of the result, where it came from, so a finding on the resolved sentence can
+be placed back on the words the streamer really said."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import ahocorasick
+
+from pinocchio.core.errors import LexiconError
+from pinocchio.core.text import normalize_text
+from pinocchio.core.yaml_file import YamlFileError, line_of, read_yaml
+
+
+@dataclass(frozen=True)
+class Resolved:
+    text: str  # the sentence with every known disguise replaced by its word
+    origin: tuple[tuple[int, int], ...]  # for each character of `text`, the span of the said text it stands for
+    replaced: tuple[bool, ...]  # for each character of `text`, whether it comes from a resolved disguise
+
+    def touches_disguise(self, start: int, end: int) -> bool:
+        return any(self.replaced[start:end])
+
+    def said_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the said sentence behind text[start:end]."""
+        return self.origin[start][0], self.origin[end - 1][1]
+
+
+class Disguises:
+    def __init__(self, pairs: dict[str, str], version: str = ""):
+        self.pairs = pairs
+        self.version = version
+        self._automaton = ahocorasick.Automaton()
+        for said, means in pairs.items():
+            self._automaton.add_word(said, (said, means))
+        if pairs:
+            self._automaton.make_automaton()
+
+    def resolve(self, text: str) -> Resolved:
+        if not self.pairs:
+            return Resolved(text, tuple((i, i + 1) for i in range(len(text))), (False,) * len(text))
+        hits = sorted(((end - len(said) + 1, end + 1, means) for end, (said, means) in self._automaton.iter(text)),
+                      key=lambda h: (h[0], -(h[1] - h[0])))
+        out, origin, replaced, at = [], [], [], 0
+        for start, end, means in hits:
+            if start < at:
+                continue  # overlaps a longer disguise already taken
+            out.append(text[at:start])
+            origin.extend((i, i + 1) for i in range(at, start))
+            replaced.extend([False] * (start - at))
+            out.append(means)
+            origin.extend((start, end) for _ in means)
+            replaced.extend([True] * len(means))
+            at = end
+        out.append(text[at:])
+        origin.extend((i, i + 1) for i in range(at, len(text)))
+        replaced.extend([False] * (len(text) - at))
+        return Resolved("".join(out), tuple(origin), tuple(replaced))
+
+
+def load_disguises(path: Path) -> Disguises:
+    """The table, checked: every entry a {said, means} pair of non-empty strings; errors name file:line."""
+    try:
+        document = read_yaml(path)
+    except YamlFileError as exc:
+        raise LexiconError(str(exc)) from None
+    items = (document.data or {}).get("disguises") if isinstance(document.data, dict) else None
+    nodes = document.root.value if document.root is not None else []
+    entries_node = next((v for k, v in nodes if getattr(k, "value", None) == "disguises"), None)
+    if not isinstance(items, list) or entries_node is None:
+        raise LexiconError(f"{path}:1: expected 'disguises:' with a list of {{said, means}}")
+    pairs: dict[str, str] = {}
+    for raw, node in zip(items, entries_node.value):
+        said, means = (raw.get("said"), raw.get("means")) if isinstance(raw, dict) else (None, None)
+        if not isinstance(said, str) or not isinstance(means, str) or not said.strip() or not means.strip():
+            raise LexiconError(f"{path}:{line_of(node)}: an entry needs said and means, both non-empty")
+        pairs[normalize_text(said)] = normalize_text(means)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return Disguises(pairs, version=f"disguises@{digest}")
