@@ -62,6 +62,16 @@ def main() -> None:
         return found
 
     pipeline.classifier.findings = timed
+    combine = pipeline.detector._combine  # the lexicon (plain, patterns, disguises) and the merge
+
+    def timed_combine(segment, extra):
+        t = time.perf_counter()
+        verdict = combine(segment, extra)
+        spent["lexicon"] += time.perf_counter() - t
+        return verdict
+
+    spent["lexicon"] = 0.0
+    pipeline.detector._combine = timed_combine
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         outcome = pipeline.scan_file(args.recording, open_store(f"sqlite:///{tmp}/b.db"),
@@ -69,7 +79,8 @@ def main() -> None:
         total = time.perf_counter() - start
     print(f"scan of {args.recording.name}: {total:.2f} s, {spent['segments']} segments; classifier calls "
           f"{spent['score']:.3f} s = {100 * spent['score'] / total:.2f}% of the scan "
-          f"(its first call waits for the weights loading in the background)")
+          f"(its first call waits for the weights loading in the background); lexicon and merge "
+          f"{spent['lexicon']:.3f} s; detection in all {100 * (spent['score'] + spent['lexicon']) / total:.2f}%")
     flagged = sum(v.action != "pass" for v in outcome.verdicts)
     by_classifier = sum(any(f.source == "classifier" for f in v.findings) for v in outcome.verdicts)
     print(f"flagged segments: {flagged}, with a classifier finding: {by_classifier}")

@@ -53,6 +53,10 @@ def test_save_writes_the_card_and_draws_the_diagram(tmp_path):
     card = json.loads((model / "pinocchio.json").read_text(encoding="utf-8"))
     assert card["calibration"]["stand_alone"] == 0.96 and card["calibration"]["set_name"] == "dev.jsonl tune"
     assert read_card(model).stand_alone == 0.96
+    readme = (model / "README.md").read_text(encoding="utf-8")
+    assert readme.count("## Calibration on real speech") == 1 and "from a score of 0.9600" in readme
+    save(result, model)  # again: the section is replaced, not repeated
+    assert (model / "README.md").read_text(encoding="utf-8").count("## Calibration on real speech") == 1
 
 
 def test_the_detector_drops_classifier_only_findings_below_the_cut_off():

@@ -125,14 +125,33 @@ def _parse_file(path: Path, errors: list[str]) -> list[Entry]:
     return entries
 
 
+def _mapping(raw: object, where: str, keys: set[str], example: str, errors: list[str]) -> bool:
+    """True if `raw` is a mapping of known keys; else the error, naming the place."""
+    if not isinstance(raw, dict):
+        errors.append(f"{where}: {example}")
+        return False
+    bad = sorted(set(raw) - keys)
+    if bad:
+        errors.append(f"{where}: unknown key '{bad[0]}' (valid: {', '.join(sorted(keys))})")
+        return False
+    return True
+
+
+def _severity_and_article(raw: dict, where: str, default_article: str, errors: list[str]) -> tuple[int, str] | None:
+    severity, article = raw.get("severity"), raw.get("article", default_article)
+    if severity not in SEVERITIES or isinstance(severity, bool):
+        errors.append(f"{where}: severity must be 1, 2 or 3, not {severity!r}")
+        return None
+    if not isinstance(article, str) or not article.strip():
+        errors.append(f"{where}: article must be a non-empty string")
+        return None
+    return severity, article.strip()
+
+
 def _parse_pattern(raw: object, where: str, label: str, default_article: str,
                    file_exceptions: list[str], errors: list[str]) -> Entry | None:
-    if not isinstance(raw, dict):
-        errors.append(f"{where}: a pattern must be a mapping like {{pattern: 最后{{n}}单, severity: 2}}")
-        return None
-    bad = sorted(set(raw) - PATTERN_KEYS)
-    if bad:
-        errors.append(f"{where}: unknown key '{bad[0]}' (valid: {', '.join(sorted(PATTERN_KEYS))})")
+    if not _mapping(raw, where, PATTERN_KEYS, "a pattern must be a mapping like {pattern: '最后{n}单', severity: 2}",
+                    errors):
         return None
     text = raw.get("pattern")
     if not isinstance(text, str):
@@ -143,12 +162,8 @@ def _parse_pattern(raw: object, where: str, label: str, default_article: str,
     except ValueError as exc:
         errors.append(f"{where}: pattern '{text}': {exc}")
         return None
-    severity, article = raw.get("severity"), raw.get("article", default_article)
-    if severity not in SEVERITIES or isinstance(severity, bool):
-        errors.append(f"{where}: severity must be 1, 2 or 3, not {severity!r}")
-        return None
-    if not isinstance(article, str) or not article.strip():
-        errors.append(f"{where}: article must be a non-empty string")
+    rule = _severity_and_article(raw, where, default_article, errors)
+    if rule is None:
         return None
     for key in ("exceptions", "matches", "passes"):
         if key in raw and not _str_list(raw[key]):
@@ -157,7 +172,7 @@ def _parse_pattern(raw: object, where: str, label: str, default_article: str,
     if not raw.get("matches"):
         errors.append(f"{where}: a pattern needs at least one sentence it matches (matches: [...])")
         return None
-    return Entry(term=normalize_text(text), label=label, severity=severity, article=article.strip(),
+    return Entry(term=normalize_text(text), label=label, severity=rule[0], article=rule[1],
                  exceptions=tuple(normalize_text(e) for e in (*raw.get("exceptions", []), *file_exceptions)),
                  variants=(), pinyin=False, where=where, regex=regex,
                  matches=tuple(raw.get("matches", ())), passes=tuple(raw.get("passes", ())))
@@ -165,25 +180,15 @@ def _parse_pattern(raw: object, where: str, label: str, default_article: str,
 
 def _parse_entry(raw: object, where: str, label: str, default_article: str,
                  file_exceptions: list[str], errors: list[str]) -> Entry | None:
-    if not isinstance(raw, dict):
-        errors.append(f"{where}: an entry must be a mapping like {{term: ..., severity: 2}}")
-        return None
-    bad = sorted(set(raw) - ENTRY_KEYS)
-    if bad:
-        errors.append(f"{where}: unknown key '{bad[0]}' (valid: {', '.join(sorted(ENTRY_KEYS))})")
+    if not _mapping(raw, where, ENTRY_KEYS, "an entry must be a mapping like {term: ..., severity: 2}", errors):
         return None
     term = raw.get("term")
     if not isinstance(term, (str, int)) or not str(term).strip():
         errors.append(f"{where}: term is missing or empty")
         return None
     term = normalize_text(str(term))
-    severity = raw.get("severity")
-    if severity not in SEVERITIES or isinstance(severity, bool):
-        errors.append(f"{where}: severity must be 1, 2 or 3, not {severity!r}")
-        return None
-    article = raw.get("article", default_article)
-    if not isinstance(article, str) or not article.strip():
-        errors.append(f"{where}: article must be a non-empty string")
+    rule = _severity_and_article(raw, where, default_article, errors)
+    if rule is None:
         return None
     for key in ("exceptions", "variants"):
         if key in raw and not _str_list(raw[key]):
@@ -195,7 +200,7 @@ def _parse_entry(raw: object, where: str, label: str, default_article: str,
     if not isinstance(pinyin, bool):
         errors.append(f"{where}: pinyin must be true or false")
         return None
-    return Entry(term=term, label=label, severity=severity, article=article.strip(),
+    return Entry(term=term, label=label, severity=rule[0], article=rule[1],
                  exceptions=exceptions, variants=variants, pinyin=pinyin, where=where)
 
 

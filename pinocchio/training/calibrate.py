@@ -102,7 +102,39 @@ def save(calibration: Calibration, model_dir: Path) -> Path:
         raise ModelError(f"{card_path}: cannot read the classifier's card ({exc})") from None
     card["calibration"] = calibration.as_json()
     card_path.write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    _describe(calibration, model_dir / "README.md")
     return draw(calibration, model_dir / "reliability.png")
+
+
+MARK_START, MARK_END = "<!-- calibration -->", "<!-- /calibration -->"
+
+
+def _describe(calibration: Calibration, readme: Path) -> None:
+    """The model card's section on calibration, replaced in place on every run."""
+    rows = "\n".join(f"| {b.low:.2f}–{min(b.high, 1.0):.2f} | {b.findings} | {b.correct} | "
+                     f"{'—' if b.precision is None else f'{b.precision:.2f}'} |" for b in calibration.bins)
+    stands = ("never: no score reached the target" if calibration.stand_alone > 1.0
+              else f"from a score of {calibration.stand_alone:.4f}")
+    section = f"""{MARK_START}
+## Calibration on real speech
+
+`pinocchio calibrate` on {calibration.set_name} ({calibration.sentences} sure sentences): findings that a
+lexicon hit of the same label backs ({calibration.backed}, {calibration.backed_correct} right) are kept
+whatever their score; findings the classifier makes alone stand {stands} (target precision
+{calibration.target_precision:.2f}), and are dropped below. Observed precision of those findings by score
+(`reliability.png`):
+
+| score | findings | right | precision |
+|---|---|---|---|
+{rows}
+{MARK_END}"""
+    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    if MARK_START in text and MARK_END in text:
+        before, rest = text.split(MARK_START, 1)
+        text = before + section + rest.split(MARK_END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    readme.write_text(text, encoding="utf-8")
 
 
 def draw(calibration: Calibration, path: Path) -> Path:
