@@ -36,12 +36,11 @@ def lexicon_only():
 
 
 def test_a_disguised_claim_keeps_its_label_and_points_at_the_words_said(lexicon_only):
-    plain = lexicon_only.check_text("这个可以祛斑")
-    disguised = lexicon_only.check_text("这个可以去什么斑")
+    plain = lexicon_only.check_text("喝了对白内障好")
+    disguised = lexicon_only.check_text("喝了对白抹光好")  # 白抹光: a disguise of 白内障 in the table
     assert "medical_claim" in plain.labels and disguised.labels == plain.labels
     found, = [f for f in disguised.findings if f.label == "medical_claim"]
-    assert (found.match_kind, found.matched, found.span) == ("disguise", "去什么斑", (4, 8))
-    assert found.term == "祛斑"
+    assert (found.match_kind, found.matched, found.span, found.term) == ("disguise", "白抹光", (3, 6), "白内障")
 
 
 def test_the_shipped_table_names_its_source_and_loads():

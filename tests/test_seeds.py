@@ -1,7 +1,6 @@
 """The seed corpus checker (pinocchio/seeds.py): the shipped corpus, and broken corpora built in tmp_path."""
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,12 @@ from pinocchio.training.corpus import (
 
 @pytest.fixture(scope="module")
 def shipped():
-    started = time.perf_counter()
-    rows, errors = check_corpus()
-    return rows, errors, time.perf_counter() - started
+    return check_corpus()  # with the held-out real sentences beside the checkout: none may be copied
 
 
-def test_shipped_corpus_is_valid_fast_and_meets_targets(shipped):
-    rows, errors, elapsed_s = shipped
+def test_shipped_corpus_is_valid_and_meets_targets(shipped):
+    rows, errors = shipped
     assert errors == []
-    assert elapsed_s < 5, f"check_corpus took {elapsed_s:.1f} s"  # 0.3 s here; pairwise near-copy search would not be
     stats = corpus_stats(rows)
     assert stats.total == len(rows) == len(DEFAULT_CORPUS.read_text(encoding="utf-8").splitlines())
     assert all(t.met for t in stats.targets()), stats.lines()
@@ -37,14 +33,14 @@ def test_shipped_corpus_is_valid_fast_and_meets_targets(shipped):
 
 
 def test_every_split_is_the_hash_of_its_base_id(shipped):
-    rows, _, _ = shipped
+    rows, _ = shipped
     for row in rows:
         assert row.split == split_for(row.id.split("-v")[0]), row.id
     assert {row.split for row in rows} == set(SPLITS)
 
 
 def test_load_corpus_filters_by_split(shipped):
-    rows, _, _ = shipped
+    rows, _ = shipped
     per_split = corpus_stats(rows).per_split
     for split in SPLITS:
         loaded = load_corpus(split=split)
@@ -174,4 +170,23 @@ def test_stats_count_and_report_unmet_targets(tmp_path):
     assert stats.per_product == {"tea": 2, "health_supplement": 2, "cosmetics": 1}
     assert sum(stats.per_split.values()) == 5
     text = "\n".join(stats.lines())
-    assert "40.0%" in text and text.count("NOT MET") == 3  # only the compliant share is met
+    assert "40.0%" in text and text.count("NOT MET") == 4  # a tiny corpus meets none
+
+
+def test_a_line_that_copies_a_held_out_real_sentence_is_refused(tmp_path):
+    """`seeds check` reads the held-out real set at run time (../shared/data/liveamr) and refuses
+    any corpus line sharing a 12-character run with one of its sentences, said or resolved."""
+    from pinocchio.training.corpus import HELD_OUT, held_out_runs
+
+    runs = held_out_runs(HELD_OUT)
+    assert len(runs) > 100_000, "the held-out set must be beside the checkout"
+    copied = next(iter(runs))  # twelve characters of a held-out sentence, never written down here
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [{"id": "gen-0001", "text": "家人们晚上好欢迎来到直播间", "labels": [], "product": "general"},
+             {"id": "gen-0002", "text": "宝宝们" + copied, "labels": [], "product": "general"}]
+    corpus.write_text("".join(json.dumps(dict(x, split=split_for(x["id"]), origin="written"), ensure_ascii=False)
+                              + "\n" for x in lines), encoding="utf-8")
+    _, errors = check_corpus(corpus)
+    assert len(errors) == 1 and errors[0].startswith("corpus.jsonl:2: copies a held-out real sentence (12+ characters")
+    _, errors = check_corpus(corpus, held_out=None)
+    assert errors == []
