@@ -118,8 +118,8 @@ def test_shipped_model_passes_hard_negatives():
 
 def test_a_negation_cut_off_before_the_claim_still_counts():
     classifier = ClaimClassifier(SHIPPED_MODEL)
-    segments = [Segment(0, 1, "治病", ()), Segment(0, 1, "治病", (), before="注意这个不是药品不能"),
-                Segment(0, 1, "最好的", (), before="我们家的东西是"),
+    segments = [Segment(0, 1, "能治糖尿病", ()), Segment(0, 1, "能治糖尿病", (), before="注意这个不是药品不"),
+                Segment(0, 1, "是全网最好的", (), before="我们家的东西"),
                 Segment(0, 1, "能治糖尿病", (), before="这个不是药品但是")]
     labels = [[f.label for f in found] for found in classifier.findings(segments)]
     assert labels == [["medical_claim"], [], ["absolute_claim"], ["medical_claim"]]

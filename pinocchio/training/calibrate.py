@@ -159,7 +159,7 @@ def draw(calibration: Calibration, path: Path) -> Path:
                    label=f"stands alone from {calibration.stand_alone:.2f}")
     ax.set(xlim=(0.5, 1.0), ylim=(0.0, 1.05), xlabel="classifier score", ylabel="observed precision",
            title=f"Reliability on {calibration.set_name} ({calibration.sentences} sentences)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
