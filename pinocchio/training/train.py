@@ -371,7 +371,7 @@ def _write_card(options: TrainOptions, thresholds: dict[str, float], weights_fro
     card = f"""# Pinocchio claim classifier
 
 A multi-label classifier of false-advertising claims in Chinese live-commerce speech, for the
-eight labels of Pinocchio's taxonomy (no label = compliant). Made by `pinocchio train` (seed
+{len(LABELS)} labels of Pinocchio's taxonomy (no label = compliant). Made by `pinocchio train` (seed
 {options.seed}); loaded by `pinocchio check`, `scan` and the live worker together with the lexicons.
 
 ## Model
@@ -389,7 +389,7 @@ Thresholds (`pinocchio.json`) were chosen on the dev split for the detector's co
 (lexicon hit OR score ≥ threshold), keeping compliant false flags on dev within
 {options.max_compliant_false_flags:.0%}.
 
-## Quality: lexicon + classifier on the test split ({test.total} lines, {test.compliant} compliant)
+## Quality: lexicon + classifier on the test split ({test.total} lines, {test.compliant} compliant), before calibration
 | label | threshold | precision | recall | F1 | support |
 |---|---|---|---|---|---|
 {rows}
