@@ -80,13 +80,49 @@ def reviewers_add(name: Annotated[str, typer.Argument(help="Login name.")],
     """Add a reviewer; the password is asked for (or read from stdin) and stored scrypt-hashed."""
     from pinocchio.moderation.reviewers import add_reviewer
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    password = _password(password_stdin)
     with session(db) as s:
         info = add_reviewer(s, name=name, role=role, password=password)
     typer.echo(f"added {info.name} ({info.role})")
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+@reviewers_app.command("passwd")
+def reviewers_passwd(name: Annotated[str, typer.Argument(help="Login name.")],
+                     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the new password from standard input.")] = False,
+                     db: DbOption = None) -> None:
+    """Set a reviewer's password; every console session of theirs ends."""
+    from pinocchio.moderation.reviewers import change_password
+
+    password = _password(password_stdin)
+    with session(db) as s:
+        change_password(s, name=name, password=password)
+    typer.echo(f"password of {name} changed; their sessions ended")
+
+
+@reviewers_app.command("deactivate")
+def reviewers_deactivate(name: Annotated[str, typer.Argument(help="Login name.")], db: DbOption = None) -> None:
+    """Lock an account: no login, and every console session of theirs ends."""
+    from pinocchio.moderation.reviewers import set_active
+
+    with session(db) as s:
+        set_active(s, name=name, active=False)
+    typer.echo(f"{name} deactivated; their sessions ended")
+
+
+@reviewers_app.command("activate")
+def reviewers_activate(name: Annotated[str, typer.Argument(help="Login name.")], db: DbOption = None) -> None:
+    """Let a deactivated reviewer log in again."""
+    from pinocchio.moderation.reviewers import set_active
+
+    with session(db) as s:
+        set_active(s, name=name, active=True)
+    typer.echo(f"{name} activated")
 
 
 @reviewers_app.command("list")

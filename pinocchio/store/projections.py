@@ -30,7 +30,22 @@ class Reviewer(SQLModel, table=True):
     role: str  # one of ROLES
     password_hash: str  # scrypt$n$r$p$salt$hash, see reviewers.hash_password
     active: bool = True
+    # Every console session carries the epoch it began in; logging out, a new password or a
+    # deactivation moves it on, and every older session ends at its next request.
+    session_epoch: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class LoginFailure(SQLModel, table=True):
+    """A wrong password, kept for a while so that logins slow down and then lock (per account and per
+    client, across every console process of the database)."""
+
+    __tablename__ = "login_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)  # the account tried (what was typed, cut to 200 characters)
+    client: str = Field(index=True)  # the client's address
+    at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), index=True)
 
 
 class Report(SQLModel, table=True):

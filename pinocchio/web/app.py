@@ -27,6 +27,7 @@ from pinocchio.core.errors import (
 from pinocchio.core.settings import Settings
 from pinocchio.store import open_store
 from pinocchio.web import auth, routes_api, routes_console, views
+from pinocchio.web import metrics as console_metrics
 from pinocchio.web.csrf import csrf_token
 
 HERE = Path(__file__).resolve().parent
@@ -49,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = open_store(settings.db_url)
     app.state.evidence_dir = settings.evidence_path().resolve()
     app.state.api_key_hashes = auth.api_key_hashes(settings.api_keys)
+    app.state.metrics = console_metrics.ConsoleMetrics()
     app.state.templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_page_context])
     app.add_middleware(SessionMiddleware, secret_key=auth.secret_key_for(settings.db_url, settings.secret_key),
                        session_cookie="pinocchio_session",
@@ -58,6 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(routes_console.router)
     app.include_router(routes_api.router)
+    app.include_router(console_metrics.router)
 
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/")

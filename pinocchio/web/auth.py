@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import os
 import secrets
 from pathlib import Path
@@ -16,10 +17,16 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
-from sqlmodel import select
 
-from pinocchio.moderation.reviewers import ReviewerInfo, verify_reviewer
-from pinocchio.store.projections import Reviewer
+from pinocchio.moderation.reviewers import (
+    ReviewerInfo,
+    end_sessions,
+    login_failed,
+    login_succeeded,
+    login_wait,
+    session_reviewer,
+    verify_reviewer,
+)
 from pinocchio.web.csrf import check_csrf, rotate_csrf
 from pinocchio.web.deps import SessionDep
 
@@ -58,14 +65,12 @@ def secret_key_for(db_url: str, configured: str | None) -> str:
 
 
 def current_reviewer(request: Request, session: SessionDep) -> ReviewerInfo:
-    """The logged-in reviewer, read from the table on every request so that a changed role or a
-    deactivated account counts at once."""
-    name = request.session.get("reviewer")
-    row = session.exec(select(Reviewer).where(Reviewer.name == name)).first() if isinstance(name, str) else None
-    if row is None or not row.active:
-        request.session.pop("reviewer", None)
+    """The logged-in reviewer, read from the table on every request so that a changed role, a
+    deactivated account or an ended session (logout, new password) counts at once."""
+    info = session_reviewer(session, request.session.get("reviewer_id"), request.session.get("epoch"))
+    if info is None:
+        request.session.clear()
         raise LoginRequired()
-    info = ReviewerInfo(name=row.name, role=row.role, active=row.active)
     request.state.reviewer = info  # for the templates' header
     return info
 
@@ -117,22 +122,43 @@ def login_form(request: Request, next: str = "/queue"):
     return request.app.state.templates.TemplateResponse(request, "login.html", {"next": safe_next(next), "error": None})
 
 
+def _login_page(request: Request, next: str, error: str, status: int, headers: dict | None = None):
+    return request.app.state.templates.TemplateResponse(request, "login.html", {"next": safe_next(next), "error": error},
+                                                        status_code=status, headers=headers)
+
+
 @router.post("/login")
 def login(request: Request, session: SessionDep, name: Annotated[str, Form()] = "",
           password: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/queue"):
-    info = verify_reviewer(session, name=name.strip(), password=password)
+    name, client = name.strip(), request.client.host if request.client else "unknown"
+    wait = login_wait(session, name=name, client=client)
+    if wait > 0:  # before the password is even read: a locked account cannot be probed
+        request.app.state.metrics.refused_logins.inc()
+        log.warning("login for %r from %s refused for %.0f s more (too many wrong passwords)", name[:100], client, wait)
+        seconds = math.ceil(wait)
+        return _login_page(request, next, f"Too many wrong passwords: try again in {seconds} s.", 429,
+                           {"Retry-After": str(seconds)})
+    info = verify_reviewer(session, name=name, password=password)
     if info is None:
-        log.info("failed login for %r", name[:100])
-        return request.app.state.templates.TemplateResponse(
-            request, "login.html", {"next": safe_next(next), "error": "Wrong name or password."}, status_code=401)
+        login_failed(session, name=name, client=client)
+        session.commit()
+        request.app.state.metrics.failed_logins.inc()
+        return _login_page(request, next, "Wrong name or password.", 401)
+    login_succeeded(session, name=name, client=client)
+    session.commit()
     request.session.clear()
-    request.session["reviewer"] = info.name
+    request.session.update({"reviewer_id": info.id, "epoch": info.session_epoch})
     rotate_csrf(request)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request):
+def logout(request: Request, session: SessionDep):
+    """Logging out ends every session of the account, not only this browser's cookie."""
+    info = session_reviewer(session, request.session.get("reviewer_id"), request.session.get("epoch"))
+    if info is not None:
+        end_sessions(session, name=info.name)
+        session.commit()
     request.session.clear()
     rotate_csrf(request)
     return RedirectResponse("/login", status_code=303)

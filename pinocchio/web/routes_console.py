@@ -32,7 +32,7 @@ from pinocchio.moderation.cases import (
     review_queue,
 )
 from pinocchio.moderation.penalties import active_strike_points, list_penalties
-from pinocchio.moderation.reviewers import require_role
+from pinocchio.moderation.reviewers import list_reviewers, require_role, set_active
 from pinocchio.web import views
 from pinocchio.web.auth import ReviewerDep, current_reviewer
 from pinocchio.web.csrf import check_csrf
@@ -208,6 +208,26 @@ def penalties(request: Request, session: SessionDep, streamer: str = "", active:
     points = {s: active_strike_points(session, s) for s in {p.streamer_id for p in rows}}
     return _page(request, "penalties.html", {"penalties": rows, "points": points,
                                              "filters": {"streamer": streamer.strip(), "active": active}})
+
+
+@router.get("/reviewers")
+def accounts(request: Request, session: SessionDep, me: ReviewerDep):
+    """The accounts and which are active (admins only)."""
+    require_role(session, me.name, "admin", "seeing the accounts")
+    return _page(request, "reviewers.html", {"accounts": list_reviewers(session)})
+
+
+@router.post("/reviewers/{name}/{change}")
+def account_change(request: Request, session: SessionDep, me: ReviewerDep, name: str, change: str):
+    """Deactivate (every session of theirs ends) or activate an account; admins only."""
+    if change not in ("activate", "deactivate"):
+        raise HTTPException(status_code=404, detail="no such change")
+    if name == me.name:
+        raise Conflict("you cannot deactivate your own account here")
+    set_active(session, name=name, active=change == "activate", by=me.name)
+    session.commit()
+    flash(request, f"{name} {change}d.")
+    return RedirectResponse("/reviewers", status_code=303)
 
 
 @router.get("/appeals")
