@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,6 +21,8 @@ from rich.table import Table
 
 from pinocchio.core.errors import PinocchioError
 from pinocchio.core.settings import Settings
+
+MAX_ID = 2**63 - 1  # the largest row id a database keeps: a larger one is refused as a bad option
 
 # Tables for people; off a terminal (a pipe, a log) lines may be long rather than cut.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -55,11 +58,17 @@ def fail(message: str) -> None:
 
 @contextmanager
 def or_exit(code: int = 2) -> Iterator[None]:
-    """Turn the library's errors into one `error: ...` line and an exit code, never a traceback."""
+    """Turn the library's errors, and a database that cannot answer, into one `error: ...` line
+    and an exit code, never a traceback."""
+    from pinocchio.store.engine import UNAVAILABLE, unavailable
+
     try:
         yield
     except PinocchioError as exc:
         fail(str(exc))
+        raise typer.Exit(code) from None
+    except UNAVAILABLE as exc:
+        fail(unavailable(exc))
         raise typer.Exit(code) from None
 
 
@@ -104,17 +113,24 @@ def plain(value):
     return value
 
 
+def visible(text: str) -> str:
+    """Text from outside (viewers, streamers) made safe for a terminal: rich markup escaped and
+    control characters (escape sequences, NUL, carriage returns) shown as \\xNN, never obeyed."""
+    return escape("".join(ch if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf") else f"\\x{ord(ch):02x}"
+                          for ch in text))
+
+
 def cell(value) -> str:
-    """A value as a table cell: shown as text, never read as rich markup (viewers write these)."""
+    """A value as a table cell: shown as text, never read as rich markup or obeyed as a control code."""
     if value is None:
         return ""
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M}"
     if isinstance(value, tuple):
-        return escape(", ".join(str(v) for v in value))
+        return visible(", ".join(str(v) for v in value))
     if isinstance(value, float):
         return f"{value:g}"
-    return escape(str(value))
+    return visible(str(value))
 
 
 def emit_rows(rows: list, columns: list[str], format: OutputFormat, title: str) -> None:

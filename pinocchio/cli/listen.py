@@ -31,6 +31,7 @@ from pinocchio.cli.common import (
     or_exit,
     out,
     settings,
+    visible,
 )
 from pinocchio.core.errors import ConfigError, PinocchioError
 from pinocchio.core.records import FindingSource, Verdict, VerdictAction
@@ -56,8 +57,8 @@ def verdict_table(title: str, verdicts: list[Verdict], with_times: bool, show_al
         row = [] if not with_times else [f"{clock(v.segment.start_s)}-{clock(v.segment.end_s)}"]
         found_by = dict.fromkeys(f.matched if f.source == FindingSource.LEXICON else f"{f.source} {f.score:.2f}"
                                  for f in v.findings)
-        row += [f"[{COLOURS[v.action]}]{v.action}[/]", "\n".join(v.labels), escape("\n".join(found_by)),
-                escape("\n".join(dict.fromkeys(f.article for f in v.findings))), escape(v.segment.text)]
+        row += [f"[{COLOURS[v.action]}]{v.action}[/]", "\n".join(v.labels), visible("\n".join(found_by)),
+                visible("\n".join(dict.fromkeys(f.article for f in v.findings))), visible(v.segment.text)]
         table.add_row(*row)
     return table
 

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from pinocchio.cli.common import (
+    MAX_ID,
     AsOption,
     CommentOption,
     DbOption,
@@ -44,7 +45,7 @@ def reports_import(file: Annotated[Path, typer.Argument(help="CSV with a header 
 
 
 @reports_app.command("list")
-def reports_list(db: DbOption = None, stream: Annotated[Optional[int], typer.Option("--stream", help="Only this stream id.")] = None,
+def reports_list(db: DbOption = None, stream: Annotated[Optional[int], typer.Option("--stream", help="Only this stream id.", min=1, max=MAX_ID)] = None,
                  reporter: Annotated[Optional[str], typer.Option("--reporter", help="Only this reporter.")] = None,
                  waiting: Annotated[bool, typer.Option("--waiting", help="Only reports not attached to any segment yet.")] = False,
                  format: FormatOption = OutputFormat.table) -> None:
@@ -156,7 +157,7 @@ def cases_queue(db: DbOption = None,
 
 
 @cases_app.command("show")
-def cases_show(segment: Annotated[int, typer.Argument(help="The case's segment id.")], db: DbOption = None) -> None:
+def cases_show(segment: Annotated[int, typer.Argument(help="The case's segment id.", min=1, max=MAX_ID)], db: DbOption = None) -> None:
     """One case and its history from the event log."""
     from pinocchio.moderation.cases import case_history, get_case
 
@@ -170,7 +171,7 @@ def cases_show(segment: Annotated[int, typer.Argument(help="The case's segment i
 
 
 @cases_app.command("claim")
-def cases_claim(segment: Annotated[int, typer.Argument(help="The case's segment id.")], reviewer: AsOption = None,
+def cases_claim(segment: Annotated[int, typer.Argument(help="The case's segment id.", min=1, max=MAX_ID)], reviewer: AsOption = None,
                 db: DbOption = None) -> None:
     """Take a case (for 30 minutes); fails if another reviewer holds it."""
     from pinocchio.moderation.cases import claim_case
@@ -181,7 +182,7 @@ def cases_claim(segment: Annotated[int, typer.Argument(help="The case's segment 
 
 
 @cases_app.command("confirm")
-def cases_confirm(segment: Annotated[int, typer.Argument(help="The case's segment id.")],
+def cases_confirm(segment: Annotated[int, typer.Argument(help="The case's segment id.", min=1, max=MAX_ID)],
                   label: Annotated[list[str], typer.Option("--label", "-l", help="A label it breaks (repeat for more).")],
                   reviewer: AsOption = None, comment: CommentOption = "", db: DbOption = None) -> None:
     """It breaks the rules: strikes for the streamer, and the ladder's penalty."""
@@ -201,7 +202,7 @@ def cases_confirm(segment: Annotated[int, typer.Argument(help="The case's segmen
 
 
 @cases_app.command("dismiss")
-def cases_dismiss(segment: Annotated[int, typer.Argument(help="The case's segment id.")], reviewer: AsOption = None,
+def cases_dismiss(segment: Annotated[int, typer.Argument(help="The case's segment id.", min=1, max=MAX_ID)], reviewer: AsOption = None,
                   comment: CommentOption = "", db: DbOption = None) -> None:
     """Nothing wrong: close the case without strikes."""
     from pinocchio.moderation.cases import dismiss_case
@@ -212,7 +213,7 @@ def cases_dismiss(segment: Annotated[int, typer.Argument(help="The case's segmen
 
 
 @cases_app.command("escalate")
-def cases_escalate(segment: Annotated[int, typer.Argument(help="The case's segment id.")], reviewer: AsOption = None,
+def cases_escalate(segment: Annotated[int, typer.Argument(help="The case's segment id.", min=1, max=MAX_ID)], reviewer: AsOption = None,
                    comment: CommentOption = "", db: DbOption = None) -> None:
     """Hand the case to a senior reviewer."""
     from pinocchio.moderation.cases import escalate_case
@@ -223,7 +224,7 @@ def cases_escalate(segment: Annotated[int, typer.Argument(help="The case's segme
 
 
 @cases_app.command("comment")
-def cases_comment(segment: Annotated[int, typer.Argument(help="The case's segment id.")],
+def cases_comment(segment: Annotated[int, typer.Argument(help="The case's segment id.", min=1, max=MAX_ID)],
                   text: Annotated[str, typer.Argument(help="The note.")], reviewer: AsOption = None, db: DbOption = None) -> None:
     """Add a note to a case."""
     from pinocchio.moderation.cases import comment_case
@@ -269,7 +270,7 @@ appeals_app = typer.Typer(help="Streamers' appeals against penalties.", no_args_
 
 
 @appeals_app.command("file")
-def appeals_file(penalty: Annotated[int, typer.Argument(help="The penalty id.")],
+def appeals_file(penalty: Annotated[int, typer.Argument(help="The penalty id.", min=1, max=MAX_ID)],
                  streamer: Annotated[str, typer.Option("--streamer", help="The streamer appealing (must be the penalised one).")],
                  reason: Annotated[str, typer.Option("--reason", help="Why the penalty is wrong.")],
                  db: DbOption = None) -> None:
@@ -282,7 +283,7 @@ def appeals_file(penalty: Annotated[int, typer.Argument(help="The penalty id.")]
 
 
 @appeals_app.command("resolve")
-def appeals_resolve(appeal: Annotated[int, typer.Argument(help="The appeal id.")],
+def appeals_resolve(appeal: Annotated[int, typer.Argument(help="The appeal id.", min=1, max=MAX_ID)],
                     uphold: Annotated[bool, typer.Option("--uphold/--deny", help="Uphold (reverse the penalty) or deny.")],
                     reviewer: AsOption = None, comment: CommentOption = "", db: DbOption = None) -> None:
     """Resolve an appeal (seniors and admins); upholding reverses the penalty and its strikes."""

@@ -40,3 +40,32 @@ def comparable(text: str) -> str:
 
 def han_count(text: str) -> int:
     return sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
+
+
+_CONTROL = ("Cc", "Cf", "Zl", "Zp")
+
+
+def checked_name(value: str, what: str, limit: int = 200) -> str:
+    """A name or an id from outside: trimmed; refused (InputError naming `what`) if empty, too long
+    or holding control characters (NUL, escape sequences, line breaks)."""
+    from pinocchio.core.errors import InputError
+
+    value = value.strip()
+    if not value or len(value) > limit:
+        raise InputError(f"{what} must be 1 to {limit} characters")
+    if any(unicodedata.category(ch) in _CONTROL for ch in value):
+        raise InputError(f"{what} may not hold control characters")
+    return value
+
+
+def checked_text(value: str, what: str, limit: int) -> str:
+    """Free text from outside (a comment, a reason): trimmed; line breaks and tabs allowed, other
+    control characters (NUL, escape sequences) refused; at most `limit` characters."""
+    from pinocchio.core.errors import InputError
+
+    value = value.strip()
+    if len(value) > limit:
+        raise InputError(f"{what} is {len(value)} characters, more than {limit}")
+    if any(unicodedata.category(ch) in _CONTROL and ch not in "\n\t" for ch in value):
+        raise InputError(f"{what} may not hold control characters")
+    return value

@@ -35,6 +35,7 @@ from pinocchio.core.clock import aware, utcnow
 from pinocchio.core.errors import InputError, NotFound, RateLimited
 from pinocchio.core.labels import check_label
 from pinocchio.core.records import VerdictAction
+from pinocchio.core.text import checked_name, checked_text
 from pinocchio.moderation.ledger import record
 from pinocchio.moderation.projection import ReportState, credibility, state_of
 from pinocchio.store.projections import Report, ReportLink
@@ -95,15 +96,19 @@ def submit_report(session: Session, *, stream: int | str, reporter_id: str, at: 
     """Take one viewer's report (what `POST /api/v1/reports` calls). Invalid input raises
     `InputError` (or `NotFound` for the stream, `RateLimited` for a flood) before anything is written."""
     stream_row = _stream(session, stream)
-    reporter_id = str(reporter_id).strip() if reporter_id is not None else ""
-    if not reporter_id or len(reporter_id) > MAX_REPORTER_CHARS:
+    if isinstance(reporter_id, int) and not isinstance(reporter_id, bool):
+        reporter_id = str(reporter_id)  # a platform's numeric user id
+    if not isinstance(reporter_id, str) or not reporter_id.strip() or len(reporter_id.strip()) > MAX_REPORTER_CHARS:
         raise InputError(f"reporter must be a non-empty id of at most {MAX_REPORTER_CHARS} characters")
+    reporter_id = checked_name(reporter_id, "reporter", MAX_REPORTER_CHARS)
+    if label is not None and not isinstance(label, str):
+        raise InputError(f"label must be text, one of the taxonomy's, not {label!r}")
     label = (label or "").strip() or None
     if label is not None:
         check_label(label)
-    comment = (comment or "").strip()
-    if len(comment) > MAX_COMMENT_CHARS:
-        raise InputError(f"comment is {len(comment)} characters, more than {MAX_COMMENT_CHARS}")
+    if comment is not None and not isinstance(comment, str):
+        raise InputError("comment must be text")
+    comment = checked_text(comment or "", "comment", MAX_COMMENT_CHARS)
     now = utcnow()
     at_s, reported_at, scan_id = _position(session, stream_row, at, now)
     since = now - timedelta(seconds=options.rate_window_s)
@@ -240,13 +245,24 @@ def _actor(reporter_id: str) -> str:
     return f"viewer:{reporter_id}"
 
 
+MAX_ID = 2**63 - 1  # the largest row id a database keeps
+
+
 def _stream(session: Session, stream: int | str | None) -> Stream:
+    """The stream a report names by id or by name; bad types, huge ids and control characters are
+    one-line refusals, not database errors."""
     if stream is None or (isinstance(stream, str) and not stream.strip()):
         raise InputError("stream is missing")
-    if isinstance(stream, int) or (isinstance(stream, str) and stream.strip().isdigit()):
-        row = session.get(Stream, int(stream))
+    if isinstance(stream, bool) or not isinstance(stream, (int, str)):
+        raise InputError(f"stream must be an id or a name, not {type(stream).__name__}")
+    if isinstance(stream, int) or stream.strip().isdigit():
+        number = int(stream)
+        if not 1 <= number <= MAX_ID:
+            raise InputError(f"stream id {number} is out of range")
+        row = session.get(Stream, number)
     else:
-        row = session.exec(select(Stream).where(Stream.name == stream.strip()).order_by(Stream.id.desc())).first()
+        name = checked_name(stream, "stream")
+        row = session.exec(select(Stream).where(Stream.name == name).order_by(Stream.id.desc())).first()
     if row is None:
         raise NotFound(f"stream {stream} not found")
     return row

@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +21,7 @@ from sqlmodel import Session, select
 
 from pinocchio.core.clock import aware, utcnow
 from pinocchio.core.errors import Conflict, Forbidden, InputError, NotFound
+from pinocchio.core.text import checked_name
 from pinocchio.store.projections import ROLES, LoginFailure, Reviewer
 
 log = logging.getLogger(__name__)
@@ -52,17 +52,6 @@ def _info(row: Reviewer) -> ReviewerInfo:
     return ReviewerInfo(name=row.name, role=row.role, active=row.active, id=row.id, session_epoch=row.session_epoch)
 
 
-def check_name(value: str, what: str, limit: int = 200) -> str:
-    """A name or an id from outside: trimmed, and refused if empty, too long or holding control
-    characters (NUL, escape sequences, line breaks)."""
-    value = value.strip()
-    if not value or len(value) > limit:
-        raise InputError(f"{what} must be 1 to {limit} characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
-        raise InputError(f"{what} may not hold control characters")
-    return value
-
-
 def hash_password(password: str) -> str:
     """`scrypt$N$r$p$salt$hash` with a random 16-byte salt."""
     salt = secrets.token_bytes(16)
@@ -87,7 +76,7 @@ def add_reviewer(session: Session, *, name: str, role: str, password: str, by: s
     None for the command line, whose user already holds the database."""
     if by is not None:
         require_role(session, by, "admin", "adding reviewers")
-    name = check_name(name, "reviewer name", limit=64)
+    name = checked_name(name, "reviewer name", limit=64)
     if any(c.isspace() for c in name) or ":" in name:
         raise InputError(f"reviewer name {name!r}: one word, without ':'")
     if role not in ROLES:

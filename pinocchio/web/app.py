@@ -5,6 +5,7 @@ Forbidden 403, RateLimited 429): JSON `{"detail": ...}` under /api, an error pag
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,11 +27,12 @@ from pinocchio.core.errors import (
 )
 from pinocchio.core.settings import Settings
 from pinocchio.store import open_store
-from pinocchio.web import auth, routes_api, routes_console, views
+from pinocchio.web import auth, guards, routes_api, routes_console, views
 from pinocchio.web import metrics as console_metrics
 from pinocchio.web.csrf import csrf_token
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
 STATUS_BY_ERROR = ((RateLimited, 429), (InputError, 422), (NotFound, 404), (Conflict, 409), (Forbidden, 403))
 
 
@@ -100,4 +102,20 @@ def create_app(settings: Settings) -> FastAPI:
     async def bad_request(request: Request, exc: RequestValidationError):
         return error_page(request, 422, routes_api.validation_reason(exc))
 
+    for kind in guards.UNAVAILABLE:
+        @app.exception_handler(kind)
+        async def database_unavailable(request: Request, exc: Exception):
+            app.state.metrics.unavailable.inc()
+            log.warning("%s %s: the database is unavailable (%s)", request.method, request.url.path,
+                        str(exc).splitlines()[0][:200])
+            response = error_page(request, 503, "the database is busy or unavailable: try again in a moment")
+            response.headers["Retry-After"] = str(guards.RETRY_AFTER_S)
+            return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.exception("%s %s failed", request.method, request.url.path)
+        return error_page(request, 500, "internal error: the server logged it")
+
+    app.add_middleware(guards.Guards, https=settings.https)  # added last, so outermost: every answer gets it
     return app

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlmodel import Session
+
+MAX_ID = 2**63 - 1  # the largest row id SQLite and PostgreSQL keep: a larger one is a 422, not a crash
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id")]
 
 
 def get_session(request: Request) -> Iterator[Session]:

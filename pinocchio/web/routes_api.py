@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pinocchio.moderation.appeals import file_appeal
 from pinocchio.moderation.reports import submit_report
 from pinocchio.web.auth import api_client
-from pinocchio.web.deps import SessionDep
+from pinocchio.web.deps import MAX_ID, SessionDep
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(api_client)])
 
@@ -22,8 +23,9 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(api_client)])
 class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    stream: int | str = Field(description="The stream's id or name.")
-    reporter: str = Field(description="The viewer's id on the platform.")
+    stream: Annotated[int, Field(ge=1, le=MAX_ID)] | Annotated[str, Field(max_length=200)] = Field(
+        description="The stream's id or name.")
+    reporter: str = Field(max_length=200, description="The viewer's id on the platform.")
     at: float | str = Field(description="Seconds into the stream, or an ISO 8601 wall time with its offset.")
     label: str | None = None
     comment: str = ""
@@ -39,9 +41,9 @@ class ReportOut(BaseModel):
 class AppealIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    penalty_id: int
-    streamer_id: str
-    reason: str
+    penalty_id: int = Field(ge=1, le=MAX_ID)
+    streamer_id: str = Field(max_length=200)
+    reason: str = Field(max_length=4000)
 
 
 class AppealOut(BaseModel):

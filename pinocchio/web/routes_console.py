@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlmodel import Session
 
@@ -36,7 +36,7 @@ from pinocchio.moderation.reviewers import list_reviewers, require_role, set_act
 from pinocchio.web import views
 from pinocchio.web.auth import ReviewerDep, current_reviewer
 from pinocchio.web.csrf import check_csrf
-from pinocchio.web.deps import SessionDep
+from pinocchio.web.deps import MAX_ID, RowId, SessionDep
 
 router = APIRouter(dependencies=[Depends(current_reviewer), Depends(check_csrf)])  # who first, then the token
 
@@ -116,7 +116,7 @@ def queue(request: Request, session: SessionDep, me: ReviewerDep, label: str = "
 
 
 @router.get("/cases/next")
-def next_case(request: Request, session: SessionDep, me: ReviewerDep, after: int | None = None):
+def next_case(request: Request, session: SessionDep, me: ReviewerDep, after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None):
     """The highest-priority case this reviewer may take, other than the one they are leaving."""
     cases = [c for c in review_queue(session, reviewer=me.name, limit=QUEUE_LIMIT) if c.segment_id != after]
     if not cases:
@@ -133,7 +133,7 @@ def _holds(case: CaseInfo, name: str) -> bool:
 
 
 @router.get("/cases/{segment_id}")
-def case_page(request: Request, session: SessionDep, me: ReviewerDep, segment_id: int):
+def case_page(request: Request, session: SessionDep, me: ReviewerDep, segment_id: RowId):
     case = get_case(session, segment_id)
     stream = views.stream_of(session, case.stream_id)
     penalties = list_penalties(session, streamer_id=case.streamer_id) if case.streamer_id else []
@@ -148,7 +148,7 @@ def case_page(request: Request, session: SessionDep, me: ReviewerDep, segment_id
 
 
 @router.post("/cases/{segment_id}/claim")
-def claim(request: Request, session: SessionDep, me: ReviewerDep, segment_id: int):
+def claim(request: Request, session: SessionDep, me: ReviewerDep, segment_id: RowId):
     def do():
         info = claim_case(session, reviewer=me.name, segment_id=segment_id)
         return f"Case {segment_id} is yours until {views.when(info.claim_expires_at)}."
@@ -156,7 +156,7 @@ def claim(request: Request, session: SessionDep, me: ReviewerDep, segment_id: in
 
 
 @router.post("/cases/{segment_id}/confirm")
-def confirm(request: Request, session: SessionDep, me: ReviewerDep, segment_id: int,
+def confirm(request: Request, session: SessionDep, me: ReviewerDep, segment_id: RowId,
             labels: Annotated[list[str], Form()] = [], comment: Comment = ""):  # noqa: B006 (FastAPI copies it)
     def do():
         decision = confirm_case(session, reviewer=me.name, segment_id=segment_id, labels=labels, comment=comment)
@@ -166,13 +166,13 @@ def confirm(request: Request, session: SessionDep, me: ReviewerDep, segment_id: 
 
 
 @router.post("/cases/{segment_id}/dismiss")
-def dismiss(request: Request, session: SessionDep, me: ReviewerDep, segment_id: int, comment: Comment = ""):
+def dismiss(request: Request, session: SessionDep, me: ReviewerDep, segment_id: RowId, comment: Comment = ""):
     return _act(request, session, segment_id, lambda: decision_message(
         dismiss_case(session, reviewer=me.name, segment_id=segment_id, comment=comment), None))
 
 
 @router.post("/cases/{segment_id}/escalate")
-def escalate(request: Request, session: SessionDep, me: ReviewerDep, segment_id: int, comment: Comment = ""):
+def escalate(request: Request, session: SessionDep, me: ReviewerDep, segment_id: RowId, comment: Comment = ""):
     def do():
         escalate_case(session, reviewer=me.name, segment_id=segment_id, comment=comment)
         return f"Case {segment_id} escalated to the seniors."
@@ -180,7 +180,7 @@ def escalate(request: Request, session: SessionDep, me: ReviewerDep, segment_id:
 
 
 @router.post("/cases/{segment_id}/comment")
-def comment(request: Request, session: SessionDep, me: ReviewerDep, segment_id: int, text: Comment = ""):
+def comment(request: Request, session: SessionDep, me: ReviewerDep, segment_id: RowId, text: Comment = ""):
     def do():
         comment_case(session, reviewer=me.name, segment_id=segment_id, text=text)
         return "Comment added."
@@ -239,7 +239,7 @@ def appeals(request: Request, session: SessionDep, me: ReviewerDep, status: str 
 
 
 @router.post("/appeals/{appeal_id}/resolve")
-def resolve(request: Request, session: SessionDep, me: ReviewerDep, appeal_id: int,
+def resolve(request: Request, session: SessionDep, me: ReviewerDep, appeal_id: RowId,
             decision: Annotated[str, Form()] = "", comment: Comment = ""):
     if decision not in ("uphold", "deny"):
         raise HTTPException(status_code=422, detail="decision must be uphold or deny")
