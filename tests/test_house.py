@@ -75,12 +75,20 @@ def calls(path: Path, name: str) -> list[int]:
             and (getattr(n.func, "id", None) == name or getattr(n.func, "attr", None) == name)]
 
 
+def inserts_into(path: Path, name: str) -> list[int]:
+    """Where a module builds a `name` row or an INSERT into its table."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and (getattr(n.func, "id", None) == name
+                 or (getattr(n.func, "id", None) == "insert" and any(getattr(a, "id", None) == name for a in n.args)))]
+
+
 def test_one_writer_appends_to_the_log():
-    """A ModerationEvent row is made in one place (store/chain.append_row), and append_row is
-    called from one function (moderation/ledger.record)."""
-    makers = {str(p.relative_to(PACKAGE)): calls(p, "ModerationEvent") for p in modules()}
+    """A ModerationEvent row is made in one place (store/chain.append_rows), and append_rows is
+    called from one function (moderation/ledger.record_all)."""
+    makers = {str(p.relative_to(PACKAGE)): inserts_into(p, "ModerationEvent") for p in modules()}
     assert {k for k, v in makers.items() if v} == {"store/chain.py"}
-    appenders = {str(p.relative_to(PACKAGE)): calls(p, "append_row") for p in modules()}
+    appenders = {str(p.relative_to(PACKAGE)): calls(p, "append_rows") for p in modules()}
     assert {k for k, v in appenders.items() if v} == {"moderation/ledger.py"}
     assert len(appenders["moderation/ledger.py"]) == 1
 

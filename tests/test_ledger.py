@@ -14,6 +14,7 @@ from pinocchio.core import events as ev
 from pinocchio.core.errors import Conflict, Forbidden, NotFound
 from pinocchio.core.events import Action, AppealStatus, CaseStatus, ReportOutcome
 from pinocchio.moderation import projection as p
+from pinocchio.moderation import projector
 from pinocchio.moderation.ledger import event_count, history, record, snapshot
 from pinocchio.store import open_store
 
@@ -28,7 +29,7 @@ def case(status=CaseStatus.OPEN, held_by=None, expires=EXPIRES, **changes) -> p.
 
 
 def test_every_action_has_one_payload_record_and_one_transition():
-    assert set(ev.PAYLOADS) == set(Action) == set(p._HANDLERS)
+    assert set(ev.PAYLOADS) == set(Action) == set(projector._HANDLERS)
     assert all(cls.ACTION == action for action, cls in ev.PAYLOADS.items())
 
 

@@ -12,11 +12,11 @@ from pinocchio.core.clock import aware, utcnow
 from pinocchio.core.errors import InputError, NotFound, RateLimited
 from pinocchio.moderation.cases import claim_case, confirm_case, dismiss_case
 from pinocchio.moderation.projection import credibility
+from pinocchio.moderation.report_files import import_reports
 from pinocchio.moderation.reports import (
     ReportOptions,
     attach_all_waiting,
     attach_waiting_reports,
-    import_reports,
     list_reports,
     reporter_credibility,
     submit_report,

@@ -32,7 +32,8 @@ def test_verdicts_round_trip_and_flag_events_chain(db_url):
     assert [e.action for e in events] == ["flag", "flag"]
     assert events[0].prev_hash == chain.GENESIS_HASH and events[1].prev_hash == events[0].hash
     for e in events:
-        assert e.hash == chain.event_hash(e.prev_hash, e.created_at, e.actor, e.action, e.subject, e.payload)
+        assert e.hash == chain.event_hash(e.prev_hash, e.id, e.created_at, e.actor, e.action, e.subject, e.stream_id,
+                                        e.payload)
         assert json.loads(e.payload)["labels"] == ["medical_claim"]
 
 

@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pinocchio.core.errors import PinocchioError
@@ -145,3 +146,19 @@ def emit_rows(rows: list, columns: list[str], format: OutputFormat, title: str) 
     for row in rows:
         table.add_row(*[cell(getattr(row, c)) for c in columns])
     out.print(table)
+
+
+class ProgressBar:
+    """A progress bar on the terminal's stderr (stream seconds of a file, lines of an import)."""
+
+    def __init__(self, name: str):
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                             TimeRemainingColumn(), console=err, transient=True)
+        self._task = self._bar.add_task(escape(name), total=None)
+        self._bar.start()
+
+    def update(self, done: float, total: float | None) -> None:
+        self._bar.update(self._task, completed=done, total=total)
+
+    def stop(self) -> None:
+        self._bar.stop()

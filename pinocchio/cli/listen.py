@@ -11,7 +11,6 @@ from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pinocchio.cli.common import (
@@ -24,6 +23,7 @@ from pinocchio.cli.common import (
     LexiconsOption,
     ModelOption,
     OutputFormat,
+    ProgressBar,
     clock,
     emit_json,
     err,
@@ -99,7 +99,7 @@ def scan(
     failed = 0
     for path in paths:
         emit = (lambda v, p=str(path): emit_json(v.as_json(p))) if format is OutputFormat.jsonl else None
-        progress = _Progress(str(path)) if err.is_terminal else None
+        progress = ProgressBar(str(path)) if err.is_terminal else None
         try:
             with or_exit():  # a model that cannot be loaded fails every file alike
                 outcome = pipeline.scan_file(path, engine, ledger, force=force, evidence=clips, on_verdict=emit,
@@ -203,22 +203,6 @@ def live(
     for error in worker.errors.values():
         fail(error)
     raise typer.Exit(1 if worker.errors else 0)
-
-
-class _Progress:
-    """A progress bar for one file on a terminal (stderr), driven by stream seconds."""
-
-    def __init__(self, name: str):
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                             TimeRemainingColumn(), console=err, transient=True)
-        self._task = self._bar.add_task(escape(name), total=None)
-        self._bar.start()
-
-    def update(self, position_s: float, duration_s: float | None) -> None:
-        self._bar.update(self._task, completed=position_s, total=duration_s)
-
-    def stop(self) -> None:
-        self._bar.stop()
 
 
 def check(

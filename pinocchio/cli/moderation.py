@@ -18,11 +18,14 @@ from pinocchio.cli.common import (
     DbOption,
     FormatOption,
     OutputFormat,
+    ProgressBar,
     cell,
     emit_rows,
+    err,
     reviewer_named,
     session,
     settings,
+    visible,
 )
 
 # ---------------------------------------------------------------- reports
@@ -33,14 +36,22 @@ reports_app = typer.Typer(help="Viewers' reports: import them, see where they po
 @reports_app.command("import")
 def reports_import(file: Annotated[Path, typer.Argument(help="CSV with a header (stream, reporter, at, label, comment) or .jsonl.")],
                    db: DbOption = None) -> None:
-    """Take reports from a file: good rows are kept, bad ones listed as FILE:LINE: reason (exit 1)."""
-    from pinocchio.moderation.reports import import_reports
+    """Take reports from a file, one per line: good rows are kept (committed every 1,000), bad ones
+    listed as FILE:LINE: reason (exit 1). Running a file again stores none of its rows twice."""
+    from pinocchio.moderation.report_files import import_reports
 
-    with session(db) as s:
-        result = import_reports(s, file)
+    progress = ProgressBar(str(file)) if err.is_terminal else None
+    try:
+        with session(db) as s:
+            result = import_reports(s, file, progress=progress.update if progress else None)
+    finally:
+        if progress:
+            progress.stop()
     for message in result.rejected:
-        typer.echo(f"error: {message}", err=True)
-    typer.echo(f"{result.accepted} accepted, {result.folded} folded into earlier reports, {len(result.rejected)} rejected")
+        err.print(f"error: {visible(message)}", soft_wrap=True, highlight=False)
+    stored = f", {result.stored} stored by an earlier run" if result.stored else ""
+    typer.echo(f"{result.accepted} accepted, {result.folded} folded into earlier reports{stored}, "
+               f"{len(result.rejected)} rejected")
     raise typer.Exit(1 if result.rejected else 0)
 
 

@@ -145,6 +145,8 @@ class Report:
     label: str | None
     comment: str
     credibility: float  # the reporter's, when the report came in
+    key: str | None = None  # its intake key, if the request had one
+
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class FoldReport:
     at_s: float
     label: str | None
     comment: str
+    key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ def verify_chain(session: Session, page: int = 1000) -> ChainReport:
     deleted, inserted or re-hashed row (its prev_hash no longer matches the event before it)."""
     prev_hash, prev_id, checked = GENESIS_HASH, None, 0
     columns = (ModerationEvent.id, ModerationEvent.prev_hash, ModerationEvent.hash, ModerationEvent.created_at,
-               ModerationEvent.actor, ModerationEvent.action, ModerationEvent.subject, ModerationEvent.payload)
+               ModerationEvent.actor, ModerationEvent.action, ModerationEvent.subject, ModerationEvent.stream_id,
+               ModerationEvent.payload)
     while True:  # plain rows in pages: a long log never fills the session
         query = select(*columns).order_by(ModerationEvent.id).limit(page)
         if prev_id is not None:
@@ -51,7 +52,11 @@ def verify_chain(session: Session, page: int = 1000) -> ChainReport:
                 return ChainReport(checked=checked, broken_id=row.id,
                                    reason=f"prev_hash does not match the hash of {before} "
                                           "(an event was deleted, inserted or re-hashed)")
-            if row.hash != event_hash(row.prev_hash, row.created_at, row.actor, row.action, row.subject, row.payload):
+            if row.id != (prev_id or 0) + 1:
+                return ChainReport(checked=checked, broken_id=row.id,
+                                   reason=f"ids jump from {prev_id or 0} to {row.id} (events were renumbered)")
+            if row.hash != event_hash(row.prev_hash, row.id, row.created_at, row.actor, row.action, row.subject,
+                                      row.stream_id, row.payload):
                 return ChainReport(checked=checked, broken_id=row.id,
                                    reason="its hash does not match its content (the row was edited)")
             prev_hash, prev_id = row.hash, row.id

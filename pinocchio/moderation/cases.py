@@ -35,7 +35,8 @@ from pinocchio.core.labels import check_label, label_table
 from pinocchio.moderation.ladder import Ladder, PenaltyPlan, load_ladder
 from pinocchio.moderation.ledger import history, hold, record
 from pinocchio.moderation.penalties import active_strike_points
-from pinocchio.moderation.projection import CaseState, LoggedEvent, load_case
+from pinocchio.moderation.projection import CaseState, LoggedEvent
+from pinocchio.moderation.projector import load_case
 from pinocchio.moderation.reviewers import at_least, require_role
 from pinocchio.store.projections import Case
 from pinocchio.store.tables import FindingRow, SegmentRow, Stream

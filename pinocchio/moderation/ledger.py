@@ -1,7 +1,7 @@
 """The moderation ledger: the one writer of the event log.
 
 `record` appends one event: it takes the writers' turn, chains the row's hash onto the log, and
-applies the action's transition to the projections (`projection.apply`), all in the caller's
+applies the action's transition to the projections (`projector.apply_all`), all in the caller's
 transaction and inside a savepoint, so the event and its effects land together or not at all (a
 transition that refuses, say a claim on a case someone else holds, leaves nothing behind).
 Every event reaches the log here: the pipeline's and the live worker's through
@@ -11,6 +11,8 @@ streamers' through the moderation commands. `rebuild` replays the log into empty
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +22,9 @@ from sqlmodel import Session, select
 from pinocchio.core import events as ev
 from pinocchio.core.clock import aware, iso, utcnow
 from pinocchio.core.records import StoredVerdict, VerdictAction
-from pinocchio.moderation.projection import LoggedEvent, apply
-from pinocchio.store.chain import append_row, take_turn
+from pinocchio.moderation.projection import LoggedEvent
+from pinocchio.moderation.projector import apply_all, forget_rows
+from pinocchio.store.chain import NewRow, append_rows, take_turn
 from pinocchio.store.projections import PROJECTIONS
 from pinocchio.store.tables import ModerationEvent, SegmentRow
 
@@ -30,23 +33,47 @@ log = logging.getLogger(__name__)
 hold = take_turn  # commands that check state before recording take the turn first, so nothing changes between
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One event to append: a `core.events` payload by `actor` about `subject_id` (of the kind its
+    payload is about), at the logical time `at` (now if not given)."""
+
+    payload: Any
+    actor: str
+    subject_id: int | str
+    stream_id: int | None = None
+    at: datetime | None = None
+
+
 def record(session: Session, payload: Any, *, actor: str, subject_id: int | str, stream_id: int | None = None,
            at: datetime | None = None) -> LoggedEvent:
-    """Append one event (a `core.events` payload) by `actor` about `subject_id` (of the kind its
-    payload is about), at the logical time `at` (now if not given), and apply it."""
-    at = aware(at or utcnow())
-    values = ev.encode(payload)
-    payload = ev.decode(payload.ACTION, values)  # exactly what a replay will read back
-    take_turn(session)  # the pipeline, live feeds and reviewers append to one chain
+    """Append one event and apply it."""
+    return record_all(session, [Entry(payload, actor, subject_id, stream_id, at)])[0]
+
+
+def record_all(session: Session, entries: Sequence[Entry]) -> list[LoggedEvent]:
+    """Append events in order, each chained to the one before, and apply them: all land, or (a
+    transition refused) none does. A group of reports is one call, one statement, one flush."""
+    now = utcnow()
+    decoded = []
+    for entry in entries:
+        values = ev.encode(entry.payload)
+        decoded.append((entry, aware(entry.at or now), values, ev.decode(entry.payload.ACTION, values)))
+    take_turn(session)  # the pipeline, live feeds, reviewers and viewers append to one chain
     with session.begin_nested():
-        row = append_row(session, actor=actor, action=str(payload.ACTION),
-                         subject=ev.subject(payload.SUBJECT, subject_id), stream_id=stream_id,
-                         payload={"at": iso(at), **values})
-        event = LoggedEvent(id=row.id, created_at=aware(row.created_at), at=at, actor=actor, action=payload.ACTION,
-                            subject=row.subject, stream_id=stream_id, payload=payload)
-        apply(session, event)
-    log.info("%s %s by %s", event.action, event.subject, actor)
-    return event
+        rows = append_rows(session, [NewRow(actor=entry.actor, action=str(payload.ACTION),
+                                            subject=ev.subject(payload.SUBJECT, entry.subject_id),
+                                            stream_id=entry.stream_id, payload={"at": iso(at), **values})
+                                     for entry, at, values, payload in decoded])
+        events = [LoggedEvent(id=row.id, created_at=aware(row.created_at), at=at, actor=entry.actor,
+                              action=payload.ACTION, subject=row.subject, stream_id=entry.stream_id, payload=payload)
+                  for row, (entry, at, _values, payload) in zip(rows, decoded)]
+        apply_all(session, events)
+    if len(events) == 1:
+        log.info("%s %s by %s", events[0].action, events[0].subject, events[0].actor)
+    elif events:
+        log.info("%d events appended (%d..%d)", len(events), events[0].id, events[-1].id)
+    return events
 
 
 class ModerationLedger:
@@ -84,6 +111,7 @@ def rebuild(session: Session) -> int:
     for table in PROJECTIONS:
         session.exec(delete(table))
     session.flush()
+    forget_rows(session)
     columns = (ModerationEvent.id, ModerationEvent.created_at, ModerationEvent.actor, ModerationEvent.action,
                ModerationEvent.subject, ModerationEvent.stream_id, ModerationEvent.payload)
     count = 0
@@ -93,9 +121,8 @@ def rebuild(session: Session) -> int:
                             .order_by(ModerationEvent.id).limit(1000)).all()
         if not rows:
             break
-        for row in rows:
-            apply(session, LoggedEvent.from_row(row))
-            count += 1
+        apply_all(session, [LoggedEvent.from_row(row) for row in rows])
+        count += len(rows)
         last_id = rows[-1].id
     return count
 

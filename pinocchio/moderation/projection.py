@@ -2,9 +2,9 @@
 
 Each action has a pure transition below: frozen states and the event's typed payload in, frozen
 states out (or a domain error: the rules of the state machine live here, such as "one claim
-wins"); no database, no clock. `apply` reads the rows an event touches, runs its transition and
-writes the result. `moderation.ledger.record` calls it in the transaction that appends the event;
-`moderation.ledger.rebuild` replays the whole log through it, so the state can always be
+wins"); no database, no clock. `projector.apply` reads the rows an event touches, runs its
+transition and writes the result; `moderation.ledger` calls it in the transaction that appends the
+events, and `ledger.rebuild` replays the whole log through it, so the state can always be
 recomputed from the log.
 
 | action | subject | projection |
@@ -27,16 +27,14 @@ recomputed from the log.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
-
 from pinocchio.core import events as ev
 from pinocchio.core.clock import aware
-from pinocchio.core.errors import Conflict, Forbidden, NotFound
+from pinocchio.core.errors import Conflict, Forbidden
 from pinocchio.core.events import (
     Action,
     AppealStatus,
@@ -44,17 +42,16 @@ from pinocchio.core.events import (
     Decision,
     ReportOutcome,
 )
-from pinocchio.core.records import VerdictAction
 from pinocchio.store.projections import (
     Appeal,
     Case,
     EvidenceClip,
+    IntakeKey,
     Penalty,
     Report,
-    ReportLink,
     Strike,
 )
-from pinocchio.store.tables import FindingRow, ModerationEvent, SegmentRow
+from pinocchio.store.tables import ModerationEvent
 
 # ---------------------------------------------------------------- records
 
@@ -143,6 +140,13 @@ class ReportState:
     received_at: datetime
     duplicates: int
     outcome: ReportOutcome
+
+
+@dataclass(frozen=True)
+class IntakeKeyState:
+    key: str
+    report_id: int
+    event_id: int
 
 
 @dataclass(frozen=True)
@@ -324,8 +328,8 @@ def appeal_resolved(appeal: AppealState, *, upheld: bool, by: str, at: datetime,
 
 # ---------------------------------------------------------------- states <-> rows
 
-_TABLES = {CaseState: Case, ReportState: Report, StrikeState: Strike, PenaltyState: Penalty, AppealState: Appeal,
-           ClipState: EvidenceClip}
+TABLES = {CaseState: Case, ReportState: Report, StrikeState: Strike, PenaltyState: Penalty, AppealState: Appeal,
+           ClipState: EvidenceClip, IntakeKeyState: IntakeKey}
 _ENUMS = {"status": {CaseState: CaseStatus, AppealState: AppealStatus}, "outcome": {ReportState: ReportOutcome}}
 
 
@@ -344,168 +348,10 @@ def state_of(cls: type, row: Any):
     return cls(**values)
 
 
-def _save(session: Session, state: Any, key: Any) -> None:
-    table = _TABLES[type(state)]
-    values = asdict(state)
+def row_values(state: Any) -> tuple[type, dict[str, Any]]:
+    """A state as its table and column values (the inverse of `state_of`)."""
+    values = {f.name: getattr(state, f.name) for f in fields(state)}  # shallow: asdict copies deeply
     if "labels" in values:
         values["labels"] = json.dumps(list(values["labels"]), ensure_ascii=False)
     values = {k: str(v) if isinstance(v, (CaseStatus, AppealStatus, ReportOutcome)) else v for k, v in values.items()}
-    row = session.get(table, key)
-    if row is None:
-        session.add(table(**values))
-    else:
-        for name, value in values.items():
-            setattr(row, name, value)
-        session.add(row)
-
-
-def load_case(session: Session, segment_id: int) -> CaseState | None:
-    row = session.get(Case, segment_id)
-    return None if row is None else state_of(CaseState, row)
-
-
-def _case(session: Session, segment_id: int) -> CaseState:
-    case = load_case(session, segment_id)
-    if case is None:
-        raise NotFound(f"no case for segment {segment_id}")
-    return case
-
-
-def _loaded(session: Session, cls: type, table: type, key: Any, what: str):
-    row = session.get(table, key)
-    if row is None:
-        raise NotFound(f"no {what} {key}")
-    return state_of(cls, row)
-
-
-def segment_facts(session: Session, segment_id: int) -> SegmentFacts:
-    segment = session.get(SegmentRow, segment_id)
-    if segment is None:
-        raise NotFound(f"no segment {segment_id}")
-    findings = session.exec(select(FindingRow).where(FindingRow.segment_id == segment_id)).all()
-    return SegmentFacts(segment_id=segment_id, stream_id=segment.stream_id,
-                        severity=max((f.severity for f in findings), default=0),
-                        score=round(max((f.score for f in findings), default=0.0), 6))
-
-
-# ---------------------------------------------------------------- applying events
-
-
-def apply(session: Session, event: LoggedEvent) -> None:
-    """Project one event: read the rows it touches, run its transition, write the result."""
-    _HANDLERS[event.action](session, event)
-    session.flush()
-
-
-def _on_flag(session: Session, event: LoggedEvent) -> None:
-    if event.payload.action == VerdictAction.REVIEW and load_case(session, event.subject_id) is None:
-        _save(session, case_opened(segment_facts(session, event.subject_id), event.at), event.subject_id)
-
-
-def _on_evidence(session: Session, event: LoggedEvent) -> None:
-    _save(session, ClipState(segment_id=event.subject_id, clip=event.payload.clip, event_id=event.id,
-                             cut_at=event.at), event.subject_id)
-
-
-def _no_projection(session: Session, event: LoggedEvent) -> None:
-    """Reminders and feed gaps change no state: the log itself is their record."""
-
-
-def _on_report(session: Session, event: LoggedEvent) -> None:
-    _save(session, report_received(event.payload, event_id=event.id, stream_id=event.subject_id, at=event.at),
-          event.id)
-
-
-def _on_fold_report(session: Session, event: LoggedEvent) -> None:
-    report = _loaded(session, ReportState, Report, event.payload.report_id, "report")
-    _save(session, report_folded(report), report.id)
-
-
-def _on_attach_report(session: Session, event: LoggedEvent) -> None:
-    segment_id, report_id = event.subject_id, event.payload.report_id
-    report = _loaded(session, ReportState, Report, report_id, "report")
-    if session.get(ReportLink, (report_id, segment_id)) is not None:
-        raise Conflict(f"report {report_id} points at segment {segment_id} already")
-    session.add(ReportLink(report_id=report_id, segment_id=segment_id, attached_at=event.at))
-    case = load_case(session, segment_id) or case_opened(segment_facts(session, segment_id), event.at)
-    _save(session, case_reported(case, report.credibility, event.at), segment_id)
-    session.flush()
-    _recompute_outcomes(session, [report_id])
-
-
-def _on_claim(session: Session, event: LoggedEvent) -> None:
-    case = _case(session, event.subject_id)
-    _save(session, case_claimed(case, event.actor, aware(event.payload.expires_at), event.at), case.segment_id)
-
-
-def _on_escalate(session: Session, event: LoggedEvent) -> None:
-    case = _case(session, event.subject_id)
-    _save(session, case_escalated(case, event.actor, event.at), case.segment_id)
-
-
-def _on_decide(session: Session, event: LoggedEvent) -> None:
-    case = _case(session, event.subject_id)
-    _save(session, case_decided(case, event.payload, reviewer=event.actor, event_id=event.id, at=event.at),
-          case.segment_id)
-    for strike in strikes_decided(event.payload, event_id=event.id, segment_id=case.segment_id, at=event.at):
-        _save(session, strike, (strike.event_id, strike.label))
-    session.flush()
-    _recompute_outcomes(session, _reports_of(session, case.segment_id))
-
-
-def _on_penalize(session: Session, event: LoggedEvent) -> None:
-    _save(session, penalty_imposed(event.payload, event_id=event.id), event.id)
-
-
-def _on_comment(session: Session, event: LoggedEvent) -> None:
-    case = _case(session, event.subject_id)
-    _save(session, case_commented(case, event.at), case.segment_id)
-
-
-def _on_appeal(session: Session, event: LoggedEvent) -> None:
-    penalty = _loaded(session, PenaltyState, Penalty, event.subject_id, "penalty")
-    pending = session.exec(select(Appeal).where(Appeal.penalty_id == penalty.id,
-                                                Appeal.status == str(AppealStatus.PENDING))).first()
-    _save(session, appeal_filed(event.payload, penalty, pending and state_of(AppealState, pending),
-                                event_id=event.id, at=event.at), event.id)
-
-
-def _on_resolve_appeal(session: Session, event: LoggedEvent) -> None:
-    appeal = _loaded(session, AppealState, Appeal, event.subject_id, "appeal")
-    _save(session, appeal_resolved(appeal, upheld=event.payload.upheld, by=event.actor, at=event.at,
-                                   comment=event.payload.comment), appeal.id)
-
-
-def _on_reverse(session: Session, event: LoggedEvent) -> None:
-    p = event.payload
-    penalty = _loaded(session, PenaltyState, Penalty, event.subject_id, "penalty")
-    _save(session, penalty_reversed(penalty, event.actor, event.at), penalty.id)
-    for row in session.exec(select(Strike).where(Strike.event_id == p.decide_event_id)).all():
-        _save(session, strike_reversed(state_of(StrikeState, row), event.at), (row.event_id, row.label))
-    case = load_case(session, p.segment_id)
-    if case is not None:
-        _save(session, case_overturned(case, event.at), case.segment_id)
-    session.flush()
-    _recompute_outcomes(session, _reports_of(session, p.segment_id))
-
-
-_HANDLERS: Mapping[Action, Callable[[Session, LoggedEvent], None]] = {
-    Action.FLAG: _on_flag, Action.EVIDENCE: _on_evidence, Action.REMIND: _no_projection,
-    Action.FEED_GAP: _no_projection, Action.REPORT: _on_report, Action.FOLD_REPORT: _on_fold_report,
-    Action.ATTACH_REPORT: _on_attach_report, Action.CLAIM: _on_claim, Action.ESCALATE: _on_escalate,
-    Action.DECIDE: _on_decide, Action.PENALIZE: _on_penalize, Action.COMMENT: _on_comment,
-    Action.APPEAL: _on_appeal, Action.RESOLVE_APPEAL: _on_resolve_appeal, Action.REVERSE: _on_reverse,
-}
-assert set(_HANDLERS) == set(Action), "every action has a projection handler"
-
-
-def _reports_of(session: Session, segment_id: int) -> list[int]:
-    return list(session.exec(select(ReportLink.report_id).where(ReportLink.segment_id == segment_id)).all())
-
-
-def _recompute_outcomes(session: Session, report_ids: Sequence[int]) -> None:
-    for report_id in report_ids:
-        statuses = session.exec(select(Case.status).join(ReportLink, ReportLink.segment_id == Case.segment_id)
-                                .where(ReportLink.report_id == report_id)).all()
-        report = state_of(ReportState, session.get(Report, report_id))
-        _save(session, replace(report, outcome=report_outcome(list(statuses))), report_id)
+    return TABLES[type(state)], values

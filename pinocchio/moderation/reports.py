@@ -1,5 +1,6 @@
-"""Viewers' reports: intake (one at a time from the HTTP API, or a CSV/JSONL file), folding of
-duplicates, a per-reporter rate limit, and attaching each report to the segments it points at.
+"""Viewers' reports: intake (from the HTTP API, or a CSV/JSONL file, both through `take_reports`),
+folding of duplicates, a per-reporter rate limit, and attaching each report to the segments it
+points at.
 
 A report says *when*: seconds into the stream, or a wall time (ISO 8601 with its UTC offset),
 which is turned into seconds of the feed's clock (since `Stream.live_epoch` where the live worker
@@ -12,41 +13,47 @@ segment attaches the same way when the segment is stored (`attach_waiting_report
 
 A report from the same reporter on the same stream within `fold_window_s` of an earlier one is
 folded into it (counted, adds no weight). More than `rate_limit` reports (duplicates included)
-from one reporter within `rate_window_s` are refused with `RateLimited`.
+from one reporter within `rate_window_s` are refused with `RateLimited`. A request with an intake
+key that is stored already is answered with the report it made (`status="stored"`).
 
 Each report carries its reporter's credibility at intake (`projection.credibility`):
-(confirmed + 1) / (confirmed + dismissed + 2) over their earlier decided reports."""
+(confirmed + 1) / (confirmed + dismissed + 2) over their earlier decided reports.
+
+Intake works in groups: `take_reports` checks every request of a group against what is stored
+(one query per kind of fact for the whole group, not per report), then appends the group's
+events in two batches (the reports, then their folds and attachments), so a thousand reports cost
+a few statements and one flush, and the chain still has one event per report."""
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
-from dataclasses import asdict, dataclass
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 from sqlalchemy import and_, func, or_
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from pinocchio.core import events as ev
 from pinocchio.core.clock import aware, utcnow
-from pinocchio.core.errors import InputError, NotFound, RateLimited
+from pinocchio.core.errors import InputError, NotFound, PinocchioError, RateLimited
 from pinocchio.core.labels import check_label
 from pinocchio.core.records import VerdictAction
 from pinocchio.core.text import checked_name, checked_text
-from pinocchio.moderation.ledger import record
+from pinocchio.moderation.ledger import Entry, hold, record_all
 from pinocchio.moderation.projection import ReportState, credibility, state_of
-from pinocchio.store.projections import Report, ReportLink
+from pinocchio.store.projections import IntakeKey, Report, ReportLink
 from pinocchio.store.tables import ModerationEvent, Scan, SegmentRow, Stream
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("stream", "reporter", "at", "label", "comment")
-REQUIRED = ("stream", "reporter", "at")
 MAX_COMMENT_CHARS = 2000
 MAX_REPORTER_CHARS = 200
+MAX_KEY_CHARS = 200
+MAX_ID = 2**63 - 1  # the largest row id a database keeps
 CLOCK_SKEW_S = 60.0  # a wall time this far ahead of ours is still taken
 # Before a scan's first segment, how far back (stream seconds) a report's moment may lie and still
 # be settled by it.
@@ -64,18 +71,23 @@ class ReportOptions:
 
 
 @dataclass(frozen=True)
-class ReportReceipt:
-    report_id: int  # the report; for a folded duplicate, the earlier report it was folded into
-    status: str  # "accepted" or "folded"
-    segment_ids: tuple[int, ...]  # segments it was attached to now (none yet: it waits)
-    credibility: float
+class ReportRequest:
+    """One viewer's report as it came in (values unchecked: `take_reports` checks them)."""
+
+    stream: Any  # the stream's id or name
+    reporter: Any
+    at: Any  # seconds into the stream, or an ISO 8601 wall time (or a datetime)
+    label: Any = None
+    comment: Any = ""
+    key: Any = None  # an intake key: a file row's, or the client's idempotency key
 
 
 @dataclass(frozen=True)
-class ImportResult:
-    accepted: int
-    folded: int
-    rejected: tuple[str, ...]  # "FILE:LINE: reason", one per bad row
+class ReportReceipt:
+    report_id: int  # the report; for a folded duplicate, the earlier report it was folded into
+    status: str  # "accepted", "folded", or "stored" (its intake key was stored before)
+    segment_ids: tuple[int, ...]  # segments it was attached to now (none yet: it waits)
+    credibility: float
 
 
 @dataclass(frozen=True)
@@ -86,55 +98,61 @@ class ReportInfo(ReportState):
 
 
 def reporter_credibility(session: Session, reporter_id: str) -> float:
-    counts = dict(session.exec(select(Report.outcome, func.count()).where(Report.reporter_id == reporter_id)
-                               .group_by(Report.outcome)).all())
-    return credibility(counts.get("confirmed", 0), counts.get("dismissed", 0))
+    return _credibilities(session, [reporter_id])[reporter_id]
 
 
 def submit_report(session: Session, *, stream: int | str, reporter_id: str, at: float | str | datetime,
-                  label: str | None = None, comment: str = "", options: ReportOptions = ReportOptions()) -> ReportReceipt:
-    """Take one viewer's report (what `POST /api/v1/reports` calls). Invalid input raises
-    `InputError` (or `NotFound` for the stream, `RateLimited` for a flood) before anything is written."""
-    stream_row = _stream(session, stream)
-    if isinstance(reporter_id, int) and not isinstance(reporter_id, bool):
-        reporter_id = str(reporter_id)  # a platform's numeric user id
-    if not isinstance(reporter_id, str) or not reporter_id.strip() or len(reporter_id.strip()) > MAX_REPORTER_CHARS:
-        raise InputError(f"reporter must be a non-empty id of at most {MAX_REPORTER_CHARS} characters")
-    reporter_id = checked_name(reporter_id, "reporter", MAX_REPORTER_CHARS)
-    if label is not None and not isinstance(label, str):
-        raise InputError(f"label must be text, one of the taxonomy's, not {label!r}")
-    label = (label or "").strip() or None
-    if label is not None:
-        check_label(label)
-    if comment is not None and not isinstance(comment, str):
-        raise InputError("comment must be text")
-    comment = checked_text(comment or "", "comment", MAX_COMMENT_CHARS)
-    now = utcnow()
-    at_s, reported_at, scan_id = _position(session, stream_row, at, now)
-    since = now - timedelta(seconds=options.rate_window_s)
-    sent = session.exec(select(func.count()).select_from(ModerationEvent).where(
-        ModerationEvent.action.in_((ev.Action.REPORT, ev.Action.FOLD_REPORT)),
-        ModerationEvent.actor == _actor(reporter_id),
-        ModerationEvent.created_at >= since)).one()
-    if sent >= options.rate_limit:
-        raise RateLimited(f"reporter {reporter_id} sent {sent} reports in the last {options.rate_window_s:g} s "
-                          f"(limit {options.rate_limit}): refused")
-    earlier = session.exec(select(Report).where(
-        Report.reporter_id == reporter_id, Report.stream_id == stream_row.id,
-        Report.scan_id == scan_id if scan_id is not None else Report.scan_id.is_(None),
-        Report.at_s.between(at_s - options.fold_window_s, at_s + options.fold_window_s))).all()
-    if earlier:
-        original = min(earlier, key=lambda r: (abs(r.at_s - at_s), r.id))
-        record(session, ev.FoldReport(report_id=original.id, at_s=at_s, label=label, comment=comment),
-               actor=_actor(reporter_id), subject_id=stream_row.id, stream_id=stream_row.id, at=now)
-        return ReportReceipt(report_id=original.id, status="folded", segment_ids=(), credibility=original.credibility)
-    weight = reporter_credibility(session, reporter_id)
-    event = record(session, ev.Report(reporter_id=reporter_id, at_s=at_s, reported_at=reported_at, scan_id=scan_id,
-                                      label=label, comment=comment, credibility=weight),
-                   actor=_actor(reporter_id), subject_id=stream_row.id, stream_id=stream_row.id, at=now)
-    report = session.get(Report, event.id)
-    attached = tuple(_attach(session, report, segment) for segment in _segments_for(session, report, options))
-    return ReportReceipt(report_id=event.id, status="accepted", segment_ids=attached, credibility=weight)
+                  label: str | None = None, comment: str = "", key: str | None = None,
+                  options: ReportOptions = ReportOptions()) -> ReportReceipt:
+    """Take one viewer's report. Invalid input raises `InputError` (or `NotFound` for the stream,
+    `RateLimited` for a flood) before anything is written."""
+    result = take_reports(session, [ReportRequest(stream, reporter_id, at, label, comment, key)], options)[0]
+    if isinstance(result, PinocchioError):
+        raise result
+    return result
+
+
+def take_reports(session: Session, requests: list[ReportRequest],
+                 options: ReportOptions = ReportOptions()) -> list[ReportReceipt | PinocchioError]:
+    """The one intake path (the API's writer and the importer call it with a group of requests):
+    each request gets its receipt, or the error that refused it, in order; the accepted ones are
+    appended to the log together. The caller commits."""
+    if not requests:
+        return []
+    hold(session)  # the rate limit, folds and keys are checked against what no one else is changing
+    group = _Group(session, options, utcnow())
+    checked: list[_Checked | PinocchioError] = []
+    for request in requests:
+        try:
+            checked.append(group.check(request))
+        except (InputError, NotFound) as exc:
+            checked.append(exc)
+    group.load([c for c in checked if isinstance(c, _Checked)])
+    plans = []
+    for item in checked:
+        if isinstance(item, _Checked):
+            try:
+                item = group.plan(item)
+            except InputError as exc:
+                item = exc
+        plans.append(item)
+    try:
+        with session.begin_nested():
+            return _write(session, group, plans)
+    except (PinocchioError, IntegrityError) as exc:
+        if len(requests) == 1:
+            raise
+        # Something in the group was refused while writing: take its requests one by one, so the
+        # rest still land and the one at fault gets its own answer.
+        log.warning("a group of %d reports was refused whole (%s); taking them one by one", len(requests),
+                    str(exc).splitlines()[0])
+        results = []
+        for request in requests:
+            try:
+                results.append(take_reports(session, [request], options)[0])
+            except (PinocchioError, IntegrityError) as single:
+                results.append(single if isinstance(single, PinocchioError) else InputError(str(single.orig)))
+        return results
 
 
 def attach_waiting_reports(session: Session, segment: SegmentRow,
@@ -155,7 +173,6 @@ def attach_waiting_reports(session: Session, segment: SegmentRow,
         for report in session.exec(select(Report).where(
                 same_clock, Report.at_s >= start_s - options.after_s, Report.at_s <= end_s + options.before_s,
                 Report.id.not_in(linked)).order_by(Report.id)).all():
-            _attach(session, report, segment)
             attached.append(report.id)
     # The moments this segment settles: from where the segment before it began (a moment before
     # that was settled when it was stored) to this one's end.
@@ -164,19 +181,22 @@ def attach_waiting_reports(session: Session, segment: SegmentRow,
     since_s = (previous_ms / 1000 if previous_ms is not None else start_s - SETTLE_LOOKBACK_S) - options.after_s
     passed = select(ReportLink.report_id).join(SegmentRow, SegmentRow.id == ReportLink.segment_id).where(
         SegmentRow.action == VerdictAction.PASS)
+    pairs = [(report_id, segment.id) for report_id in attached]
     for report in session.exec(select(Report).where(
             same_clock, Report.at_s >= since_s, Report.at_s <= end_s, Report.id.not_in(passed))
             .order_by(Report.id)).all():
         if report.at_s >= start_s:
-            said = segment  # the moment falls in this segment: it is what was being said
+            said = _Candidate(segment.id, segment.start_ms, segment.end_ms, segment.action == VerdictAction.PASS)
         elif report.at_s < start_s - options.after_s:
-            said = _said_at(session, report, _clock_of(session, report), options)
+            clock = _clock_of(session, report)
+            said = None if clock is None else said_at(_candidates(session, clock, report.at_s, options),
+                                                      report.at_s, options)
         else:
             continue  # said just before this segment began: a later segment may still be closer
-        if said is not None and said.action == VerdictAction.PASS:
-            if session.get(ReportLink, (report.id, said.id)) is None:
-                _attach(session, report, said)
-                attached.append(report.id)
+        if said is not None and said.passed and session.get(ReportLink, (report.id, said.id)) is None:
+            pairs.append((report.id, said.id))
+            attached.append(report.id)
+    _attach(session, pairs, stream_id=segment.stream_id)
     return attached
 
 
@@ -184,41 +204,16 @@ def attach_all_waiting(session: Session, options: ReportOptions = ReportOptions(
     """Attach every report to the stored segments it points at and is not yet attached to (after a
     batch scan of a stream that was reported before it was scanned). Returns the links made."""
     made = 0
-    for report in session.exec(select(Report).order_by(Report.id)).all():
-        for segment in _segments_for(session, report, options):
-            _attach(session, report, segment)
-            made += 1
-    return made
-
-
-def import_reports(session: Session, path: Path | str, options: ReportOptions = ReportOptions()) -> ImportResult:
-    """Submit every row of a CSV (with a header: stream, reporter, at, label, comment) or JSONL
-    file. Bad rows are rejected with their line and reason; the good ones are kept."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}:1: not UTF-8 text") from None
-    rows = _jsonl_rows(path, text) if path.suffix.lower() in (".jsonl", ".ndjson") else _csv_rows(path, text)
-    accepted = folded = 0
-    rejected: list[str] = []
-    for line, row in rows:
-        if isinstance(row, str):
-            rejected.append(f"{path}:{line}: {row}")
-            continue
-        try:
-            receipt = submit_report(session, stream=row.get("stream"), reporter_id=row.get("reporter"),
-                                    at=row.get("at"), label=row.get("label"), comment=row.get("comment") or "",
-                                    options=options)
-        except (InputError, NotFound) as exc:
-            rejected.append(f"{path}:{line}: {exc}")
-            continue
-        accepted += receipt.status == "accepted"
-        folded += receipt.status == "folded"
-    log.info("%s: %d reports accepted, %d folded, %d rejected", path, accepted, folded, len(rejected))
-    return ImportResult(accepted=accepted, folded=folded, rejected=tuple(rejected))
+    last_id = 0
+    while True:  # reports in pages: a long history never sits in memory whole
+        page = session.exec(select(Report).where(Report.id > last_id).order_by(Report.id).limit(500)).all()
+        if not page:
+            return made
+        for report in page:
+            pairs = [(report.id, segment_id) for segment_id in _segments_for(session, report, options)]
+            _attach(session, pairs, stream_id=report.stream_id)
+            made += len(pairs)
+        last_id = page[-1].id
 
 
 def list_reports(session: Session, *, stream_id: int | None = None, reporter_id: str | None = None,
@@ -238,14 +233,302 @@ def list_reports(session: Session, *, stream_id: int | None = None, reporter_id:
     return result
 
 
-# ---------------------------------------------------------------- helpers
+# ---------------------------------------------------------------- where a report points
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A stored segment as the attaching rule sees it."""
+
+    id: int
+    start_ms: int
+    end_ms: int
+    passed: bool
+
+
+def said_at(candidates: list[_Candidate], at_s: float, options: ReportOptions) -> _Candidate | None:
+    """The segment being said at `at_s`, or the one that had just ended."""
+    at = round(at_s * 1000)
+    lo, hi = round((at_s - options.near_s) * 1000), round((at_s + options.after_s) * 1000)
+    around = [c for c in candidates if c.start_ms <= hi and c.end_ms >= lo]
+    return min(around, key=lambda c: (0 if c.start_ms <= at <= c.end_ms else 1, abs(c.end_ms - at), c.start_ms),
+               default=None)
+
+
+def pointed_at(candidates: list[_Candidate], at_s: float, options: ReportOptions, *,
+               linked: frozenset[int] = frozenset(), passed_linked: bool = False) -> list[int]:
+    """The segments a report at `at_s` points at (see the module docstring), in order, leaving
+    out those it is attached to; `passed_linked`: it is attached to a passed sentence already."""
+    lo, hi = round((at_s - options.before_s) * 1000), round((at_s + options.after_s) * 1000)
+    chosen = {c.id: c for c in candidates if not c.passed and c.start_ms <= hi and c.end_ms >= lo}
+    # Of the sentences around the moment, only the one being said (or just ended) then: one
+    # report opens at most one case on a sentence the pipeline passed.
+    said = said_at(candidates, at_s, options)
+    if said is not None and said.passed and not passed_linked:
+        chosen[said.id] = said
+    return [c.id for c in sorted(chosen.values(), key=lambda c: c.start_ms) if c.id not in linked]
+
+
+def _window(at_lo: float, at_hi: float, options: ReportOptions) -> tuple[int, int]:
+    return (round((at_lo - max(options.before_s, options.near_s)) * 1000), round((at_hi + options.after_s) * 1000))
+
+
+def _candidates(session: Session, clock: tuple[str, int], at_lo: float, options: ReportOptions,
+                at_hi: float | None = None) -> list[_Candidate]:
+    """The segments on a clock that a report between `at_lo` and `at_hi` could point at."""
+    lo, hi = _window(at_lo, at_lo if at_hi is None else at_hi, options)
+    column, value = clock
+    on_clock = (SegmentRow.scan_id if column == "scan_id" else SegmentRow.stream_id) == value
+    rows = session.exec(select(SegmentRow.id, SegmentRow.start_ms, SegmentRow.end_ms, SegmentRow.action).where(
+        on_clock, SegmentRow.start_ms <= hi, SegmentRow.end_ms >= lo)).all()
+    return [_Candidate(r.id, r.start_ms, r.end_ms, r.action == VerdictAction.PASS) for r in rows]
+
+
+def _clock_of(session: Session, report: Report | Any) -> tuple[str, int] | None:
+    """Which segments share the report's clock, as ("scan_id" or "stream_id", its value); None
+    when there are none yet."""
+    if report.scan_id is not None:
+        return ("scan_id", report.scan_id)
+    if session.get(Stream, report.stream_id).content_sha256 is None:  # a live feed: one clock, every scan
+        return ("stream_id", report.stream_id)
+    # seconds into a recording: the segments of its latest scan that stored any
+    scan_id = session.exec(select(SegmentRow.scan_id).where(SegmentRow.stream_id == report.stream_id)
+                           .order_by(SegmentRow.scan_id.desc()).limit(1)).first()
+    return None if scan_id is None else ("scan_id", scan_id)
+
+
+def _segments_for(session: Session, report: Report, options: ReportOptions) -> list[int]:
+    """The stored segments a stored report points at and is not attached to."""
+    clock = _clock_of(session, report)
+    if clock is None:
+        return []
+    linked = session.exec(select(ReportLink.segment_id, SegmentRow.action)
+                          .join(SegmentRow, SegmentRow.id == ReportLink.segment_id)
+                          .where(ReportLink.report_id == report.id)).all()
+    return pointed_at(_candidates(session, clock, report.at_s, options), report.at_s, options,
+                      linked=frozenset(r.segment_id for r in linked),
+                      passed_linked=any(r.action == VerdictAction.PASS for r in linked))
+
+
+def _attach(session: Session, pairs: list[tuple[int, int]], *, stream_id: int) -> None:
+    record_all(session, [Entry(ev.AttachReport(report_id=report_id), "pinocchio", segment_id, stream_id)
+                         for report_id, segment_id in pairs])
+
+
+# ---------------------------------------------------------------- a group of requests
+
+
+@dataclass
+class _Checked:
+    """A request whose fields are valid, before it is weighed against what is stored."""
+
+    stream: Stream
+    reporter_id: str
+    at_s: float
+    reported_at: datetime | None
+    scan_id: int | None
+    label: str | None
+    comment: str
+    key: str | None
+
+    @property
+    def stream_id(self) -> int:
+        return self.stream.id
+
+
+@dataclass
+class _Plan:
+    """What a request will write: a new report (with the segments it points at) or a fold into an
+    earlier one (stored, or new in this group), or nothing (its key was stored)."""
+
+    checked: _Checked
+    fold_into: int | _Plan | None = None
+    segment_ids: list[int] = field(default_factory=list)
+    credibility: float = 0.5
+    stored: ReportReceipt | None = None
+    report_id: int | None = None  # once written
+
+
+class _Group:
+    """What one group of requests is checked against: streams by name, and for its reporters and
+    streams the reports, rate counts, credibilities, keys and segments, each fetched once."""
+
+    def __init__(self, session: Session, options: ReportOptions, now: datetime):
+        self.session, self.options, self.now = session, options, now
+        self.streams: dict[Any, Stream] = {}
+        self.sent: Counter[str] = Counter()
+        self.credibility: dict[str, float] = {}
+        self.earlier: dict[tuple[str, int], list[Any]] = defaultdict(list)  # (reporter, stream): reports, plans
+        self.keys: dict[str, tuple[int, float]] = {}
+        self.candidates: dict[Any, list[_Candidate]] = {}
+        self.seen_keys: dict[str, _Plan] = {}
+        self.clocks: dict[tuple[int, int | None], tuple[str, int] | None] = {}
+
+    def check(self, request: ReportRequest) -> _Checked:
+        """The request's own fields, one-line refusals (nothing read but the stream)."""
+        key = request.key
+        if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_CHARS):
+            raise InputError(f"key must be a non-empty text of at most {MAX_KEY_CHARS} characters")
+        if key is not None:
+            key = checked_name(key, "key", MAX_KEY_CHARS)
+        stream = self._stream(request.stream)
+        reporter_id = request.reporter
+        if isinstance(reporter_id, int) and not isinstance(reporter_id, bool):
+            reporter_id = str(reporter_id)  # a platform's numeric user id
+        if not isinstance(reporter_id, str) or not reporter_id.strip() or len(reporter_id.strip()) > MAX_REPORTER_CHARS:
+            raise InputError(f"reporter must be a non-empty id of at most {MAX_REPORTER_CHARS} characters")
+        reporter_id = checked_name(reporter_id, "reporter", MAX_REPORTER_CHARS)
+        label = request.label
+        if label is not None and not isinstance(label, str):
+            raise InputError(f"label must be text, one of the taxonomy's, not {label!r}")
+        label = (label or "").strip() or None
+        if label is not None:
+            check_label(label)
+        comment = request.comment
+        if comment is not None and not isinstance(comment, str):
+            raise InputError("comment must be text")
+        comment = checked_text(comment or "", "comment", MAX_COMMENT_CHARS)
+        at_s, reported_at, scan_id = _position(self.session, stream, request.at, self.now)
+        return _Checked(stream, reporter_id, at_s, reported_at, scan_id, label, comment, key)
+
+    def load(self, checked: list[_Checked]) -> None:
+        """Fetch, for the whole group at once, what its requests are weighed against."""
+        reporters = sorted({c.reporter_id for c in checked})
+        stream_ids = sorted({c.stream.id for c in checked})
+        keys = sorted({c.key for c in checked if c.key is not None})
+        if not checked:
+            return
+        since = self.now - timedelta(seconds=self.options.rate_window_s)
+        for chunk in _chunks(reporters):
+            actors = [_actor(r) for r in chunk]
+            for actor, count in self.session.exec(
+                    select(ModerationEvent.actor, func.count()).where(
+                        ModerationEvent.action.in_((ev.Action.REPORT, ev.Action.FOLD_REPORT)),
+                        ModerationEvent.actor.in_(actors), ModerationEvent.created_at >= since)
+                    .group_by(ModerationEvent.actor)).all():
+                self.sent[actor.removeprefix("viewer:")] = count
+            self.credibility.update(_credibilities(self.session, chunk))
+            for report in self.session.exec(select(Report.id, Report.reporter_id, Report.stream_id, Report.scan_id,
+                                                   Report.at_s, Report.credibility).where(
+                    Report.reporter_id.in_(chunk), Report.stream_id.in_(stream_ids))).all():
+                self.earlier[report.reporter_id, report.stream_id].append(report)
+        for chunk in _chunks(keys):
+            for row in self.session.exec(select(IntakeKey.key, IntakeKey.report_id, Report.credibility)
+                                         .join(Report, Report.id == IntakeKey.report_id)
+                                         .where(IntakeKey.key.in_(chunk))).all():
+                self.keys[row.key] = (row.report_id, row.credibility)
+        spans: dict[Any, list[float]] = {}
+        for c in checked:
+            clock = self._clock_key(c)
+            if clock is not None:
+                lo, hi = spans.get(clock, (c.at_s, c.at_s))
+                spans[clock] = [min(lo, c.at_s), max(hi, c.at_s)]
+        for clock, (lo, hi) in spans.items():
+            self.candidates[clock] = _candidates(self.session, clock, lo, self.options, hi)
+
+    def plan(self, c: _Checked) -> _Plan:
+        """Weigh a checked request against what is stored and what the group took before it."""
+        if c.key is not None and c.key in self.keys:
+            report_id, weight = self.keys[c.key]
+            return _Plan(c, stored=ReportReceipt(report_id=report_id, status="stored", segment_ids=(),
+                                                 credibility=weight))
+        if c.key is not None and c.key in self.seen_keys:
+            raise InputError(f"key {c.key!r} was given twice in one batch")
+        options = self.options
+        if self.sent[c.reporter_id] >= options.rate_limit:
+            raise RateLimited(f"reporter {c.reporter_id} sent {self.sent[c.reporter_id]} reports in the last "
+                              f"{options.rate_window_s:g} s (limit {options.rate_limit}): refused")
+        self.sent[c.reporter_id] += 1
+        earlier = [e for e in self.earlier[c.reporter_id, c.stream.id]
+                   if e.scan_id == c.scan_id and abs(e.at_s - c.at_s) <= options.fold_window_s]
+        if earlier:
+            original = min(earlier, key=lambda e: (abs(e.at_s - c.at_s), e.id if isinstance(e.id, int) else MAX_ID))
+            plan = _Plan(c, fold_into=original.id if not isinstance(original, _PendingReport) else original.plan,
+                         credibility=original.credibility)
+        else:
+            weight = self.credibility.get(c.reporter_id, 0.5)
+            clock = self._clock_key(c)
+            plan = _Plan(c, credibility=weight,
+                         segment_ids=[] if clock is None else pointed_at(self.candidates[clock], c.at_s, options))
+            self.earlier[c.reporter_id, c.stream.id].append(_PendingReport(plan))
+        if c.key is not None:
+            self.seen_keys[c.key] = plan
+        return plan
+
+    def _stream(self, stream: Any) -> Stream:
+        cache_key = (type(stream).__name__, stream if isinstance(stream, (int, str)) else repr(stream))
+        if cache_key not in self.streams:
+            self.streams[cache_key] = _stream(self.session, stream)
+        return self.streams[cache_key]
+
+    def _clock_key(self, c: _Checked) -> tuple[str, int] | None:
+        if (c.stream.id, c.scan_id) not in self.clocks:
+            self.clocks[c.stream.id, c.scan_id] = _clock_of(self.session, c)
+        return self.clocks[c.stream.id, c.scan_id]
+
+
+class _PendingReport:
+    """A report new in this group, as later requests of the group see it (to fold into it)."""
+
+    def __init__(self, plan: _Plan):
+        self.plan = plan
+        self.scan_id, self.at_s, self.credibility = plan.checked.scan_id, plan.checked.at_s, plan.credibility
+        self.id = None
+
+
+def _write(session: Session, group: _Group, plans: list[_Plan | PinocchioError]) -> list[ReportReceipt | PinocchioError]:
+    """Append the group: its new reports first (their ids are the events'), then the folds and the
+    attachments that name them."""
+    new = [p for p in plans if isinstance(p, _Plan) and p.stored is None and p.fold_into is None]
+    reports = record_all(session, [
+        Entry(ev.Report(reporter_id=p.checked.reporter_id, at_s=p.checked.at_s, reported_at=p.checked.reported_at,
+                        scan_id=p.checked.scan_id, label=p.checked.label, comment=p.checked.comment,
+                        credibility=p.credibility, key=p.checked.key),
+              _actor(p.checked.reporter_id), p.checked.stream.id, p.checked.stream.id, group.now) for p in new])
+    for plan, event in zip(new, reports):
+        plan.report_id = event.id
+    follow = []
+    for p in plans:
+        if not isinstance(p, _Plan) or p.stored is not None:
+            continue
+        if p.fold_into is not None:
+            p.report_id = p.fold_into if isinstance(p.fold_into, int) else p.fold_into.report_id
+            follow.append(Entry(ev.FoldReport(report_id=p.report_id, at_s=p.checked.at_s, label=p.checked.label,
+                                              comment=p.checked.comment, key=p.checked.key),
+                                _actor(p.checked.reporter_id), p.checked.stream.id, p.checked.stream.id, group.now))
+        else:
+            follow.extend(Entry(ev.AttachReport(report_id=p.report_id), "pinocchio", segment_id, p.checked.stream.id)
+                          for segment_id in p.segment_ids)
+    record_all(session, follow)
+    results: list[ReportReceipt | PinocchioError] = []
+    for p in plans:
+        if isinstance(p, PinocchioError):
+            results.append(p)
+        elif p.stored is not None:
+            results.append(p.stored)
+        elif p.fold_into is not None:
+            results.append(ReportReceipt(p.report_id, "folded", (), p.credibility))
+        else:
+            results.append(ReportReceipt(p.report_id, "accepted", tuple(p.segment_ids), p.credibility))
+    return results
+
+
+def _chunks(values: list, size: int = 500):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _credibilities(session: Session, reporters: list[str]) -> dict[str, float]:
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for reporter, outcome, count in session.exec(
+            select(Report.reporter_id, Report.outcome, func.count()).where(Report.reporter_id.in_(reporters))
+            .group_by(Report.reporter_id, Report.outcome)).all():
+        counts[reporter][outcome] = count
+    return {r: credibility(counts[r]["confirmed"], counts[r]["dismissed"]) for r in reporters}
 
 
 def _actor(reporter_id: str) -> str:
     return f"viewer:{reporter_id}"
-
-
-MAX_ID = 2**63 - 1  # the largest row id a database keeps
 
 
 def _stream(session: Session, stream: int | str | None) -> Stream:
@@ -309,114 +592,3 @@ def _position(session: Session, stream: Stream, at: float | str | datetime | Non
     if scan is None:
         raise InputError(f"at {at.isoformat()} is before stream {stream.id} was first followed")
     return (at - aware(scan.started_at)).total_seconds(), at, scan.id
-
-
-def _clock_of(session: Session, report: Report):
-    """The segments that share the report's clock; None when there are none yet."""
-    if report.scan_id is not None:
-        return SegmentRow.scan_id == report.scan_id
-    if session.get(Stream, report.stream_id).content_sha256 is None:  # a live feed: one clock, every scan
-        return SegmentRow.stream_id == report.stream_id
-    # seconds into a recording: the segments of its latest scan that stored any
-    scan_id = session.exec(select(SegmentRow.scan_id).where(SegmentRow.stream_id == report.stream_id)
-                           .order_by(SegmentRow.scan_id.desc()).limit(1)).first()
-    return None if scan_id is None else SegmentRow.scan_id == scan_id
-
-
-def _said_at(session: Session, report: Report, same_clock, options: ReportOptions) -> SegmentRow | None:
-    """The stored segment being said at the report's moment, or the one that had just ended."""
-    if same_clock is None:
-        return None
-    at = round(report.at_s * 1000)
-    around = session.exec(select(SegmentRow).where(
-        same_clock, SegmentRow.start_ms <= round((report.at_s + options.after_s) * 1000),
-        SegmentRow.end_ms >= round((report.at_s - options.near_s) * 1000))).all()
-    return min(around, key=lambda seg: (0 if seg.start_ms <= at <= seg.end_ms else 1, abs(seg.end_ms - at),
-                                        seg.start_ms), default=None)
-
-
-def _segments_for(session: Session, report: Report, options: ReportOptions) -> list[SegmentRow]:
-    """The stored segments a report points at (see the module docstring) and is not attached to."""
-    same_clock = _clock_of(session, report)
-    if same_clock is None:
-        return []
-    start, end = round((report.at_s - options.before_s) * 1000), round((report.at_s + options.after_s) * 1000)
-    linked = set(session.exec(select(ReportLink.segment_id).where(ReportLink.report_id == report.id)).all())
-    chosen = list(session.exec(select(SegmentRow).where(
-        same_clock, SegmentRow.action != VerdictAction.PASS, SegmentRow.start_ms <= end, SegmentRow.end_ms >= start)
-        .order_by(SegmentRow.start_ms)).all())
-    # Of the sentences around the moment they reported, only the one being said (or just ended)
-    # then: one report opens at most one case on a sentence the pipeline passed.
-    said = _said_at(session, report, same_clock, options)
-    passed_linked = any(session.get(SegmentRow, sid).action == VerdictAction.PASS for sid in linked)
-    if said is not None and said.action == VerdictAction.PASS and not passed_linked:
-        chosen.append(said)
-    return sorted((seg for seg in chosen if seg.id not in linked), key=lambda seg: seg.start_ms)
-
-
-def _attach(session: Session, report: Report, segment: SegmentRow) -> int:
-    record(session, ev.AttachReport(report_id=report.id), actor="pinocchio", subject_id=segment.id,
-           stream_id=segment.stream_id)
-    return segment.id
-
-
-def _csv_rows(path: Path, text: str):
-    lines = _Lines(text)
-    reader = csv.reader(lines)
-    header = [h.strip().lower() for h in next(reader, [])]
-    missing = [c for c in REQUIRED if c not in header]
-    unknown = [c for c in header if c not in COLUMNS]
-    if missing or unknown:
-        what = f"missing column '{missing[0]}'" if missing else f"unknown column '{unknown[0]}'"
-        raise InputError(f"{path}:1: {what} (columns: {', '.join(COLUMNS)}; label and comment may be left out)")
-    while True:
-        line = lines.read + 1  # a record starts on the next physical line (a quoted field may span several)
-        try:
-            raw = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield line, f"not CSV: {exc}"
-            return
-        if not any(v.strip() for v in raw):
-            continue
-        if len(raw) != len(header):
-            yield line, f"{len(raw)} fields, the header has {len(header)}"
-            continue
-        yield line, {k: v.strip() for k, v in zip(header, raw)}
-
-
-class _Lines:
-    """The lines of a text, counting how many the CSV reader has taken."""
-
-    def __init__(self, text: str):
-        self._lines = text.splitlines(keepends=True)
-        self.read = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        if self.read >= len(self._lines):
-            raise StopIteration
-        self.read += 1
-        return self._lines[self.read - 1]
-
-
-def _jsonl_rows(path: Path, text: str):
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            yield number, f"not JSON: {exc.msg}"
-            continue
-        if not isinstance(row, dict):
-            yield number, "expected an object like {\"stream\": 1, \"reporter\": \"u1\", \"at\": 12.5}"
-            continue
-        unknown = sorted(set(row) - set(COLUMNS))
-        if unknown:
-            yield number, f"unknown key '{unknown[0]}' (keys: {', '.join(COLUMNS)})"
-            continue
-        yield number, row

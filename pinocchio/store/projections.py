@@ -65,6 +65,17 @@ class Report(SQLModel, table=True):
     outcome: str = "pending"  # a core.events.ReportOutcome, from the decisions on its cases
 
 
+class IntakeKey(SQLModel, table=True):
+    """A report's intake key (a file row's content and place, or the client's idempotency key):
+    the same key again is answered with the report it made, not stored twice."""
+
+    __tablename__ = "intake_key"
+
+    key: str = Field(primary_key=True)
+    report_id: int  # the report the key's request made, or folded into
+    event_id: int  # the event that stored it
+
+
 class ReportLink(SQLModel, table=True):
     """A report attached to a segment it points at."""
 
@@ -150,4 +161,4 @@ class EvidenceClip(SQLModel, table=True):
     cut_at: datetime = _when()
 
 
-PROJECTIONS = (ReportLink, Strike, Appeal, Penalty, Case, Report, EvidenceClip)  # children first, for deletes
+PROJECTIONS = (ReportLink, IntakeKey, Strike, Appeal, Penalty, Case, Report, EvidenceClip)  # children first, for deletes

@@ -23,7 +23,8 @@ from pinocchio.core.errors import ConfigError
 from pinocchio.core.settings import Settings, checkout_path
 from pinocchio.listen.evidence import EvidenceStore
 from pinocchio.moderation.cases import claim_case, confirm_case
-from pinocchio.moderation.reports import import_reports, list_reports
+from pinocchio.moderation.report_files import import_reports
+from pinocchio.moderation.reports import list_reports
 from pinocchio.moderation.reviewers import add_reviewer
 from pinocchio.store import open_store
 from pinocchio.store.projections import Reviewer
@@ -50,7 +51,7 @@ class DemoAccount:
 ACCOUNTS = (DemoAccount("demo", "reviewer", "demodemo"), DemoAccount("senior", "senior", "seniorsenior"))
 
 
-DEMO_FORMAT = 2  # raised when the log's format changes, so that an old cached demo is built anew
+DEMO_FORMAT = 3  # raised when the log's format changes, so that an old cached demo is built anew
 
 
 def default_demo_db(settings: Settings) -> Path:
