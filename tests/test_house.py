@@ -80,7 +80,9 @@ def inserts_into(path: Path, name: str) -> list[int]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     return [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call)
             and (getattr(n.func, "id", None) == name
-                 or (getattr(n.func, "id", None) == "insert" and any(getattr(a, "id", None) == name for a in n.args)))]
+                 or (getattr(n.func, "id", None) == "insert"
+                     and any(name in (getattr(a, "id", None), getattr(getattr(a, "value", None), "id", None))
+                             for a in n.args)))]
 
 
 def test_one_writer_appends_to_the_log():

@@ -100,11 +100,11 @@ def test_a_crash_loses_at_most_one_batch_and_the_rerun_finishes(session, stream,
     calls = {"n": 0}
     real = report_files.take_reports
 
-    def crash_on_third(session, requests, options):
+    def crash_on_third(session, requests, options, segments):
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("power cut")
-        return real(session, requests, options)
+        return real(session, requests, options, segments)
 
     monkeypatch.setattr(report_files, "take_reports", crash_on_third)
     seen = []

@@ -103,12 +103,12 @@ def test_hsts_behind_https(world):
 
 
 def test_an_unexpected_error_is_a_one_line_500(world, monkeypatch):
-    import pinocchio.web.routes_api as routes
+    import pinocchio.moderation.intake as intake
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(routes, "submit_report", broken)
+    monkeypatch.setattr(intake.ReportIntake, "submit", broken)
     application = create_app(Settings(db_url=world.db_url, secret_key="k", api_keys=(API_KEY,)))
     with TestClient(application, raise_server_exceptions=False) as quiet:
         answer = quiet.post("/api/v1/reports", json=REPORT, headers={"Authorization": f"Bearer {API_KEY}"})

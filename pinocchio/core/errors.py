@@ -52,3 +52,7 @@ class Forbidden(PinocchioError):
 
 class RateLimited(InputError):
     """A reporter sent more reports than the limit allows in the window."""
+
+
+class Unavailable(PinocchioError):
+    """The database, or the report writer, cannot answer now: try again shortly (503)."""

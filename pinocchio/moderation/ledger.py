@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from pinocchio.core.clock import aware, iso, utcnow
 from pinocchio.core.records import StoredVerdict, VerdictAction
 from pinocchio.moderation.projection import LoggedEvent
 from pinocchio.moderation.projector import apply_all, forget_rows
-from pinocchio.store.chain import NewRow, append_rows, take_turn
+from pinocchio.store.chain import NewRow, append_rows, head, take_turn
 from pinocchio.store.projections import PROJECTIONS
 from pinocchio.store.tables import ModerationEvent, SegmentRow
 
@@ -45,6 +45,14 @@ class Entry:
     at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Earlier:
+    """In a payload given to `record_all`: the id of the event made by entry `index` of the same
+    call (a group's attachments name reports that get their ids in that call)."""
+
+    index: int
+
+
 def record(session: Session, payload: Any, *, actor: str, subject_id: int | str, stream_id: int | None = None,
            at: datetime | None = None) -> LoggedEvent:
     """Append one event and apply it."""
@@ -54,17 +62,21 @@ def record(session: Session, payload: Any, *, actor: str, subject_id: int | str,
 def record_all(session: Session, entries: Sequence[Entry]) -> list[LoggedEvent]:
     """Append events in order, each chained to the one before, and apply them: all land, or (a
     transition refused) none does. A group of reports is one call, one statement, one flush."""
+    if not entries:
+        return []
     now = utcnow()
-    decoded = []
-    for entry in entries:
-        values = ev.encode(entry.payload)
-        decoded.append((entry, aware(entry.at or now), values, ev.decode(entry.payload.ACTION, values)))
     take_turn(session)  # the pipeline, live feeds, reviewers and viewers append to one chain
     with session.begin_nested():
+        after = head(session)  # the entries' events get the ids after it, in order
+        decoded = []
+        for entry in entries:
+            payload = _resolved(entry.payload, after[0])
+            values = ev.encode(payload)
+            decoded.append((entry, aware(entry.at or now), values, ev.decode(payload.ACTION, values)))
         rows = append_rows(session, [NewRow(actor=entry.actor, action=str(payload.ACTION),
                                             subject=ev.subject(payload.SUBJECT, entry.subject_id),
                                             stream_id=entry.stream_id, payload={"at": iso(at), **values})
-                                     for entry, at, values, payload in decoded])
+                                     for entry, at, values, payload in decoded], after=after)
         events = [LoggedEvent(id=row.id, created_at=aware(row.created_at), at=at, actor=entry.actor,
                               action=payload.ACTION, subject=row.subject, stream_id=entry.stream_id, payload=payload)
                   for row, (entry, at, _values, payload) in zip(rows, decoded)]
@@ -74,6 +86,12 @@ def record_all(session: Session, entries: Sequence[Entry]) -> list[LoggedEvent]:
     elif events:
         log.info("%d events appended (%d..%d)", len(events), events[0].id, events[-1].id)
     return events
+
+
+def _resolved(payload: Any, last_id: int) -> Any:
+    earlier = {f.name: last_id + 1 + value.index for f in fields(payload)
+               if isinstance(value := getattr(payload, f.name), Earlier)}
+    return replace(payload, **earlier) if earlier else payload
 
 
 class ModerationLedger:

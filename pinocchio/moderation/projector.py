@@ -9,9 +9,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import event, func, insert, update
+from sqlalchemy import and_, bindparam, event, func, insert, inspect, update
 from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 
 from pinocchio.core.clock import aware
@@ -100,30 +99,39 @@ class Rows:
             self._links[key] = set()
 
     def write(self) -> None:
-        """Write what the events changed, and let the session's ORM copies of it go stale."""
+        """Write what the events changed (plain INSERTs and UPDATEs by primary key, every column
+        given), and expire the session's ORM copies of those rows so a later read sees them."""
         if not (self._new or self._changed or self._new_links):
             return
+        connection = self.session.connection()
         for table, keys in _by_table(self._new).items():
-            self.session.execute(insert(table), [row_values(self._states[table, key])[1] for key in keys])
+            connection.execute(insert(table.__table__), [row_values(self._states[table, key])[1] for key in keys])
         if self._new_links:
-            self.session.execute(insert(ReportLink), self._new_links)
+            connection.execute(insert(ReportLink.__table__), self._new_links)
         for table, keys in _by_table(self._changed).items():
-            self.session.execute(update(table), [row_values(self._states[table, key])[1] for key in keys])
-        for table, key in (*self._new, *self._changed):
-            copy = self.session.identity_map.get(identity_key(table, key))
-            if copy is not None:
+            primary = [column.name for column in table.__table__.primary_key.columns]
+            statement = update(table.__table__).where(
+                and_(*(table.__table__.c[name] == bindparam(f"pk_{name}") for name in primary)))
+            rows = []
+            for key in keys:
+                values = row_values(self._states[table, key])[1]
+                rows.append({**{f"pk_{name}": values.pop(name) for name in primary}, **values})
+            connection.execute(statement, rows)
+        written = {(table, key if isinstance(key, tuple) else (key,)) for table, key in (*self._new, *self._changed)}
+        for copy in list(self.session.identity_map.values()):
+            if (type(copy), inspect(copy).identity) in written:
                 self.session.expire(copy)
         self._new, self._changed, self._new_links = {}, {}, []
 
     def prefetch(self, events: list[LoggedEvent]) -> None:
         """Read at once the cases and segment facts a batch will touch (a batch of reports'
         attachments touches hundreds; one query each would cost more than the batch's writes)."""
-        wanted = sorted({e.subject_id for e in events if e.action in (Action.ATTACH_REPORT, Action.FLAG)}
-                        - {key for table, key in self._states if table is Case})
+        wanted = sorted({e.subject_id for e in events if e.action in (Action.ATTACH_REPORT, Action.FLAG)
+                         and (Case, e.subject_id) not in self._states})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            found = {case.segment_id: case for case in self.session.exec(
-                select(Case).where(Case.segment_id.in_(chunk))).all()}
+            found = {case.segment_id: case for case in self.session.execute(  # plain rows: no ORM copies to make
+                select(*Case.__table__.c).where(Case.__table__.c.segment_id.in_(chunk))).all()}
             for segment_id in chunk:
                 self._states[Case, segment_id] = found.get(segment_id) and state_of(CaseState, found[segment_id])
             missing = [segment_id for segment_id in chunk if segment_id not in found and segment_id not in self._facts]

@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from pinocchio.core.errors import InputError, PinocchioError
+from pinocchio.moderation.report_targets import SegmentCache
 from pinocchio.moderation.reports import ReportOptions, ReportRequest, take_reports
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,10 @@ def import_reports(session: Session, path: Path | str, options: ReportOptions = 
     counts: Counter[str] = Counter()
     rejected: list[str] = []
     waiting: list[tuple[int, ReportRequest]] = []
+    segments = SegmentCache()
 
     def submit() -> None:
-        results = take_reports(session, [request for _, request in waiting], options)
+        results = take_reports(session, [request for _, request in waiting], options, segments)
         session.commit()
         for (line, _), result in zip(waiting, results):
             if isinstance(result, PinocchioError):

@@ -21,8 +21,8 @@ Each report carries its reporter's credibility at intake (`projection.credibilit
 
 Intake works in groups: `take_reports` checks every request of a group against what is stored
 (one query per kind of fact for the whole group, not per report), then appends the group's
-events in two batches (the reports, then their folds and attachments), so a thousand reports cost
-a few statements and one flush, and the chain still has one event per report."""
+events in one batch (each report followed by its attachments, or a fold), so a thousand reports cost
+a few statements and one flush, and the chain still has one event per report and attachment."""
 
 from __future__ import annotations
 
@@ -43,8 +43,19 @@ from pinocchio.core.errors import InputError, NotFound, PinocchioError, RateLimi
 from pinocchio.core.labels import check_label
 from pinocchio.core.records import VerdictAction
 from pinocchio.core.text import checked_name, checked_text
-from pinocchio.moderation.ledger import Entry, hold, record_all
+from pinocchio.moderation.ledger import Earlier, Entry, hold, record_all
 from pinocchio.moderation.projection import ReportState, credibility, state_of
+from pinocchio.moderation.report_targets import (
+    Candidate,
+    SegmentCache,
+    Timeline,
+    candidates_near,
+    clock_of,
+    pointed_at,
+    said_at,
+    segments_for,
+    window,
+)
 from pinocchio.store.projections import IntakeKey, Report, ReportLink
 from pinocchio.store.tables import ModerationEvent, Scan, SegmentRow, Stream
 
@@ -112,15 +123,16 @@ def submit_report(session: Session, *, stream: int | str, reporter_id: str, at: 
     return result
 
 
-def take_reports(session: Session, requests: list[ReportRequest],
-                 options: ReportOptions = ReportOptions()) -> list[ReportReceipt | PinocchioError]:
+def take_reports(session: Session, requests: list[ReportRequest], options: ReportOptions = ReportOptions(),
+                 segments: SegmentCache | None = None) -> list[ReportReceipt | PinocchioError]:
     """The one intake path (the API's writer and the importer call it with a group of requests):
     each request gets its receipt, or the error that refused it, in order; the accepted ones are
-    appended to the log together. The caller commits."""
+    appended to the log together. The caller commits. `segments`: a cache of the stored segments
+    kept between groups by a long-lived caller."""
     if not requests:
         return []
     hold(session)  # the rate limit, folds and keys are checked against what no one else is changing
-    group = _Group(session, options, utcnow())
+    group = _Group(session, options, utcnow(), segments or SegmentCache())
     checked: list[_Checked | PinocchioError] = []
     for request in requests:
         try:
@@ -149,7 +161,7 @@ def take_reports(session: Session, requests: list[ReportRequest],
         results = []
         for request in requests:
             try:
-                results.append(take_reports(session, [request], options)[0])
+                results.append(take_reports(session, [request], options, segments)[0])
             except (PinocchioError, IntegrityError) as single:
                 results.append(single if isinstance(single, PinocchioError) else InputError(str(single.orig)))
         return results
@@ -186,10 +198,10 @@ def attach_waiting_reports(session: Session, segment: SegmentRow,
             same_clock, Report.at_s >= since_s, Report.at_s <= end_s, Report.id.not_in(passed))
             .order_by(Report.id)).all():
         if report.at_s >= start_s:
-            said = _Candidate(segment.id, segment.start_ms, segment.end_ms, segment.action == VerdictAction.PASS)
+            said = Candidate(segment.id, segment.start_ms, segment.end_ms, segment.action == VerdictAction.PASS)
         elif report.at_s < start_s - options.after_s:
-            clock = _clock_of(session, report)
-            said = None if clock is None else said_at(_candidates(session, clock, report.at_s, options),
+            clock = clock_of(session, report)
+            said = None if clock is None else said_at(candidates_near(session, clock, report.at_s, options),
                                                       report.at_s, options)
         else:
             continue  # said just before this segment began: a later segment may still be closer
@@ -210,7 +222,7 @@ def attach_all_waiting(session: Session, options: ReportOptions = ReportOptions(
         if not page:
             return made
         for report in page:
-            pairs = [(report.id, segment_id) for segment_id in _segments_for(session, report, options)]
+            pairs = [(report.id, segment_id) for segment_id in segments_for(session, report, options)]
             _attach(session, pairs, stream_id=report.stream_id)
             made += len(pairs)
         last_id = page[-1].id
@@ -231,83 +243,6 @@ def list_reports(session: Session, *, stream_id: int | None = None, reporter_id:
                                 .order_by(ReportLink.segment_id)).all()
         result.append(ReportInfo(**asdict(state_of(ReportState, r)), segment_ids=tuple(segments)))
     return result
-
-
-# ---------------------------------------------------------------- where a report points
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    """A stored segment as the attaching rule sees it."""
-
-    id: int
-    start_ms: int
-    end_ms: int
-    passed: bool
-
-
-def said_at(candidates: list[_Candidate], at_s: float, options: ReportOptions) -> _Candidate | None:
-    """The segment being said at `at_s`, or the one that had just ended."""
-    at = round(at_s * 1000)
-    lo, hi = round((at_s - options.near_s) * 1000), round((at_s + options.after_s) * 1000)
-    around = [c for c in candidates if c.start_ms <= hi and c.end_ms >= lo]
-    return min(around, key=lambda c: (0 if c.start_ms <= at <= c.end_ms else 1, abs(c.end_ms - at), c.start_ms),
-               default=None)
-
-
-def pointed_at(candidates: list[_Candidate], at_s: float, options: ReportOptions, *,
-               linked: frozenset[int] = frozenset(), passed_linked: bool = False) -> list[int]:
-    """The segments a report at `at_s` points at (see the module docstring), in order, leaving
-    out those it is attached to; `passed_linked`: it is attached to a passed sentence already."""
-    lo, hi = round((at_s - options.before_s) * 1000), round((at_s + options.after_s) * 1000)
-    chosen = {c.id: c for c in candidates if not c.passed and c.start_ms <= hi and c.end_ms >= lo}
-    # Of the sentences around the moment, only the one being said (or just ended) then: one
-    # report opens at most one case on a sentence the pipeline passed.
-    said = said_at(candidates, at_s, options)
-    if said is not None and said.passed and not passed_linked:
-        chosen[said.id] = said
-    return [c.id for c in sorted(chosen.values(), key=lambda c: c.start_ms) if c.id not in linked]
-
-
-def _window(at_lo: float, at_hi: float, options: ReportOptions) -> tuple[int, int]:
-    return (round((at_lo - max(options.before_s, options.near_s)) * 1000), round((at_hi + options.after_s) * 1000))
-
-
-def _candidates(session: Session, clock: tuple[str, int], at_lo: float, options: ReportOptions,
-                at_hi: float | None = None) -> list[_Candidate]:
-    """The segments on a clock that a report between `at_lo` and `at_hi` could point at."""
-    lo, hi = _window(at_lo, at_lo if at_hi is None else at_hi, options)
-    column, value = clock
-    on_clock = (SegmentRow.scan_id if column == "scan_id" else SegmentRow.stream_id) == value
-    rows = session.exec(select(SegmentRow.id, SegmentRow.start_ms, SegmentRow.end_ms, SegmentRow.action).where(
-        on_clock, SegmentRow.start_ms <= hi, SegmentRow.end_ms >= lo)).all()
-    return [_Candidate(r.id, r.start_ms, r.end_ms, r.action == VerdictAction.PASS) for r in rows]
-
-
-def _clock_of(session: Session, report: Report | Any) -> tuple[str, int] | None:
-    """Which segments share the report's clock, as ("scan_id" or "stream_id", its value); None
-    when there are none yet."""
-    if report.scan_id is not None:
-        return ("scan_id", report.scan_id)
-    if session.get(Stream, report.stream_id).content_sha256 is None:  # a live feed: one clock, every scan
-        return ("stream_id", report.stream_id)
-    # seconds into a recording: the segments of its latest scan that stored any
-    scan_id = session.exec(select(SegmentRow.scan_id).where(SegmentRow.stream_id == report.stream_id)
-                           .order_by(SegmentRow.scan_id.desc()).limit(1)).first()
-    return None if scan_id is None else ("scan_id", scan_id)
-
-
-def _segments_for(session: Session, report: Report, options: ReportOptions) -> list[int]:
-    """The stored segments a stored report points at and is not attached to."""
-    clock = _clock_of(session, report)
-    if clock is None:
-        return []
-    linked = session.exec(select(ReportLink.segment_id, SegmentRow.action)
-                          .join(SegmentRow, SegmentRow.id == ReportLink.segment_id)
-                          .where(ReportLink.report_id == report.id)).all()
-    return pointed_at(_candidates(session, clock, report.at_s, options), report.at_s, options,
-                      linked=frozenset(r.segment_id for r in linked),
-                      passed_linked=any(r.action == VerdictAction.PASS for r in linked))
 
 
 def _attach(session: Session, pairs: list[tuple[int, int]], *, stream_id: int) -> None:
@@ -346,21 +281,21 @@ class _Plan:
     segment_ids: list[int] = field(default_factory=list)
     credibility: float = 0.5
     stored: ReportReceipt | None = None
-    report_id: int | None = None  # once written
 
 
 class _Group:
     """What one group of requests is checked against: streams by name, and for its reporters and
     streams the reports, rate counts, credibilities, keys and segments, each fetched once."""
 
-    def __init__(self, session: Session, options: ReportOptions, now: datetime):
+    def __init__(self, session: Session, options: ReportOptions, now: datetime, segments: SegmentCache):
         self.session, self.options, self.now = session, options, now
         self.streams: dict[Any, Stream] = {}
         self.sent: Counter[str] = Counter()
         self.credibility: dict[str, float] = {}
         self.earlier: dict[tuple[str, int], list[Any]] = defaultdict(list)  # (reporter, stream): reports, plans
         self.keys: dict[str, tuple[int, float]] = {}
-        self.candidates: dict[Any, list[_Candidate]] = {}
+        self.segments = segments
+        self.timelines: dict[tuple[str, int], Timeline] = {}
         self.seen_keys: dict[str, _Plan] = {}
         self.clocks: dict[tuple[int, int | None], tuple[str, int] | None] = {}
 
@@ -417,14 +352,8 @@ class _Group:
                                          .join(Report, Report.id == IntakeKey.report_id)
                                          .where(IntakeKey.key.in_(chunk))).all():
                 self.keys[row.key] = (row.report_id, row.credibility)
-        spans: dict[Any, list[float]] = {}
-        for c in checked:
-            clock = self._clock_key(c)
-            if clock is not None:
-                lo, hi = spans.get(clock, (c.at_s, c.at_s))
-                spans[clock] = [min(lo, c.at_s), max(hi, c.at_s)]
-        for clock, (lo, hi) in spans.items():
-            self.candidates[clock] = _candidates(self.session, clock, lo, self.options, hi)
+        for clock in {self._clock_key(c) for c in checked} - {None}:
+            self.timelines[clock] = self.segments.on(self.session, clock)
 
     def plan(self, c: _Checked) -> _Plan:
         """Weigh a checked request against what is stored and what the group took before it."""
@@ -449,7 +378,8 @@ class _Group:
             weight = self.credibility.get(c.reporter_id, 0.5)
             clock = self._clock_key(c)
             plan = _Plan(c, credibility=weight,
-                         segment_ids=[] if clock is None else pointed_at(self.candidates[clock], c.at_s, options))
+                         segment_ids=[] if clock is None else pointed_at(
+                             self.timelines[clock].around(*window(c.at_s, c.at_s, options)), c.at_s, options))
             self.earlier[c.reporter_id, c.stream.id].append(_PendingReport(plan))
         if c.key is not None:
             self.seen_keys[c.key] = plan
@@ -463,7 +393,7 @@ class _Group:
 
     def _clock_key(self, c: _Checked) -> tuple[str, int] | None:
         if (c.stream.id, c.scan_id) not in self.clocks:
-            self.clocks[c.stream.id, c.scan_id] = _clock_of(self.session, c)
+            self.clocks[c.stream.id, c.scan_id] = clock_of(self.session, c)
         return self.clocks[c.stream.id, c.scan_id]
 
 
@@ -477,29 +407,27 @@ class _PendingReport:
 
 
 def _write(session: Session, group: _Group, plans: list[_Plan | PinocchioError]) -> list[ReportReceipt | PinocchioError]:
-    """Append the group: its new reports first (their ids are the events'), then the folds and the
-    attachments that name them."""
-    new = [p for p in plans if isinstance(p, _Plan) and p.stored is None and p.fold_into is None]
-    reports = record_all(session, [
-        Entry(ev.Report(reporter_id=p.checked.reporter_id, at_s=p.checked.at_s, reported_at=p.checked.reported_at,
-                        scan_id=p.checked.scan_id, label=p.checked.label, comment=p.checked.comment,
-                        credibility=p.credibility, key=p.checked.key),
-              _actor(p.checked.reporter_id), p.checked.stream.id, p.checked.stream.id, group.now) for p in new])
-    for plan, event in zip(new, reports):
-        plan.report_id = event.id
-    follow = []
+    """Append the group in one call, in request order: each new report, then its attachments
+    (naming it by its place in the call), or a fold into an earlier report."""
+    entries: list[Entry] = []
+    index_of: dict[int, int] = {}  # id(plan) of a new report -> the index of its entry
     for p in plans:
         if not isinstance(p, _Plan) or p.stored is not None:
             continue
-        if p.fold_into is not None:
-            p.report_id = p.fold_into if isinstance(p.fold_into, int) else p.fold_into.report_id
-            follow.append(Entry(ev.FoldReport(report_id=p.report_id, at_s=p.checked.at_s, label=p.checked.label,
-                                              comment=p.checked.comment, key=p.checked.key),
-                                _actor(p.checked.reporter_id), p.checked.stream.id, p.checked.stream.id, group.now))
+        c = p.checked
+        if p.fold_into is None:
+            index_of[id(p)] = len(entries)
+            entries.append(Entry(ev.Report(reporter_id=c.reporter_id, at_s=c.at_s, reported_at=c.reported_at,
+                                           scan_id=c.scan_id, label=c.label, comment=c.comment,
+                                           credibility=p.credibility, key=c.key),
+                                 _actor(c.reporter_id), c.stream.id, c.stream.id, group.now))
+            entries.extend(Entry(ev.AttachReport(report_id=Earlier(index_of[id(p)])), "pinocchio", segment_id,
+                                 c.stream.id) for segment_id in p.segment_ids)
         else:
-            follow.extend(Entry(ev.AttachReport(report_id=p.report_id), "pinocchio", segment_id, p.checked.stream.id)
-                          for segment_id in p.segment_ids)
-    record_all(session, follow)
+            into = p.fold_into if isinstance(p.fold_into, int) else Earlier(index_of[id(p.fold_into)])
+            entries.append(Entry(ev.FoldReport(report_id=into, at_s=c.at_s, label=c.label, comment=c.comment,
+                                               key=c.key), _actor(c.reporter_id), c.stream.id, c.stream.id, group.now))
+    events = record_all(session, entries)
     results: list[ReportReceipt | PinocchioError] = []
     for p in plans:
         if isinstance(p, PinocchioError):
@@ -507,9 +435,10 @@ def _write(session: Session, group: _Group, plans: list[_Plan | PinocchioError])
         elif p.stored is not None:
             results.append(p.stored)
         elif p.fold_into is not None:
-            results.append(ReportReceipt(p.report_id, "folded", (), p.credibility))
+            into = p.fold_into if isinstance(p.fold_into, int) else events[index_of[id(p.fold_into)]].id
+            results.append(ReportReceipt(into, "folded", (), p.credibility))
         else:
-            results.append(ReportReceipt(p.report_id, "accepted", tuple(p.segment_ids), p.credibility))
+            results.append(ReportReceipt(events[index_of[id(p)]].id, "accepted", tuple(p.segment_ids), p.credibility))
     return results
 
 

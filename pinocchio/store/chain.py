@@ -87,9 +87,10 @@ def head(session: Session) -> tuple[int, str]:
     return (last.id, last.hash) if last is not None else (0, GENESIS_HASH)
 
 
-def append_rows(session: Session, rows: Sequence[NewRow]) -> list[ChainedRow]:
-    """Chain rows onto the log in order, in one statement; the caller holds the turn."""
-    last_id, prev_hash = head(session)
+def append_rows(session: Session, rows: Sequence[NewRow], *, after: tuple[int, str] | None = None) -> list[ChainedRow]:
+    """Chain rows onto the log in order, in one statement; the caller holds the turn. Their ids
+    follow the head (`after`, if the caller read it already), one by one."""
+    last_id, prev_hash = after or head(session)
     created_at = utcnow()
     chained = []
     for offset, new in enumerate(rows, start=1):
@@ -100,6 +101,6 @@ def append_rows(session: Session, rows: Sequence[NewRow]) -> list[ChainedRow]:
                                   subject=new.subject, stream_id=new.stream_id, payload=body, prev_hash=prev_hash,
                                   hash=digest))
         prev_hash = digest
-    if chained:
-        session.execute(insert(ModerationEvent), [vars(row) for row in chained])
+    if chained:  # a plain INSERT: every column is given, and no ORM copy is wanted
+        session.connection().execute(insert(ModerationEvent.__table__), [vars(row) for row in chained])
     return chained

@@ -3,13 +3,13 @@ Engines are made by callers (the CLI, the web app, a worker), never at import.""
 
 from __future__ import annotations
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import SQLModel, create_engine
 
-from pinocchio.core.errors import ConfigError
+from pinocchio.core.errors import ConfigError, Unavailable
 from pinocchio.store import projections, tables  # noqa: F401  (their tables join SQLModel.metadata)
 
 
@@ -22,7 +22,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 # A database that is locked, unreachable or out of connections: try again later (503, one line).
-UNAVAILABLE = (OperationalError, PoolTimeout)
+UNAVAILABLE = (OperationalError, PoolTimeout, Unavailable)
 DRIVERS = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pymysql": "pymysql"}
 
 
@@ -36,8 +36,20 @@ def shown(url: str) -> str:
 
 def unavailable(exc: Exception) -> str:
     """One line on a database that could not answer."""
+    if isinstance(exc, Unavailable):
+        return str(exc)
     first = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
     return f"the database is busy or unavailable ({first}); try again in a moment"
+
+
+def _add_missing_indexes(engine: Engine) -> None:
+    """Indexes added to a table after it was made (`create_all` makes only missing tables)."""
+    existing = inspect(engine)
+    for table in SQLModel.metadata.sorted_tables:
+        have = {index["name"] for index in existing.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in have:
+                index.create(engine)
 
 
 def open_store(url: str) -> Engine:
@@ -55,6 +67,7 @@ def open_store(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
         SQLModel.metadata.create_all(engine)
+        _add_missing_indexes(engine)
     except Exception as exc:
         raise ConfigError(f"database {shown(url)!r}: {str(exc).splitlines()[0]}") from None
     return engine

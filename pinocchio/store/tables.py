@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from pinocchio.core.clock import utcnow
@@ -79,6 +79,8 @@ class ModerationEvent(SQLModel, table=True):
     """Append-only. Each row's hash covers its content and the previous row's hash."""
 
     __tablename__ = "moderation_event"
+    # A viewer's reports in the rate window are counted by actor and time at every intake.
+    __table_args__ = (Index("ix_moderation_event_actor_created_at", "actor", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = Field(default_factory=utcnow)

@@ -6,6 +6,7 @@ Forbidden 403, RateLimited 429): JSON `{"detail": ...}` under /api, an error pag
 from __future__ import annotations
 
 import logging
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,8 +25,10 @@ from pinocchio.core.errors import (
     NotFound,
     PinocchioError,
     RateLimited,
+    Unavailable,
 )
 from pinocchio.core.settings import Settings
+from pinocchio.moderation.intake import ReportIntake
 from pinocchio.store import open_store
 from pinocchio.web import auth, guards, routes_api, routes_console, views
 from pinocchio.web import metrics as console_metrics
@@ -47,9 +50,16 @@ def _page_context(request: Request) -> dict:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(title="Pinocchio", docs_url=None, redoc_url=None, openapi_url=None)  # nothing unauthenticated
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.intake.close()  # what is queued is written and answered first
+
+    app = FastAPI(title="Pinocchio", docs_url=None, redoc_url=None, openapi_url=None,  # nothing unauthenticated
+                  lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = open_store(settings.db_url)
+    app.state.intake = ReportIntake(settings.db_url, max_group=settings.intake_group)  # API reports, written in groups
     app.state.evidence_dir = settings.evidence_path().resolve()
     app.state.api_key_hashes = auth.api_key_hashes(settings.api_keys)
     app.state.metrics = console_metrics.ConsoleMetrics()
@@ -59,22 +69,15 @@ def create_app(settings: Settings) -> FastAPI:
                        max_age=int(timedelta(hours=settings.session_hours).total_seconds()),
                        same_site="lax", https_only=settings.https)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(routes_api.router)  # first: routes are matched in order, and the API takes the load
     app.include_router(auth.router)
     app.include_router(routes_console.router)
-    app.include_router(routes_api.router)
     app.include_router(console_metrics.router)
 
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/")
 
-    @app.middleware("http")
-    async def api_gate(request: Request, call_next):
-        # Before FastAPI reads the body: a caller without a key learns nothing, not even a 422.
-        if is_api(request) and not auth.api_key_ok(request):
-            refused = auth.API_KEY_REFUSED
-            return JSONResponse({"detail": refused["detail"]}, status_code=refused["status_code"],
-                                headers=refused["headers"])
-        return await call_next(request)
+    app.add_middleware(auth.ApiGate)
 
     def error_page(request: Request, status: int, message: str):
         if is_api(request):
@@ -108,7 +111,8 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.metrics.unavailable.inc()
             log.warning("%s %s: the database is unavailable (%s)", request.method, request.url.path,
                         str(exc).splitlines()[0][:200])
-            response = error_page(request, 503, "the database is busy or unavailable: try again in a moment")
+            message = str(exc) if isinstance(exc, Unavailable) else "the database is busy or unavailable: try again in a moment"
+            response = error_page(request, 503, message)
             response.headers["Retry-After"] = str(guards.RETRY_AFTER_S)
             return response
 

@@ -16,7 +16,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from pinocchio.moderation.reviewers import (
     ReviewerInfo,
@@ -96,7 +96,26 @@ def api_key_ok(request: Request) -> bool:
 API_KEY_REFUSED = {"status_code": 401, "detail": "missing or unknown API key", "headers": {"WWW-Authenticate": "Bearer"}}
 
 
-def api_client(request: Request) -> None:
+class ApiGate:
+    """ASGI middleware in front of /api/: a caller without a key is refused before FastAPI reads
+    the body, so it learns nothing, not even a 422. (Plain ASGI: a `BaseHTTPMiddleware` costs
+    more than the report it lets through.)"""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            request = Request(scope)
+            if not api_key_ok(request):
+                refused = API_KEY_REFUSED
+                answer = JSONResponse({"detail": refused["detail"]}, status_code=refused["status_code"],
+                                      headers=refused["headers"])
+                return await answer(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+async def api_client(request: Request) -> None:
     """The API routers' gate (the app also checks before the body is read, see `create_app`)."""
     if not api_key_ok(request):
         raise HTTPException(**API_KEY_REFUSED)

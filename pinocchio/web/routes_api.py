@@ -4,16 +4,17 @@ one-line reasons (unknown stream, bad label, a time past the stream's end...).""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from pinocchio.moderation.appeals import file_appeal
-from pinocchio.moderation.reports import submit_report
+from pinocchio.moderation.reports import ReportRequest
 from pinocchio.web.auth import api_client
 from pinocchio.web.deps import MAX_ID, SessionDep
 
@@ -29,11 +30,13 @@ class ReportIn(BaseModel):
     at: float | str = Field(description="Seconds into the stream, or an ISO 8601 wall time with its offset.")
     label: str | None = None
     comment: str = ""
+    key: str | None = Field(default=None, max_length=200,
+                            description="An idempotency key: sent again, it is answered with the report it made.")
 
 
 class ReportOut(BaseModel):
     report_id: int
-    status: str  # accepted, or folded into an earlier report of the same viewer
+    status: str  # accepted; folded into an earlier report of the same viewer; stored (its key was, before)
     segment_ids: list[int]
     credibility: float
 
@@ -67,10 +70,13 @@ def validation_reason(exc: RequestValidationError) -> str:
 
 
 @router.post("/reports", status_code=201, response_model=ReportOut)
-def post_report(body: ReportIn, session: SessionDep) -> ReportOut:
-    receipt = submit_report(session, stream=body.stream, reporter_id=body.reporter, at=body.at, label=body.label,
-                            comment=body.comment)
-    session.commit()
+async def post_report(body: ReportIn, request: Request, response: Response) -> ReportOut:
+    """Queued to the intake's writer, which writes the reports waiting together; answered once committed."""
+    answer = request.app.state.intake.submit(ReportRequest(stream=body.stream, reporter=body.reporter, at=body.at,
+                                                           label=body.label, comment=body.comment, key=body.key))
+    receipt = await asyncio.wrap_future(answer)
+    if receipt.status == "stored":
+        response.status_code = 200
     return ReportOut(report_id=receipt.report_id, status=receipt.status, segment_ids=list(receipt.segment_ids),
                      credibility=receipt.credibility)
 
