@@ -12,7 +12,6 @@ from typing import Annotated, Optional
 import typer
 
 from pinocchio.cli.common import (
-    MAX_ID,
     AsOption,
     CommentOption,
     DbOption,
@@ -22,11 +21,13 @@ from pinocchio.cli.common import (
     cell,
     emit_rows,
     err,
+    fail,
     reviewer_named,
     session,
     settings,
     visible,
 )
+from pinocchio.core.records import MAX_ID
 
 # ---------------------------------------------------------------- reports
 
@@ -323,18 +324,91 @@ def appeals_list(db: DbOption = None,
 audit_app = typer.Typer(help="Check the moderation log.", no_args_is_help=True)
 
 
-@audit_app.command("verify")
-def audit_verify(db: DbOption = None) -> None:
-    """Walk the hash chain; name the first broken link and exit 1 if there is one."""
-    from pinocchio.moderation.audit import verify_chain
+KeyFileOption = Annotated[Optional[Path], typer.Option(
+    "--key-file", help="File holding the anchor key [default: env PINOCCHIO_ANCHOR_KEY]; keep it away from the database.")]
 
+
+def _anchor_key(key_file: Path | None) -> str:
+    if key_file is None:
+        key = settings().anchor_key or ""
+    else:
+        try:
+            key = key_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"{key_file}: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}")
+            raise typer.Exit(2)
+    if not key:
+        fail("no anchor key: set PINOCCHIO_ANCHOR_KEY or give --key-file (keep it outside the database)")
+        raise typer.Exit(2)
+    return key
+
+
+@audit_app.command("verify")
+def audit_verify(db: DbOption = None,
+                 anchor: Annotated[Optional[Path], typer.Option("--anchor", help="Also hold the log to the anchors in this file (from `audit anchor --out`).")] = None,
+                 key_file: KeyFileOption = None) -> None:
+    """Walk the hash chain; name the first broken link and exit 1 if there is one. With --anchor,
+    also find a cut-off tail, a re-hashed chain and events added behind an anchor."""
+    from pinocchio.moderation.audit import check_anchors, read_anchors, verify_chain
+
+    key = _anchor_key(key_file) if anchor is not None else ""
     with session(db) as s:
         report = verify_chain(s)
+        anchored = check_anchors(s, read_anchors(anchor), key) if anchor is not None else None
+    broken = not report.ok or (anchored is not None and not anchored.ok)
     if not report.ok:
-        typer.echo(f"error: event {report.broken_id}: {report.reason}", err=True)
-        typer.echo(f"{report.checked} events intact before it")
+        fail(f"event {report.broken_id}: {report.reason}")
+    for problem in anchored.problems if anchored else ():
+        fail(problem)
+    if broken:
+        typer.echo(f"{report.checked} events intact before the first broken link" if not report.ok else
+                   f"{report.checked} events, chain intact, but it is not the log that was anchored")
         raise typer.Exit(1)
     typer.echo(f"ok: {report.checked} events, chain intact")
+    if anchored is not None:
+        typer.echo(f"ok: {anchored.anchors} anchors hold; the latest vouches for events up to {anchored.covered_id}"
+                   f" ({anchored.after} since, not yet anchored)")
+
+
+@audit_app.command("anchor")
+def audit_anchor(db: DbOption = None,
+                 out: Annotated[Optional[Path], typer.Option("--out", help="Append the signed head to this file (a line of JSON).")] = None,
+                 webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST the signed head here as JSON (signed header too).")] = None,
+                 key_file: KeyFileOption = None) -> None:
+    """Sign the log's head (last id, hash, count, time) with a key kept outside the database, and
+    keep it elsewhere: a file, a webhook, or standard output. Run it on a schedule; `audit verify
+    --anchor FILE` then holds the log to every anchor."""
+    from pinocchio.live.webhooks import SIGNATURE_HEADER, sign
+    from pinocchio.moderation.audit import anchor_head
+
+    key = _anchor_key(key_file)
+    with session(db) as s:
+        anchor = anchor_head(s, key)
+    line = anchor.line()
+    if out is not None:
+        try:
+            with out.open("a", encoding="utf-8") as file:
+                file.write(line + "\n")
+        except OSError as exc:
+            fail(f"{out}: {exc.strerror}")
+            raise typer.Exit(2)
+    if webhook is not None:
+        import urllib.error
+        import urllib.request
+
+        body = line.encode("utf-8")
+        request = urllib.request.Request(webhook, data=body, method="POST", headers={
+            "Content-Type": "application/json", SIGNATURE_HEADER: sign(key, body)})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                answer.read()
+        except (urllib.error.URLError, OSError) as exc:
+            fail(f"{webhook}: the anchor was not delivered ({getattr(exc, 'reason', exc)})")
+            raise typer.Exit(1)
+    if out is None and webhook is None:
+        typer.echo(line)
+    else:
+        typer.echo(f"anchored event {anchor.last_id} ({anchor.count} events) at {anchor.anchored_at}")
 
 
 db_app = typer.Typer(help="The moderation projections.", no_args_is_help=True)

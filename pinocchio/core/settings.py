@@ -107,6 +107,8 @@ class Settings:
     https: bool = _setting(False, env="PINOCCHIO_HTTPS", parse=_flag, help="Mark session cookies Secure (behind HTTPS).")
     session_hours: float = _setting(12.0, env="PINOCCHIO_SESSION_HOURS", parse=float,
                                     help="A console login lasts this long (one working day).")
+    anchor_key: str | None = _setting(env="PINOCCHIO_ANCHOR_KEY",
+                                      help="Key that signs `audit anchor` heads (keep it away from the database).")
     intake_group: int = _setting(500, env="PINOCCHIO_INTAKE_GROUP", parse=int,
                                  help="At most this many API reports are written in one transaction.")
 
