@@ -93,8 +93,9 @@ def test_triage_confirm_appeal_and_reversal_in_a_real_browser(served, browser):
     assert status == 201
     context = browser.new_context()
     page = context.new_page()
-    dialogs = []
+    dialogs, refused = [], []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     log_in(page, base, "alice", world.password)
 
     # The queue, from the keyboard: j/k move the selection, Enter opens it.
@@ -163,6 +164,33 @@ def test_triage_confirm_appeal_and_reversal_in_a_real_browser(served, browser):
     page.goto(f"{base}/cases/{world.case_id}")
     assert "This case is overturned." in page.content()
     assert page.locator("section.right strong").first.inner_text() == "0"  # active strike points
+    assert refused == []  # the whole flow ran under the Content-Security-Policy without tripping it
+    context.close()
+
+
+def test_the_security_headers_hold_in_the_browser(served, browser):
+    world, base = served
+    context = browser.new_context()
+    page = context.new_page()
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    answer = page.goto(f"{base}/login")
+    headers = answer.all_headers()
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+    assert "strict-transport-security" not in headers  # plain HTTP here: HSTS only behind PINOCCHIO_HTTPS
+    log_in(page, base, "alice", world.password)
+    assert page.locator("table.queue tbody tr[data-href]").count() >= 1
+    # An inline script, as injected markup would carry, is refused by the browser itself.
+    page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+                  " document.body.appendChild(s); }")
+    assert page.evaluate("() => window.injected") is None
+    page.wait_for_function("() => true")
+    assert any("inline script" in message or "script-src" in message for message in refused), refused
+    # The console's own script still works: j moves the selection in the queue.
+    page.keyboard.press("j")
+    assert page.evaluate("document.activeElement.dataset.href") is not None
     context.close()
 
 

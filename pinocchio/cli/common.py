@@ -23,8 +23,6 @@ from rich.table import Table
 from pinocchio.core.errors import PinocchioError
 from pinocchio.core.settings import Settings
 
-MAX_ID = 2**63 - 1  # the largest row id a database keeps: a larger one is refused as a bad option
-
 # Tables for people; off a terminal (a pipe, a log) lines may be long rather than cut.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)

@@ -8,6 +8,8 @@ from enum import StrEnum
 
 import numpy as np
 
+MAX_ID = 2**63 - 1  # the largest row id SQLite and PostgreSQL keep: a larger one is refused, not a crash
+
 
 class VerdictAction(StrEnum):
     """What a verdict asks for: nothing, an automatic reminder, or a human reviewer."""

@@ -32,8 +32,9 @@ from pinocchio.core.clock import aware, utcnow
 from pinocchio.core.errors import Forbidden, InputError, NotFound
 from pinocchio.core.events import CaseStatus
 from pinocchio.core.labels import check_label, label_table
+from pinocchio.core.records import MAX_ID
 from pinocchio.moderation.ladder import Ladder, PenaltyPlan, load_ladder
-from pinocchio.moderation.ledger import history, hold, record
+from pinocchio.moderation.ledger import history, history_count, hold, record
 from pinocchio.moderation.penalties import active_strike_points
 from pinocchio.moderation.projection import CaseState, LoggedEvent
 from pinocchio.moderation.projector import load_case
@@ -99,20 +100,68 @@ def priority(severity: int, score: float, report_weight: float, strike_points: i
     return round(10 * severity + 5 * score + 3 * min(report_weight, 5.0) + 2 * min(strike_points, 5), 4)
 
 
+@dataclass(frozen=True)
+class QueueFilter:
+    label: str | None = None  # found by the pipeline, or confirmed
+    stream: str | None = None  # the stream's id or name
+    streamer_id: str | None = None
+    older_than: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    cases: list[CaseInfo]
+    total: int  # cases in the whole queue (after the filter)
+    page: int  # from 1
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
 def review_queue(session: Session, *, reviewer: str | None = None, now: datetime | None = None,
                  limit: int = 50) -> list[CaseInfo]:
     """Open and escalated cases, highest priority first (then oldest). With `reviewer`, only the
     cases they may claim now: unclaimed, expired or theirs, and escalated ones only for seniors."""
+    return queue_page(session, reviewer=reviewer, now=now, per_page=limit).cases
+
+
+def queue_page(session: Session, *, reviewer: str | None = None, now: datetime | None = None,
+               where: QueueFilter = QueueFilter(), page: int = 1, per_page: int = 50) -> QueuePage:
+    """One page of the queue (see `review_queue`), filtered in the query. Every case's priority
+    is worked out from its row and its streamer's strike points (read once per streamer); only
+    the page's cases are read in full."""
     now = aware(now or utcnow())
-    query = select(Case).where(Case.status.in_(OPEN))
+    query = select(Case, Stream.streamer_id).join(Stream, Stream.id == Case.stream_id).where(Case.status.in_(OPEN))
     if reviewer is not None:
         info = require_role(session, reviewer, "reviewer", "reading the queue")
         query = query.where(or_(Case.claimed_by.is_(None), Case.claim_expires_at <= now, Case.claimed_by == reviewer))
         if not at_least(info, "senior"):
             query = query.where(Case.status == "open")
-    cases = [_info(session, row, now) for row in session.exec(query).all()]
-    cases.sort(key=lambda c: (-c.priority, c.opened_at, c.segment_id))
-    return cases[:limit]
+    if where.label:
+        found = select(FindingRow.segment_id).where(FindingRow.label == where.label)
+        query = query.where(or_(Case.segment_id.in_(found), Case.labels.contains(json.dumps(where.label))))
+    if where.stream:
+        name = where.stream.strip()
+        query = query.where(or_(Stream.name == name, Case.stream_id == int(name)) if name.isdigit()
+                            and int(name) <= MAX_ID else Stream.name == name)
+    if where.streamer_id:
+        query = query.where(Stream.streamer_id == where.streamer_id)
+    if where.older_than is not None:
+        query = query.where(Case.opened_at <= now - where.older_than)
+    points: dict[str | None, int] = {None: 0}
+    ranked = []
+    for row, streamer_id in session.exec(query).all():
+        if streamer_id not in points:
+            points[streamer_id] = active_strike_points(session, streamer_id, now)
+        ranked.append((-priority(row.severity, row.score, row.report_weight, points[streamer_id]),
+                       aware(row.opened_at), row.segment_id, row))
+    ranked.sort(key=lambda r: r[:3])
+    page = max(1, page)
+    chosen = ranked[(page - 1) * per_page: page * per_page]
+    return QueuePage(cases=[_info(session, row, now) for *_, row in chosen], total=len(ranked), page=page,
+                     per_page=per_page)
 
 
 def get_case(session: Session, segment_id: int, now: datetime | None = None) -> CaseInfo:
@@ -122,9 +171,14 @@ def get_case(session: Session, segment_id: int, now: datetime | None = None) -> 
     return _info(session, row, aware(now or utcnow()))
 
 
-def case_history(session: Session, segment_id: int) -> list[LoggedEvent]:
-    """Every event about the segment, oldest first: flag, reports, claims, comments, decision..."""
-    return history(session, ev.subject(ev.SubjectKind.SEGMENT, segment_id))
+def case_history(session: Session, segment_id: int, *, offset: int = 0, limit: int | None = None) -> list[LoggedEvent]:
+    """The events about the segment, oldest first (all, or a page): flag, reports, claims,
+    comments, decision..."""
+    return history(session, ev.subject(ev.SubjectKind.SEGMENT, segment_id), offset=offset, limit=limit)
+
+
+def case_history_count(session: Session, segment_id: int) -> int:
+    return history_count(session, ev.subject(ev.SubjectKind.SEGMENT, segment_id))
 
 
 def claim_case(session: Session, *, reviewer: str, segment_id: int, now: datetime | None = None,

@@ -160,8 +160,13 @@ def event_count(session: Session) -> int:
     return session.exec(select(func.count()).select_from(ModerationEvent)).one()
 
 
-def history(session: Session, subject: str) -> list[LoggedEvent]:
-    """Every event about one subject (`segment:12`), oldest first."""
-    rows = session.exec(select(ModerationEvent).where(ModerationEvent.subject == subject)
-                        .order_by(ModerationEvent.id)).all()
+def history(session: Session, subject: str, *, offset: int = 0, limit: int | None = None) -> list[LoggedEvent]:
+    """The events about one subject (`segment:12`), oldest first: all, or a page of them."""
+    query = select(ModerationEvent).where(ModerationEvent.subject == subject).order_by(ModerationEvent.id)
+    rows = session.exec(query.offset(offset).limit(limit)).all()
     return [LoggedEvent.from_row(r) for r in rows]
+
+
+def history_count(session: Session, subject: str) -> int:
+    return session.exec(select(func.count()).select_from(ModerationEvent)
+                        .where(ModerationEvent.subject == subject)).one()

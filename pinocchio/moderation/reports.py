@@ -41,7 +41,7 @@ from pinocchio.core import events as ev
 from pinocchio.core.clock import aware, utcnow
 from pinocchio.core.errors import InputError, NotFound, PinocchioError, RateLimited
 from pinocchio.core.labels import check_label
-from pinocchio.core.records import VerdictAction
+from pinocchio.core.records import MAX_ID, VerdictAction
 from pinocchio.core.text import checked_name, checked_text
 from pinocchio.moderation.ledger import Earlier, Entry, hold, record_all
 from pinocchio.moderation.projection import ReportState, credibility, state_of
@@ -64,7 +64,6 @@ log = logging.getLogger(__name__)
 MAX_COMMENT_CHARS = 2000
 MAX_REPORTER_CHARS = 200
 MAX_KEY_CHARS = 200
-MAX_ID = 2**63 - 1  # the largest row id a database keeps
 CLOCK_SKEW_S = 60.0  # a wall time this far ahead of ours is still taken
 # Before a scan's first segment, how far back (stream seconds) a report's moment may lie and still
 # be settled by it.

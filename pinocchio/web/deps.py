@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from sqlmodel import Session
 
-MAX_ID = 2**63 - 1  # the largest row id SQLite and PostgreSQL keep: a larger one is a 422, not a crash
+from pinocchio.core.records import MAX_ID
+
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id")]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
@@ -22,13 +23,16 @@ from pinocchio.moderation.cases import (
     OPEN,
     CaseInfo,
     Decision,
+    QueueFilter,
     case_history,
+    case_history_count,
     claim_case,
     comment_case,
     confirm_case,
     dismiss_case,
     escalate_case,
     get_case,
+    queue_page,
     review_queue,
 )
 from pinocchio.moderation.penalties import active_strike_points, list_penalties
@@ -41,7 +45,12 @@ from pinocchio.web.deps import MAX_ID, RowId, SessionDep
 router = APIRouter(dependencies=[Depends(current_reviewer), Depends(check_csrf)])  # who first, then the token
 
 AGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}  # "at least this old"
-QUEUE_LIMIT = 500
+QUEUE_LIMIT = 500  # what "next case" looks through
+QUEUE_PAGE = 50
+CASE_REPORTS = 20  # the latest reports on a case's page; the rest are a link away
+CASE_HISTORY = 30  # likewise the latest events
+LIST_PAGE = 100
+Page = Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1")]
 Comment = Annotated[str, Form()]
 
 
@@ -97,22 +106,22 @@ def home():
 
 @router.get("/queue")
 def queue(request: Request, session: SessionDep, me: ReviewerDep, label: str = "", stream: str = "",
-          streamer: str = "", age: str = ""):
+          streamer: str = "", age: str = "", page: Page = 1):
     now = utcnow()
-    cases = review_queue(session, reviewer=me.name, now=now, limit=QUEUE_LIMIT)  # reads only
-    streams = {c.stream_id: views.stream_of(session, c.stream_id) for c in cases}
-    stream = stream.strip()
-    if label:
-        cases = [c for c in cases if label in c.found_labels or label in c.labels]
-    if stream:
-        cases = [c for c in cases if stream == str(c.stream_id) or stream == (streams[c.stream_id].name or "")]
-    if streamer.strip():
-        cases = [c for c in cases if c.streamer_id == streamer.strip()]
-    if age in AGES:
-        cases = [c for c in cases if now - c.opened_at >= AGES[age]]
+    where = QueueFilter(label=label or None, stream=stream.strip() or None, streamer_id=streamer.strip() or None,
+                        older_than=AGES.get(age))
+    shown = queue_page(session, reviewer=me.name, now=now, where=where, page=page, per_page=QUEUE_PAGE)  # reads only
+    streams = {c.stream_id: views.stream_of(session, c.stream_id) for c in shown.cases}
+    filters = {"label": label, "stream": stream.strip(), "streamer": streamer.strip(), "age": age}
     return _page(request, "queue.html", {
-        "cases": cases, "streams": streams, "now": now, "age_of": views.age, "labels": LABELS, "ages": AGES,
-        "filters": {"label": label, "stream": stream, "streamer": streamer.strip(), "age": age}})
+        "cases": shown.cases, "shown": shown, "streams": streams, "now": now, "age_of": views.age, "labels": LABELS,
+        "ages": AGES, "filters": filters, "page_url": _page_url("/queue", filters)})
+
+
+def _page_url(path: str, query: dict[str, str]):
+    """A function from page number to this page's URL with the same query."""
+    kept = {k: v for k, v in query.items() if v}
+    return lambda number: f"{path}?{urlencode({**kept, 'page': number})}"
 
 
 @router.get("/cases/next")
@@ -137,14 +146,37 @@ def case_page(request: Request, session: SessionDep, me: ReviewerDep, segment_id
     case = get_case(session, segment_id)
     stream = views.stream_of(session, case.stream_id)
     penalties = list_penalties(session, streamer_id=case.streamer_id) if case.streamer_id else []
+    events = case_history_count(session, segment_id)
     return _page(request, "case.html", {
         "case": case, "stream": stream, "transcript": views.transcript(session, segment_id),
-        "findings": views.findings(session, segment_id), "reports": views.case_reports(session, segment_id),
-        "clip": views.clip_name(session, segment_id), "history": case_history(session, segment_id),
+        "findings": views.findings(session, segment_id), "tally": views.report_tally(session, segment_id),
+        "reports": views.case_reports(session, segment_id, newest_first=True, limit=CASE_REPORTS),
+        "clip": views.clip_name(session, segment_id), "events": events,
+        "history": case_history(session, segment_id, offset=max(0, events - CASE_HISTORY)),
         "summary": views.event_summary, "penalties": list(reversed(penalties)),
         "case_penalties": [p for p in penalties if p.segment_id == segment_id],
         "labels": LABELS, "checked": set(case.labels or case.found_labels), "open": case.status in OPEN,
         "mine": _holds(case, me.name), "age_of": views.age, "now": utcnow()})
+
+
+@router.get("/cases/{segment_id}/reports")
+def case_reports_page(request: Request, session: SessionDep, me: ReviewerDep, segment_id: RowId, page: Page = 1):
+    case = get_case(session, segment_id)
+    tally = views.report_tally(session, segment_id)
+    reports = views.case_reports(session, segment_id, offset=(page - 1) * LIST_PAGE, limit=LIST_PAGE)
+    return _page(request, "case_reports.html", {
+        "case": case, "tally": tally, "reports": reports, "page": page, "pages": max(1, -(-tally.total // LIST_PAGE)),
+        "page_url": _page_url(f"/cases/{segment_id}/reports", {})})
+
+
+@router.get("/cases/{segment_id}/history")
+def case_history_page(request: Request, session: SessionDep, me: ReviewerDep, segment_id: RowId, page: Page = 1):
+    case = get_case(session, segment_id)
+    events = case_history_count(session, segment_id)
+    return _page(request, "case_history.html", {
+        "case": case, "events": events, "page": page, "pages": max(1, -(-events // LIST_PAGE)),
+        "history": case_history(session, segment_id, offset=(page - 1) * LIST_PAGE, limit=LIST_PAGE),
+        "summary": views.event_summary, "page_url": _page_url(f"/cases/{segment_id}/history", {})})
 
 
 @router.post("/cases/{segment_id}/claim")

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from pinocchio.core import events as ev
@@ -91,9 +92,36 @@ def transcript(session: Session, segment_id: int, window_s: float = TRANSCRIPT_W
     return lines
 
 
-def case_reports(session: Session, segment_id: int) -> list[CaseReport]:
+@dataclass(frozen=True)
+class ReportTally:
+    """A case's reports in a few lines: how many, and how much they weigh, by label and by how
+    credible the reporters were."""
+
+    total: int
+    by_label: list[tuple[str, int, float]]  # (label or "no label", reports, weight)
+    by_credibility: list[tuple[str, int]]  # (band, reports)
+
+
+CREDIBILITY_BANDS = (("below 0.4", 0.0, 0.4), ("0.4 to 0.7", 0.4, 0.7), ("0.7 and above", 0.7, 1.01))
+
+
+def report_tally(session: Session, segment_id: int) -> ReportTally:
+    linked = select(ReportLink.report_id).where(ReportLink.segment_id == segment_id)
+    labels = session.exec(select(Report.label, func.count(), func.sum(Report.credibility))
+                          .where(Report.id.in_(linked)).group_by(Report.label)).all()
+    bands = [(name, session.exec(select(func.count()).select_from(Report).where(
+        Report.id.in_(linked), Report.credibility >= low, Report.credibility < high)).one())
+        for name, low, high in CREDIBILITY_BANDS]
+    by_label = sorted(((label or "no label", count, round(weight or 0.0, 2)) for label, count, weight in labels),
+                      key=lambda row: (-row[1], row[0]))
+    return ReportTally(total=sum(row[1] for row in by_label), by_label=by_label, by_credibility=bands)
+
+
+def case_reports(session: Session, segment_id: int, *, newest_first: bool = False, offset: int = 0,
+                 limit: int | None = None) -> list[CaseReport]:
+    order = Report.id.desc() if newest_first else Report.id
     rows = session.exec(select(Report).join(ReportLink, ReportLink.report_id == Report.id)
-                        .where(ReportLink.segment_id == segment_id).order_by(Report.id)).all()
+                        .where(ReportLink.segment_id == segment_id).order_by(order).offset(offset).limit(limit)).all()
     return [CaseReport(id=r.id, reporter_id=r.reporter_id, credibility=r.credibility, label=r.label,
                        comment=r.comment, at_s=r.at_s, duplicates=r.duplicates, outcome=r.outcome) for r in rows]
 
