@@ -125,3 +125,12 @@ def test_a_database_url_error_hides_the_password_and_names_the_driver():
         open_store("postgresql+psycopg://pino:hunter2@127.0.0.1:1/db")
     message = str(error.value)
     assert "hunter2" not in message and "***" in message and "pip install 'psycopg[binary]'" in message
+
+
+@pytest.mark.parametrize("args", [["cases", "show", "9223372036854775808"],
+                                  ["reports", "list", "--stream", "9223372036854775808"],
+                                  ["appeals", "file", "99999999999999999999", "--streamer", "s", "--reason", "r"]])
+def test_numbers_past_a_row_id_are_one_line_on_the_command_line(world, args):
+    result = runner.invoke(app, [*args, "--db", world.db_url])
+    assert result.exit_code == 2 and "Traceback" not in result.output and "OverflowError" not in result.output
+    assert "9223372036854775807" in result.output  # the range it names
