@@ -49,6 +49,7 @@ def test_a_locked_database_is_a_503_with_retry_after_and_reading_still_works(cli
     assert api(client, "/api/v1/reports", REPORT).status_code == 201  # and once it is free, the report goes in
     metrics = client.get("/api/v1/metrics", headers={"Authorization": f"Bearer {API_KEY}"}).text
     assert "pinocchio_console_database_unavailable_total 1.0" in metrics
+    assert "pinocchio_intake_reports_written 1.0" in metrics and "pinocchio_intake_waiting 0.0" in metrics
 
 
 def test_a_locked_database_is_one_line_on_the_command_line(world, tmp_path):

@@ -63,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.evidence_dir = settings.evidence_path().resolve()
     app.state.api_key_hashes = auth.api_key_hashes(settings.api_keys)
     app.state.metrics = console_metrics.ConsoleMetrics()
+    app.state.metrics.watch_intake(app.state.intake)
     app.state.templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_page_context])
     app.add_middleware(SessionMiddleware, secret_key=auth.secret_key_for(settings.db_url, settings.secret_key),
                        session_cookie="pinocchio_session",

@@ -1,10 +1,11 @@
 """Prometheus metrics of the console and API, served at `GET /api/v1/metrics` (an API key, like
-every API route): logins refused and failed, and the answers the database could not give."""
+every API route): logins refused and failed, the answers the database could not give, and the
+report intake (what waits, what was written and in how many transactions)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
 
 class ConsoleMetrics:
@@ -17,6 +18,17 @@ class ConsoleMetrics:
                                       "Logins refused before the password was read (throttled or locked)", registry=r)
         self.unavailable = Counter("pinocchio_console_database_unavailable",
                                    "Requests answered 503 because the database was locked or down", registry=r)
+
+    def watch_intake(self, intake) -> None:
+        """Gauges read from the report intake when scraped."""
+        r = self.registry
+        Gauge("pinocchio_intake_waiting", "Reports queued for the writer", registry=r).set_function(intake.waiting)
+        Gauge("pinocchio_intake_reports_written", "Reports the intake wrote (accepted, folded or refused)",
+              registry=r).set_function(lambda: intake.stats().requests)
+        Gauge("pinocchio_intake_groups_written", "Transactions the intake's writer committed",
+              registry=r).set_function(lambda: intake.stats().groups)
+        Gauge("pinocchio_intake_largest_group", "The most reports written in one transaction",
+              registry=r).set_function(lambda: intake.stats().largest_group)
 
 
 router = APIRouter(prefix="/api/v1")
