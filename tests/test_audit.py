@@ -51,6 +51,8 @@ def realistic(session):
                                        action="review", message="请注意", text="t"), subject_id=row.id, stream_id=live.id)
     PIPELINE.record(session, ev.FeedGap(start_s=3.5, end_s=9.0, reason="Connection reset by peer", scan_id=scan.id),
                     subject_id=live.id, stream_id=live.id)
+    PIPELINE.record(session, ev.FeedLag(at_s=9.0, lag_s=11.0, growth_s=6.0, behind=True, scan_id=scan.id),
+                    subject_id=live.id, stream_id=live.id)
     session.commit()
     claim_case(session, reviewer="alice", segment_id=rows[1].id)
     confirm_case(session, reviewer="alice", segment_id=rows[1].id, labels=["medical_claim"])

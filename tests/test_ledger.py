@@ -231,6 +231,8 @@ EVERY_ACTION = {
                     lambda w, s: s == BEFORE[0]),
     Action.FEED_GAP: (lambda w: ("stream", ev.FeedGap(start_s=1, end_s=5, reason="ended", scan_id=1)),
                       lambda w, s: s == BEFORE[0]),
+    Action.FEED_LAG: (lambda w: ("stream", ev.FeedLag(at_s=60, lag_s=12.5, growth_s=6, behind=True, scan_id=1)),
+                      lambda w, s: s == BEFORE[0]),
     Action.REPORT: (lambda w: ("stream", ev.Report(reporter_id="v2", at_s=3, reported_at=None, scan_id=None,
                                                    label="medical_claim", comment="", credibility=0.8)),
                     lambda w, s: len(s["report"]) == 2),

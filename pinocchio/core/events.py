@@ -23,6 +23,7 @@ class Action(StrEnum):
     EVIDENCE = "evidence"  # pipeline: the audio clip of a flagged segment was cut
     REMIND = "remind"  # live worker: the streamer was reminded of a rule
     FEED_GAP = "feed_gap"  # live worker: a stretch of the feed with no audio
+    FEED_LAG = "feed_lag"  # live worker: a feed fell behind live (its lag kept growing), or caught up
     REPORT = "report"  # a viewer's report came in
     FOLD_REPORT = "fold_report"  # a viewer reported the same moment again: counted, no extra weight
     ATTACH_REPORT = "attach_report"  # a report points at a segment (and opens its case)
@@ -131,6 +132,17 @@ class FeedGap:
     start_s: float  # stream seconds
     end_s: float
     reason: str
+    scan_id: int
+
+
+@dataclass(frozen=True)
+class FeedLag:
+    ACTION: ClassVar[Action] = Action.FEED_LAG
+    SUBJECT: ClassVar[SubjectKind] = SubjectKind.STREAM
+    at_s: float  # stream seconds when it was noticed
+    lag_s: float  # how far behind live the feed was then
+    growth_s: float  # how much the lag had grown over the window
+    behind: bool  # True: it fell behind; False: it caught up
     scan_id: int
 
 
@@ -249,7 +261,7 @@ class Reverse:
     decide_event_id: int | None
 
 
-Payload = (Flag | Evidence | Remind | FeedGap | Report | FoldReport | AttachReport | Claim | Escalate | Decide
+Payload = (Flag | Evidence | Remind | FeedGap | FeedLag | Report | FoldReport | AttachReport | Claim | Escalate | Decide
            | Penalize | Comment | Appeal | ResolveAppeal | Reverse)
 PAYLOADS: dict[Action, type] = {cls.ACTION: cls for cls in Payload.__args__}  # type: ignore[attr-defined]
 assert set(PAYLOADS) == set(Action), "every action has exactly one payload record"

@@ -20,6 +20,11 @@ class WorkerMetrics:
                                      "Connections that ended in an error (not a clean end of stream)", ["feed"], registry=r)
         self.duplicates = Counter("pinocchio_feed_replayed_segments",
                                   "Segments heard again after a rejoin and not stored twice", ["feed"], registry=r)
+        self.falling_behind = Gauge("pinocchio_feed_falling_behind",
+                                    "1 while the feed's lag behind live keeps growing (see live/lag.py)", ["feed"],
+                                    registry=r)
+        self.fell_behind = Counter("pinocchio_feed_fell_behind", "Times the feed started falling behind live",
+                                   ["feed"], registry=r)
         self.asr_rtf = Gauge("pinocchio_asr_real_time_factor",
                              "Seconds the shared whisper model spent per second of audio, all feeds", registry=r)
         self.asr_audio = Gauge("pinocchio_asr_audio_seconds", "Audio decoded by the shared model", registry=r)

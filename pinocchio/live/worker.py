@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from pinocchio.core.clock import aware, utcnow
 from pinocchio.core.errors import PinocchioError
-from pinocchio.core.events import FeedGap, Remind
+from pinocchio.core.events import FeedGap, FeedLag, Remind
 from pinocchio.core.ledger import Ledger
 from pinocchio.core.records import AudioChunk, Verdict
 from pinocchio.listen.audio import Outage, ReconnectPolicy, live_chunks
@@ -28,6 +28,7 @@ from pinocchio.listen.evidence import EvidenceStore
 from pinocchio.listen.pipeline import PIPELINE_VERSION, Pipeline, store_verdict
 from pinocchio.listen.streaming import StreamOptions
 from pinocchio.live.feeds import Feed
+from pinocchio.live.lag import LagChange, LagOptions, LagWatch
 from pinocchio.live.metrics import WorkerMetrics
 from pinocchio.live.reminders import Reminders, load_templates
 from pinocchio.live.replay import ReplayGuard
@@ -47,7 +48,8 @@ class LiveWorker:
                  evidence: EvidenceStore | None = None,
                  metrics: WorkerMetrics | None = None,
                  chunk_source: ChunkSource = live_chunks,
-                 stream_options: StreamOptions = StreamOptions()):
+                 stream_options: StreamOptions = StreamOptions(),
+                 lag_options: LagOptions = LagOptions()):
         self.pipeline = pipeline
         self.engine = engine
         self.feeds = tuple(feeds)
@@ -61,6 +63,7 @@ class LiveWorker:
         self.metrics = metrics or WorkerMetrics()
         self.chunk_source = chunk_source
         self.stream_options = stream_options
+        self.lag_options = lag_options
         self.stop = threading.Event()
         self.errors: dict[str, str] = {}
         self._print_lock = threading.Lock()
@@ -100,6 +103,7 @@ class LiveWorker:
         session.commit()
         guard = ReplayGuard()
         clock = {"offset_s": None, "wall_base": 0.0}
+        lag_watch = LagWatch(self.lag_options)
 
         def on_gap(gap: Outage) -> None:
             offset = clock["offset_s"] or 0.0
@@ -121,7 +125,12 @@ class LiveWorker:
                     clock["offset_s"] = self._clock_offset(session, stream, chunk)
                     clock["wall_base"] = time.monotonic() - chunk.end_s
                     guard.joined(chunk.start_s + clock["offset_s"])
-                m.lag.labels(feed.name).set(max(0.0, time.monotonic() - clock["wall_base"] - chunk.end_s))
+                now = time.monotonic()
+                lag = max(0.0, now - clock["wall_base"] - chunk.end_s)
+                m.lag.labels(feed.name).set(lag)
+                reading = lag_watch.observe(now, lag)
+                if reading is not None:
+                    self._lag_changed(session, feed, stream, scan, chunk.end_s + clock["offset_s"], reading)
                 yield AudioChunk(start_s=chunk.start_s + clock["offset_s"], samples=chunk.samples)
 
         chunks = on_stream_clock(self.chunk_source(feed.url, policy=self.policy, on_gap=on_gap, stop=self.stop))
@@ -144,6 +153,22 @@ class LiveWorker:
         if recorder:
             recorder.finish()
         scans.finish_scan(session, scan=scan, status=status, error=error)
+        session.commit()
+
+    def _lag_changed(self, session: Session, feed: Feed, stream: Stream, scan: Scan, at_s: float, reading) -> None:
+        """A feed fell behind live or caught up: a WARNING (or INFO), the metric, and an event."""
+        behind = reading.change is LagChange.BEHIND
+        if behind:
+            log.warning("%s: falling behind live: %.1f s behind at %.1f s, %.1f s more than %g s ago; this "
+                        "process may be following more feeds than it can decode", feed.name, reading.lag_s, at_s,
+                        reading.growth_s, self.lag_options.window_s)
+            self.metrics.fell_behind.labels(feed.name).inc()
+        else:
+            log.info("%s: caught up with live (%.1f s behind at %.1f s)", feed.name, reading.lag_s, at_s)
+        self.metrics.falling_behind.labels(feed.name).set(1 if behind else 0)
+        self.ledger.record(session, FeedLag(at_s=round(at_s, 3), lag_s=round(reading.lag_s, 3),
+                                            growth_s=round(reading.growth_s, 3), behind=behind, scan_id=scan.id),
+                           subject_id=stream.id, stream_id=stream.id)
         session.commit()
 
     def _clock_offset(self, session: Session, stream: Stream, first: AudioChunk) -> float:

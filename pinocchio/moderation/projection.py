@@ -11,7 +11,7 @@ recomputed from the log.
 |---|---|---|
 | `flag` | segment | a `review` flag opens the segment's case |
 | `evidence` | segment | the segment's clip (`evidence_clip`) |
-| `remind`, `feed_gap` | segment, stream | none: the log is their record |
+| `remind`, `feed_gap`, `feed_lag` | segment, stream | none: the log is their record |
 | `report` | stream | a report, with the reporter's credibility then |
 | `fold_report` | stream | the earlier report counts one more duplicate |
 | `attach_report` | segment | the report points at the segment; its case opens and weighs more |

@@ -255,7 +255,7 @@ def _on_evidence(rows: Rows, event: LoggedEvent) -> None:
 
 
 def _no_projection(rows: Rows, event: LoggedEvent) -> None:
-    """Reminders and feed gaps change no state: the log itself is their record."""
+    """Reminders, feed gaps and lags change no state: the log itself is their record."""
 
 
 def _on_report(rows: Rows, event: LoggedEvent) -> None:
@@ -338,7 +338,7 @@ def _on_reverse(rows: Rows, event: LoggedEvent) -> None:
 
 _HANDLERS: Mapping[Action, Callable[[Rows, LoggedEvent], None]] = {
     Action.FLAG: _on_flag, Action.EVIDENCE: _on_evidence, Action.REMIND: _no_projection,
-    Action.FEED_GAP: _no_projection, Action.REPORT: _on_report, Action.FOLD_REPORT: _on_fold_report,
+    Action.FEED_GAP: _no_projection, Action.FEED_LAG: _no_projection, Action.REPORT: _on_report, Action.FOLD_REPORT: _on_fold_report,
     Action.ATTACH_REPORT: _on_attach_report, Action.CLAIM: _on_claim, Action.ESCALATE: _on_escalate,
     Action.DECIDE: _on_decide, Action.PENALIZE: _on_penalize, Action.COMMENT: _on_comment,
     Action.APPEAL: _on_appeal, Action.RESOLVE_APPEAL: _on_resolve_appeal, Action.REVERSE: _on_reverse,
