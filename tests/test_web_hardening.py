@@ -135,3 +135,17 @@ def test_numbers_past_a_row_id_are_one_line_on_the_command_line(world, args):
     result = runner.invoke(app, [*args, "--db", world.db_url])
     assert result.exit_code == 2 and "Traceback" not in result.output and "OverflowError" not in result.output
     assert "9223372036854775807" in result.output  # the range it names
+
+
+def test_rich_markup_in_a_viewer_comment_is_shown_not_obeyed(world):
+    from sqlmodel import Session
+
+    from pinocchio.moderation.reports import submit_report
+    from pinocchio.store import open_store
+
+    with Session(open_store(world.db_url)) as session:
+        submit_report(session, stream=world.stream_id, reporter_id="[red]v9[/red]", at=57.0, comment="[/bold] 假的[link=x]")
+        session.commit()
+    listed = runner.invoke(app, ["reports", "list", "--db", world.db_url])
+    assert listed.exit_code == 0, listed.output
+    assert "[/bold] 假的[link=x]" in listed.output and "[red]v9[/red]" in listed.output
