@@ -2,8 +2,8 @@
 
 Each action has a pure transition below: frozen states and the event's typed payload in, frozen
 states out (or a domain error: the rules of the state machine live here, such as "one claim
-wins"); no database, no clock. `projector.apply` reads the rows an event touches, runs its
-transition and writes the result; `moderation.ledger` calls it in the transaction that appends the
+wins"); no database, no clock. `projector.apply_all` reads the rows events touch, runs their
+transitions and writes the result; `moderation.ledger` calls it in the transaction that appends the
 events, and `ledger.rebuild` replays the whole log through it, so the state can always be
 recomputed from the log.
 

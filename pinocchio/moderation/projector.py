@@ -134,32 +134,30 @@ class Rows:
                 select(*Case.__table__.c).where(Case.__table__.c.segment_id.in_(chunk))).all()}
             for segment_id in chunk:
                 self._states[Case, segment_id] = found.get(segment_id) and state_of(CaseState, found[segment_id])
-            missing = [segment_id for segment_id in chunk if segment_id not in found and segment_id not in self._facts]
-            if not missing:
-                continue
-            worst = {r.segment_id: r for r in self.session.exec(
-                select(FindingRow.segment_id, func.max(FindingRow.severity).label("severity"),
-                       func.max(FindingRow.score).label("score"))
-                .where(FindingRow.segment_id.in_(missing)).group_by(FindingRow.segment_id)).all()}
-            for segment in self.session.exec(select(SegmentRow.id, SegmentRow.stream_id)
-                                             .where(SegmentRow.id.in_(missing))).all():
-                w = worst.get(segment.id)
-                self._facts[segment.id] = SegmentFacts(segment_id=segment.id, stream_id=segment.stream_id,
-                                                       severity=w.severity if w else 0,
-                                                       score=round(w.score, 6) if w else 0.0)
+            self._load_facts([segment_id for segment_id in chunk if segment_id not in found])
 
     def facts(self, segment_id: int) -> SegmentFacts:
+        self._load_facts([segment_id])
         if segment_id not in self._facts:
-            segment = self.session.get(SegmentRow, segment_id)
-            if segment is None:
-                raise NotFound(f"no segment {segment_id}")
-            findings = self.session.exec(select(FindingRow.severity, FindingRow.score)
-                                         .where(FindingRow.segment_id == segment_id)).all()
-            self._facts[segment_id] = SegmentFacts(
-                segment_id=segment_id, stream_id=segment.stream_id,
-                severity=max((f.severity for f in findings), default=0),
-                score=round(max((f.score for f in findings), default=0.0), 6))
+            raise NotFound(f"no segment {segment_id}")
         return self._facts[segment_id]
+
+    def _load_facts(self, segment_ids: list[int]) -> None:
+        """A case's facts for segments (its stream, its worst finding's severity and score), read
+        in two queries for all of them."""
+        missing = [segment_id for segment_id in segment_ids if segment_id not in self._facts]
+        if not missing:
+            return
+        worst = {r.segment_id: r for r in self.session.exec(
+            select(FindingRow.segment_id, func.max(FindingRow.severity).label("severity"),
+                   func.max(FindingRow.score).label("score"))
+            .where(FindingRow.segment_id.in_(missing)).group_by(FindingRow.segment_id)).all()}
+        for segment in self.session.exec(select(SegmentRow.id, SegmentRow.stream_id)
+                                         .where(SegmentRow.id.in_(missing))).all():
+            w = worst.get(segment.id)
+            self._facts[segment.id] = SegmentFacts(segment_id=segment.id, stream_id=segment.stream_id,
+                                                   severity=w.severity if w else 0,
+                                                   score=round(w.score, 6) if w else 0.0)
 
     def links_of(self, report_id: int) -> set[int]:
         if report_id not in self._links:
@@ -192,11 +190,6 @@ def load_case(session: Session, segment_id: int) -> CaseState | None:
     return None if row is None else state_of(CaseState, row)
 
 
-def apply(session: Session, event: LoggedEvent) -> None:
-    """Project one event."""
-    apply_all(session, (event,))
-
-
 def apply_all(session: Session, events: Iterable[LoggedEvent]) -> None:
     """Project events in order, flushing once at the end. The rows read are kept for the rest of
     the transaction (the one writer makes every change to them); a refused transition raises,
@@ -210,7 +203,7 @@ def apply_all(session: Session, events: Iterable[LoggedEvent]) -> None:
             _HANDLERS[event.action](rows, event)
         rows.write()
     except BaseException:
-        session.info.pop("projection_rows", None)  # the caller's savepoint takes the batch back
+        forget_rows(session)  # the caller's savepoint takes the batch back
         raise
 
 

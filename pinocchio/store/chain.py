@@ -87,10 +87,10 @@ def head(session: Session) -> tuple[int, str]:
     return (last.id, last.hash) if last is not None else (0, GENESIS_HASH)
 
 
-def append_rows(session: Session, rows: Sequence[NewRow], *, after: tuple[int, str] | None = None) -> list[ChainedRow]:
-    """Chain rows onto the log in order, in one statement; the caller holds the turn. Their ids
-    follow the head (`after`, if the caller read it already), one by one."""
-    last_id, prev_hash = after or head(session)
+def append_rows(session: Session, rows: Sequence[NewRow], *, after: tuple[int, str]) -> list[ChainedRow]:
+    """Chain rows onto the log in order, in one statement; the caller holds the turn and read the
+    head (`after`, from `head`) in it. Their ids follow the head's, one by one."""
+    last_id, prev_hash = after
     created_at = utcnow()
     chained = []
     for offset, new in enumerate(rows, start=1):
