@@ -9,16 +9,15 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from pinocchio.moderation.appeals import file_appeal
 from pinocchio.moderation.reports import ReportRequest
-from pinocchio.web.auth import api_client
 from pinocchio.web.deps import MAX_ID, SessionDep
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(api_client)])
+router = APIRouter(prefix="/api/v1")  # behind auth.ApiGate, as every /api/ route
 
 
 class ReportIn(BaseModel):
