@@ -121,3 +121,34 @@ def test_anchor_and_verify_from_the_command_line(db_url, tmp_path):
     anchors.write_text("not an anchor\n", encoding="utf-8")
     bad = runner.invoke(app, ["audit", "verify", "--db", db_url, "--anchor", str(anchors), "--key-file", str(key_file)])
     assert bad.exit_code == 2 and f"{anchors}:1: not an anchor" in bad.output
+
+
+def test_an_anchor_posted_to_a_webhook_is_signed(db_url, tmp_path):
+    import hashlib
+    import hmac
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    with Session(open_store(db_url)) as session:
+        realistic(session)
+    received = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((body, self.headers["X-Pinocchio-Signature"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/anchors"
+    done = runner.invoke(app, ["audit", "anchor", "--db", db_url, "--webhook", url], env={"PINOCCHIO_ANCHOR_KEY": KEY})
+    server.server_close()
+    assert done.exit_code == 0, done.output
+    (body, signature), = received
+    assert signature == "sha256=" + hmac.new(KEY.encode(), body, hashlib.sha256).hexdigest()
+    assert json.loads(body)["last_id"] == json.loads(body)["count"] > 10

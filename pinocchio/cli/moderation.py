@@ -378,7 +378,7 @@ def audit_anchor(db: DbOption = None,
     """Sign the log's head (last id, hash, count, time) with a key kept outside the database, and
     keep it elsewhere: a file, a webhook, or standard output. Run it on a schedule; `audit verify
     --anchor FILE` then holds the log to every anchor."""
-    from pinocchio.live.webhooks import SIGNATURE_HEADER, sign
+    from pinocchio.live.webhooks import post_signed
     from pinocchio.moderation.audit import anchor_head
 
     key = _anchor_key(key_file)
@@ -393,16 +393,9 @@ def audit_anchor(db: DbOption = None,
             fail(f"{out}: {exc.strerror}")
             raise typer.Exit(2)
     if webhook is not None:
-        import urllib.error
-        import urllib.request
-
-        body = line.encode("utf-8")
-        request = urllib.request.Request(webhook, data=body, method="POST", headers={
-            "Content-Type": "application/json", SIGNATURE_HEADER: sign(key, body)})
         try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                answer.read()
-        except (urllib.error.URLError, OSError) as exc:
+            post_signed(webhook, key, line.encode("utf-8"), timeout_s=10)
+        except OSError as exc:  # URLError and HTTPError are OSErrors
             fail(f"{webhook}: the anchor was not delivered ({getattr(exc, 'reason', exc)})")
             raise typer.Exit(1)
     if out is None and webhook is None:

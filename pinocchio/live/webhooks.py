@@ -28,6 +28,14 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
+def post_signed(url: str, secret: str, body: bytes, timeout_s: float) -> None:
+    """POST a JSON body with its HMAC signature in `X-Pinocchio-Signature`; raises what urllib raises."""
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json; charset=utf-8", SIGNATURE_HEADER: sign(secret, body)})
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        response.read()
+
+
 @dataclass(frozen=True)
 class WebhookOptions:
     attempts: int = 5
@@ -61,10 +69,7 @@ class WebhookSender:
             self._deliver(body)
 
     def _post(self, body: bytes) -> None:
-        request = urllib.request.Request(self.url, data=body, method="POST", headers={
-            "Content-Type": "application/json; charset=utf-8", SIGNATURE_HEADER: sign(self.secret, body)})
-        with urllib.request.urlopen(request, timeout=self.options.timeout_s) as response:
-            response.read()
+        post_signed(self.url, self.secret, body, self.options.timeout_s)
 
     def _deliver(self, body: bytes) -> None:
         o = self.options
