@@ -26,6 +26,8 @@ from sqlmodel import Session
 from pinocchio.core.errors import Unavailable
 from pinocchio.moderation.report_targets import SegmentCache
 from pinocchio.moderation.reports import ReportOptions, ReportReceipt, ReportRequest, take_reports
+from pinocchio.store import open_store
+from pinocchio.store.engine import UNAVAILABLE, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +56,11 @@ class GroupWriter:
     """Writes groups of requests to the store, committing each (what the writer process runs)."""
 
     def __init__(self, db_url: str, options: ReportOptions = ReportOptions()):
-        from pinocchio.store import open_store
-
         self._engine = open_store(db_url)
         self._options = options
         self._segments = SegmentCache()
 
     def write(self, requests: list[ReportRequest]) -> Results:
-        from pinocchio.store.engine import UNAVAILABLE, unavailable
-
         try:
             with Session(self._engine) as session:
                 results = take_reports(session, requests, self._options, self._segments)
@@ -91,7 +89,7 @@ class WriterProcess:
         try:
             self._pipe.send(requests)
             kind, value = self._pipe.recv()
-        except (EOFError, OSError, BrokenPipeError):
+        except (EOFError, OSError):
             self._stop()
             raise Unavailable("the report writer stopped while writing; it starts again: try again") from None
         if kind == "unavailable":
@@ -120,7 +118,9 @@ class WriterProcess:
     def _stop(self) -> None:
         if self._process is not None and self._process.is_alive():
             self._process.kill()
-        self._process = None
+        if self._pipe is not None:
+            self._pipe.close()
+        self._process = self._pipe = None
 
 
 def _serve(pipe, db_url: str, options: ReportOptions) -> None:

@@ -56,7 +56,7 @@ def import_reports(session: Session, path: Path | str, options: ReportOptions = 
     if lines and lines[-1] == b"":
         lines.pop()
     counts: Counter[str] = Counter()
-    rejected: list[str] = []
+    rejected: list[tuple[int, str]] = []  # (line, reason): a batch's refusals come after later lines' parse errors
     waiting: list[tuple[int, ReportRequest]] = []
     segments = SegmentCache()
 
@@ -65,7 +65,7 @@ def import_reports(session: Session, path: Path | str, options: ReportOptions = 
         session.commit()
         for (line, _), result in zip(waiting, results):
             if isinstance(result, PinocchioError):
-                rejected.append(f"{path}:{line}: {result}")
+                rejected.append((line, str(result)))
             else:
                 counts[result.status] += 1
         waiting.clear()
@@ -73,7 +73,7 @@ def import_reports(session: Session, path: Path | str, options: ReportOptions = 
     jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
     for line, row in (_jsonl_rows(lines) if jsonl else _csv_rows(path, lines)):
         if isinstance(row, str):
-            rejected.append(f"{path}:{line}: {row}")
+            rejected.append((line, row))
             continue
         waiting.append((line, row))
         if len(waiting) >= batch:
@@ -84,11 +84,11 @@ def import_reports(session: Session, path: Path | str, options: ReportOptions = 
         submit()
     if progress:
         progress(len(lines), len(lines))
-    rejected.sort(key=lambda message: int(message.removeprefix(f"{path}:").split(":", 1)[0]))
+    rejected.sort(key=lambda item: item[0])
     log.info("%s: %d reports accepted, %d folded, %d stored before, %d rejected", path, counts["accepted"],
              counts["folded"], counts["stored"], len(rejected))
     return ImportResult(accepted=counts["accepted"], folded=counts["folded"], stored=counts["stored"],
-                        rejected=tuple(rejected))
+                        rejected=tuple(f"{path}:{line}: {reason}" for line, reason in rejected))
 
 
 # ---------------------------------------------------------------- lines to requests

@@ -40,7 +40,7 @@ def said_at(candidates: list[Candidate], at_s: float, options: ReportOptions) ->
 
 def pointed_at(candidates: list[Candidate], at_s: float, options: ReportOptions, *,
                linked: frozenset[int] = frozenset(), passed_linked: bool = False) -> list[int]:
-    """The segments a report at `at_s` points at (see the module docstring), in order, leaving
+    """The segments a report at `at_s` points at (see the `reports` docstring), in order, leaving
     out those it is attached to; `passed_linked`: it is attached to a passed sentence already."""
     lo, hi = round((at_s - options.before_s) * 1000), round((at_s + options.after_s) * 1000)
     chosen = {c.id: c for c in candidates if not c.passed and c.start_ms <= hi and c.end_ms >= lo}

@@ -301,9 +301,9 @@ class _Group:
     def check(self, request: ReportRequest) -> _Checked:
         """The request's own fields, one-line refusals (nothing read but the stream)."""
         key = request.key
-        if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_CHARS):
-            raise InputError(f"key must be a non-empty text of at most {MAX_KEY_CHARS} characters")
         if key is not None:
+            if not isinstance(key, str):
+                raise InputError(f"key must be text of at most {MAX_KEY_CHARS} characters")
             key = checked_name(key, "key", MAX_KEY_CHARS)
         stream = self._stream(request.stream)
         reporter_id = request.reporter
@@ -327,20 +327,20 @@ class _Group:
 
     def load(self, checked: list[_Checked]) -> None:
         """Fetch, for the whole group at once, what its requests are weighed against."""
+        if not checked:
+            return
         reporters = sorted({c.reporter_id for c in checked})
         stream_ids = sorted({c.stream.id for c in checked})
         keys = sorted({c.key for c in checked if c.key is not None})
-        if not checked:
-            return
         since = self.now - timedelta(seconds=self.options.rate_window_s)
         for chunk in _chunks(reporters):
-            actors = [_actor(r) for r in chunk]
+            reporter_of = {_actor(r): r for r in chunk}
             for actor, count in self.session.exec(
                     select(ModerationEvent.actor, func.count()).where(
                         ModerationEvent.action.in_((ev.Action.REPORT, ev.Action.FOLD_REPORT)),
-                        ModerationEvent.actor.in_(actors), ModerationEvent.created_at >= since)
+                        ModerationEvent.actor.in_(list(reporter_of)), ModerationEvent.created_at >= since)
                     .group_by(ModerationEvent.actor)).all():
-                self.sent[actor.removeprefix("viewer:")] = count
+                self.sent[reporter_of[actor]] = count
             self.credibility.update(_credibilities(self.session, chunk))
             for report in self.session.exec(select(Report.id, Report.reporter_id, Report.stream_id, Report.scan_id,
                                                    Report.at_s, Report.credibility).where(
