@@ -1,22 +1,28 @@
-"""Live worker: latency of its findings and how many real-time feeds one machine holds.
+"""Live worker: how many real-time feeds one machine holds, packed decoding against one call per
+utterance, measured in the same run.
 
-    .venv/bin/python benchmarks/live.py [--feeds 1,2,3,4] [--lag-bound 5]
+    .venv/bin/python benchmarks/live.py [--feeds 1,2,4,6,8,9] [--baseline-feeds 1,2,3] [--lag-bound 5]
 
-A private nginx with the RTMP module (as in the tests) relays N copies of the demo recording,
-each published in real time by its own ffmpeg (`-re`, as a streamer's encoder would); one
-`LiveWorker` process follows all N with one shared whisper model. For each N:
+A private nginx with the RTMP module (as in the tests) relays N feeds, each published in real time
+by its own ffmpeg (`-re`, as a streamer's encoder would). Each feed is the demo recording rotated
+to start at a different sentence (feed k of N starts about k/N of the way in), so that at any
+moment the feeds say different things, as different rooms do; one `LiveWorker` process follows
+all N with one shared whisper model. For each N, packed (the default) and then with packing off
+(`StreamOptions(pack=False)`: each utterance its own whisper call, the decoder before packing):
+  claims   - planted claims found on every feed (by label and time) and false flags;
   latency  - for every planted claim of every feed: wall time from the moment the claim's last
-             word was published (publisher start + the word's time in the recording; the start is
+             word was published (publisher start + its time in the rotated recording; the start is
              taken when ffmpeg is spawned, so the figure errs long) to the moment its finding was
-             committed to the database. p50 and p95.
+             committed to the database. p50 and p95;
   lag      - the worker's lag behind live (pinocchio_feed_lag_seconds) sampled every 0.5 s;
-             N feeds are held in real time when the lag never passes --lag-bound seconds.
-             (Claims the ASR mishears are counted as missed; that is accuracy, not capacity.)
-Then the ASR-bound limit: bare faster-whisper with the same model and options decoding the same
-windows the live path decodes (each utterance with its context); 1/RTF is the number of real-time
-feeds its decoding alone could keep up with. The capacity ratio is the largest N held over that
-limit. For scale, the same for the demo transcribed as one file (what a batch scan pays: whisper
-packs 30 s of speech into each encoder pass, where live pays one pass per utterance).
+             N feeds are held in real time when the lag never passes --lag-bound seconds;
+  CPU      - the worker process's CPU seconds per second of wall time, per feed (its threads; the
+             ffmpeg pulls are separate processes).
+Each curve stops at the first N not held. Then: what the worker's start-up measurement
+(live/capacity.py) expected; the text quality, packed against alone (the live path over the real
+clips, four rotated feeds at a time as fast as they decode, CER against their transcripts); and
+the ASR-bound limits: bare faster-whisper on the live path's windows one by one, and on the demo
+as one file.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,64 +46,108 @@ REFERENCE = ROOT / "fixtures" / "demo" / "demo_stream.reference.json"
 SLACK_S = 2.0  # a finding counts for a claim when its segment lies within this of the claim
 
 
-def planted_claims() -> list[dict]:
-    return [x for x in json.loads(REFERENCE.read_text(encoding="utf-8")) if x.get("labels")]
+def sentences() -> list[dict]:
+    return json.loads(REFERENCE.read_text(encoding="utf-8"))
 
 
-def run_feeds(pipeline, server, count: int, run: int, lag_bound_s: float, stream_options) -> dict:
-    from pinocchio.listen.audio import ReconnectPolicy
-    from pinocchio.listen.pipeline import PIPELINE_VERSION
+def rotations(count: int, length_s: float) -> list[float]:
+    """Where feed k of `count` starts in the demo: the pause before the sentence nearest k/count
+    of the way in (feed 0 at the start), so no sentence is cut."""
+    starts = [max(0.0, s["start_s"] - 0.3) for s in sentences()]
+    return [0.0] + [min(starts, key=lambda t: abs(t - k * length_s / count)) for k in range(1, count)]
+
+
+def rotated_demo(folder: Path, cut_s: float) -> Path:
+    """The demo from `cut_s` to its end, then from its start to `cut_s`: one file, re-encoded."""
+    import ffmpeg
+
+    if cut_s == 0:
+        return DEMO
+    out = folder / f"demo_from_{cut_s:.1f}.m4a"
+    if not out.exists():
+        tail = ffmpeg.input(str(DEMO), ss=cut_s).audio
+        head = ffmpeg.input(str(DEMO), t=cut_s).audio
+        ffmpeg.concat(tail, head, v=0, a=1).output(str(out), acodec="aac", ac=1, ar=16000).run(quiet=True)
+    return out
+
+
+def rotated_claims(cut_s: float, length_s: float) -> list[dict]:
+    """The planted claims with their times in the rotated recording."""
+    claims = []
+    for claim in (x for x in sentences() if x.get("labels")):
+        shift = -cut_s if claim["start_s"] >= cut_s else length_s - cut_s
+        claims.append(dict(claim, start_s=claim["start_s"] + shift, end_s=claim["end_s"] + shift))
+    return claims
+
+
+def run_feeds(pipeline, server, folder: Path, count: int, run: int, lag_bound_s: float, stream_options) -> dict:
+    from pinocchio.listen.audio import ReconnectPolicy, probe_file
     from pinocchio.live.feeds import Feed
     from pinocchio.live.metrics import WorkerMetrics
     from pinocchio.live.worker import LiveWorker
     from pinocchio.moderation.ledger import ModerationLedger
     from pinocchio.store import open_store
 
+    length_s = probe_file(DEMO).duration_s
+    cuts = rotations(count, length_s)
     feeds = [Feed(f"bench{run}-{i}", server.rtmp_url(f"bench{run}-{i}")) for i in range(count)]
+    recordings = {f.name: rotated_demo(folder, cut) for f, cut in zip(feeds, cuts)}
+    claims = {f.name: rotated_claims(cut, length_s) for f, cut in zip(feeds, cuts)}
     stored: dict[str, list[tuple[float, object]]] = {f.name: [] for f in feeds}
     metrics = WorkerMetrics()
     with tempfile.TemporaryDirectory() as tmp:
         engine = open_store(f"sqlite:///{tmp}/live.db")
-        worker = LiveWorker(pipeline, engine, feeds, ModerationLedger(PIPELINE_VERSION), metrics=metrics,
+        worker = LiveWorker(pipeline, engine, feeds, ModerationLedger("pinocchio@bench"), metrics=metrics,
                             on_verdict=lambda feed, v: stored[feed.name].append((time.monotonic(), v)),
                             policy=ReconnectPolicy(initial_s=0.2, max_s=0.5, read_timeout_s=5),
-                            stream_options=stream_options)
+                            stream_options=stream_options, measure_capacity=False)
         runner = threading.Thread(target=worker.run, daemon=True)
         runner.start()  # the worker knocks until each stream is published
         published_at, publishers = {}, []
+        transcriber = pipeline.transcriber
+        cpu_start, wall_start = time.process_time(), time.monotonic()
+        decode_start, packs_start = transcriber.decode_s, (transcriber.packer.packs, transcriber.packer.windows)
         for feed in feeds:
             published_at[feed.name] = time.monotonic()
-            publishers.append(server.publish(DEMO, feed.name))
+            publishers.append(server.publish(recordings[feed.name], feed.name))
         lags: dict[str, list[float]] = {f.name: [] for f in feeds}
         while any(p.poll() is None for p in publishers):
             time.sleep(0.5)
             for feed in feeds:
                 lags[feed.name].append(metrics.lag.labels(feed.name)._value.get())
+        wall_s = time.monotonic() - wall_start
+        cpu_per_s = (time.process_time() - cpu_start) / wall_s
+        decoding_share = (transcriber.decode_s - decode_start) / wall_s
+        packs = transcriber.packer.packs - packs_start[0], transcriber.packer.windows - packs_start[1]
         time.sleep(3.0)  # the last words are committed when the feed ends
         worker.stop.set()
         runner.join(timeout=60)
         engine.dispose()
-    latencies, missed, by_claim = [], 0, {}
+    latencies, missed, false_flags, missed_claims = [], 0, [], []
     for feed in feeds:
-        for claim in planted_claims():
+        for claim in claims[feed.name]:
             for label in claim["labels"]:
                 hits = [at for at, v in stored[feed.name] if label in v.labels
                         and v.segment.start_s < claim["end_s"] + SLACK_S and v.segment.end_s > claim["start_s"] - SLACK_S]
                 if hits:
                     latencies.append(min(hits) - (published_at[feed.name] + claim["end_s"]))
-                    by_claim.setdefault(f"{claim['end_s']:.0f}s {label}", []).append(round(latencies[-1], 1))
                 else:
                     missed += 1
-                    by_claim.setdefault(f"{claim['end_s']:.0f}s {label}", []).append("missed")
-    # Flagged segments that touch no planted claim: compliant talk the live path flagged.
-    false_flags = [f"{v.segment.start_s:.0f}s {v.segment.text}" for feed in feeds for _, v in stored[feed.name]
-                   if v.action != "pass" and not any(v.segment.start_s < c["end_s"] + SLACK_S
-                                                     and v.segment.end_s > c["start_s"] - SLACK_S
-                                                     for c in planted_claims())]
+                    missed_claims.append(f"{feed.name} {claim['start_s']:.0f}s {label}: heard " + " | ".join(
+                        v.segment.text for _, v in stored[feed.name]
+                        if v.segment.start_s < claim["end_s"] + SLACK_S and v.segment.end_s > claim["start_s"] - SLACK_S))
+        # Flagged segments that touch no planted claim of this feed: compliant talk flagged, or a
+        # claim heard on the wrong feed.
+        false_flags += [f"{feed.name} {v.segment.start_s:.0f}s {v.segment.text}" for _, v in stored[feed.name]
+                        if v.action != "pass" and not any(v.segment.start_s < c["end_s"] + SLACK_S
+                                                          and v.segment.end_s > c["start_s"] - SLACK_S
+                                                          for c in claims[feed.name])]
     worst_lag = max((max(v) for v in lags.values() if v), default=0.0)
-    return {"feeds": count, "latencies": latencies, "missed": missed, "false_flags": false_flags,
-            "worst_lag_s": worst_lag, "by_claim": by_claim,
-            "held": worst_lag <= lag_bound_s, "asr_rtf": pipeline.transcriber.real_time_factor}
+    planted = sum(len(c["labels"]) for cs in claims.values() for c in cs)
+    return {"feeds": count, "latencies": latencies, "missed": missed, "missed_claims": missed_claims,
+            "planted": planted, "false_flags": false_flags,
+            "worst_lag_s": worst_lag, "held": worst_lag <= lag_bound_s, "cpu_per_feed": cpu_per_s / count,
+            "decoding_share": decoding_share, "windows_per_pack": packs[1] / packs[0] if packs[0] else 1.0}
 
 
 def bare_rtf(pipeline) -> float:
@@ -124,8 +175,8 @@ def bare_windows_rtf(pipeline, stream_options) -> float:
     windows: list = []
     original = transcriber.transcribe_window
     # Decoded for real while collecting: what agreement re-decodes depends on what was heard.
-    transcriber.transcribe_window = lambda window, keep_from_s=None, prompt=None, temperatures=None: (
-        windows.append((window, prompt)) or original(window, keep_from_s, prompt, temperatures))
+    transcriber.transcribe_window = lambda window, keep_from_s=None, prompt=None, temperatures=None, beam_size=None: (
+        windows.append((window, prompt)) or original(window, keep_from_s, prompt, temperatures, beam_size))
     try:
         list(StreamingTranscriber(transcriber, stream_options).transcribe(decode_chunks(DEMO, chunk_s=0.5)))
     finally:
@@ -137,6 +188,8 @@ def bare_windows_rtf(pipeline, stream_options) -> float:
         if prompt:
             kwargs["initial_prompt"] = prompt
         kwargs["temperature"] = list(stream_options.temperatures)
+        if stream_options.beam_size is not None:
+            kwargs["beam_size"] = stream_options.beam_size
         segments, _ = transcriber.model.transcribe(window.samples, **kwargs)
         for _ in segments:
             pass
@@ -149,6 +202,50 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def clip_quality(pipeline, stream_options, feeds: int = 4) -> dict:
+    """CER of the live path over the real clips (joined with half-second pauses into one recording;
+    `feeds` copies rotated so they say different things at once, pushed as fast as they decode),
+    packed and alone; and the packs' make-up."""
+    import numpy as np
+
+    from pinocchio.core.records import AudioChunk
+    from pinocchio.listen.audio import decode_chunks
+    from pinocchio.training.evaluate import character_error_rate
+
+    speech = ROOT.parent / "shared" / "data" / "speech"
+    if not speech.is_dir():
+        speech = ROOT / "fixtures" / "speech"
+    parts, texts = [], []
+    for line in (speech / "trans.txt").read_text(encoding="utf-8").splitlines():
+        name, text = line.split("\t", 1)
+        parts.append(np.concatenate([c.samples for c in decode_chunks(speech / name)]))
+        texts.append(text)
+    transcriber = pipeline.transcriber
+    found = {}
+    for pack in (True, False):
+        pairs = []
+        for k in range(feeds):
+            order = list(range(k, len(parts))) + list(range(k))  # feed k starts at clip k
+            pairs.append(("".join(texts[i] for i in order), order))
+        heard: dict[int, str] = {}
+        packs_before = (transcriber.packer.packs, transcriber.packer.windows)
+
+        def follow(k, order):
+            audio = np.concatenate([x for i in order for x in (parts[i], np.zeros(8000, np.float32))])
+            chunks = (AudioChunk(start_s=j / 16000, samples=audio[j:j + 8000]) for j in range(0, len(audio), 8000))
+            heard[k] = "".join(u.text for u in transcriber.streaming(replace(stream_options, pack=pack)).transcribe(chunks))
+
+        threads = [threading.Thread(target=follow, args=(k, order)) for k, (_, order) in enumerate(pairs)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        packs = transcriber.packer.packs - packs_before[0], transcriber.packer.windows - packs_before[1]
+        found[pack] = {"cer": character_error_rate([(reference, heard[k]) for k, (reference, _) in enumerate(pairs)]),
+                       "packs": packs}
+    return found
+
+
 def main() -> None:
     from batch import machine
     from nginx_server import start_nginx
@@ -156,56 +253,72 @@ def main() -> None:
     from pinocchio.core.settings import Settings
     from pinocchio.listen.detect import DetectOptions
     from pinocchio.listen.pipeline import Pipeline
+    from pinocchio.listen.streaming import StreamOptions
+    from pinocchio.live.capacity import estimate_capacity
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--feeds", default="1,2,3,4", help="comma-separated feed counts to try")
+    parser.add_argument("--feeds", default="1,2,4,6,7,8,9", help="feed counts to try, packed")
+    parser.add_argument("--baseline-feeds", default="1,2,3", help="feed counts to try with packing off ('' for none)")
     parser.add_argument("--lag-bound", type=float, default=5.0, help="seconds of lag that still count as real time")
-    parser.add_argument("--endpoint", type=float, help="StreamOptions.endpoint_silence_s (default: the worker's)")
-    parser.add_argument("--max-utterance", type=float, help="StreamOptions.max_utterance_s (default: the worker's)")
-    parser.add_argument("--commit", choices=("pause", "agreement"), help="StreamOptions.commit (default: the worker's)")
-    parser.add_argument("--prompt-chars", type=int, help="StreamOptions.prompt_chars (default: the worker's)")
+    parser.add_argument("--beam", type=int, help="StreamOptions.beam_size (default: the worker's)")
+    parser.add_argument("--context", type=float, help="StreamOptions.context_s (default: the worker's)")
+    parser.add_argument("--pack-wait", type=float, help="PackOptions.max_wait_s (default: the worker's)")
+    parser.add_argument("--skip-quality", action="store_true", help="leave out the CER and ASR-bound figures")
     args = parser.parse_args()
-    from dataclasses import replace
-
-    from pinocchio.listen.streaming import StreamOptions
 
     stream_options = StreamOptions()
-    if args.endpoint is not None:
-        stream_options = replace(stream_options, endpoint_silence_s=args.endpoint)
-    if args.max_utterance is not None:
-        stream_options = replace(stream_options, max_utterance_s=args.max_utterance)
-    if args.commit is not None:
-        stream_options = replace(stream_options, commit=args.commit)
-    if args.prompt_chars is not None:
-        stream_options = replace(stream_options, prompt_chars=args.prompt_chars)
-
+    if args.beam is not None:
+        stream_options = replace(stream_options, beam_size=args.beam)
+    if args.context is not None:
+        stream_options = replace(stream_options, context_s=args.context)
     pipeline = Pipeline(Settings(db_url="sqlite:///:memory:"), detect_options=DetectOptions(batch_size=1))
-    pipeline.transcriber  # load before timing anything
-    print(f"machine: {machine()}; {stream_options}")
+    transcriber = pipeline.transcriber  # load before timing anything
+    if args.pack_wait is not None:
+        transcriber.pack_options = replace(transcriber.pack_options, max_wait_s=args.pack_wait)
+    print(f"machine: {machine()}; {stream_options}; {transcriber.pack_options}", flush=True)
+    estimate = estimate_capacity(transcriber, stream_options)
+    print(f"worker's start-up measurement: {estimate.describe()}", flush=True)
+    curves = {}
     with tempfile.TemporaryDirectory() as prefix:
         server = start_nginx(Path(prefix))
+        run = 0
         try:
-            results = []
-            for run, count in enumerate(int(x) for x in args.feeds.split(",")):
-                result = run_feeds(pipeline, server, count, run, args.lag_bound, stream_options)
-                results.append(result)
-                lat = result["latencies"]
-                print(f"{count} feed(s): latency p50 {statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s "
-                      f"({len(lat)} claims, {result['missed']} missed, {len(result['false_flags'])} false flags), worst lag {result['worst_lag_s']:.1f} s, "
-                      f"{'held in real time' if result['held'] else 'NOT held'}", flush=True)
-                print("   per claim (s after its last word):", result["by_claim"], flush=True)
-                if result["false_flags"]:
-                    print("   false flags:", result["false_flags"], flush=True)
+            for pack, counts in ((True, args.feeds), (False, args.baseline_feeds)):
+                curves[pack] = []
+                for count in (int(x) for x in counts.split(",") if x):
+                    result = run_feeds(pipeline, server, Path(prefix), count, run, args.lag_bound,
+                                       replace(stream_options, pack=pack))
+                    run += 1
+                    curves[pack].append(result)
+                    lat = result["latencies"] or [float("nan")]
+                    print(f"{'packed' if pack else 'alone '} {count} feed(s): {result['planted'] - result['missed']}/"
+                          f"{result['planted']} claims, {len(result['false_flags'])} false flags, latency p50 "
+                          f"{statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s, worst lag "
+                          f"{result['worst_lag_s']:.1f} s, CPU {result['cpu_per_feed']:.3f} s/s per feed, whisper busy "
+                          f"{result['decoding_share']:.0%} of the time, {result['windows_per_pack']:.1f} windows a call, "
+                          f"{'held in real time' if result['held'] else 'NOT held'}", flush=True)
+                    if result["false_flags"]:
+                        print("   false flags:", result["false_flags"], flush=True)
+                    if result["missed_claims"]:
+                        print("   missed:", result["missed_claims"], flush=True)
+                    if not result["held"]:
+                        break
         finally:
             server.stop()
+    held = {pack: max((r["feeds"] for r in curve if r["held"]), default=0) for pack, curve in curves.items()}
+    print(f"capacity: packed {held[True]} feeds held in real time, alone {held.get(False, 0)} "
+          f"({held[True] / max(held.get(False, 0), 1):.1f}x); the start-up measurement expected {estimate.feeds}",
+          flush=True)
+    if args.skip_quality:
+        return
+    quality = clip_quality(pipeline, stream_options)
+    print(f"real clips through the live path, 4 rotated feeds: CER packed {quality[True]['cer']:.4f} "
+          f"({quality[True]['packs'][1]} windows in {quality[True]['packs'][0]} packs), alone "
+          f"{quality[False]['cer']:.4f}", flush=True)
+    windows_rtf = bare_windows_rtf(pipeline, replace(stream_options, pack=False))
     rtf = bare_rtf(pipeline)
-    windows_rtf = bare_windows_rtf(pipeline, stream_options)
-    held = max((r["feeds"] for r in results if r["held"]), default=0)
-    print(f"bare faster-whisper on the demo as one file: RTF {rtf:.3f} -> {1 / rtf:.1f} real-time feeds")
-    print(f"bare faster-whisper on the live path's windows: RTF {windows_rtf:.3f} -> ASR-bound limit "
-          f"{1 / windows_rtf:.1f} real-time feeds")
-    print(f"capacity: {held} feeds held in real time = {held * windows_rtf:.2f} of the ASR-bound limit "
-          f"({held * rtf:.2f} of the one-file figure)")
+    print(f"bare faster-whisper on the live path's windows one by one: RTF {windows_rtf:.3f} -> ASR-bound limit "
+          f"{1 / windows_rtf:.1f} feeds; on the demo as one file: RTF {rtf:.3f} -> {1 / rtf:.1f} feeds")
 
 
 if __name__ == "__main__":

@@ -109,6 +109,12 @@ def test_metrics_count_what_the_feed_did_and_serve_them(replayed):
     assert float(rtf.split()[1]) > 0  # its value is a timing: checked in benchmarks, not here
 
 
+def test_the_worker_measured_how_many_feeds_it_should_hold_before_joining(replayed):
+    engine, metrics, printed, _ = replayed
+    expected = metrics.expected_feeds._value.get()
+    assert expected >= 1 and expected == int(expected)  # how many is a timing: benchmarks/live.py checks it
+
+
 def test_a_report_that_came_first_attaches_when_its_segment_is_stored(replayed):
     engine, *_ = replayed
     with Session(engine) as session:

@@ -76,7 +76,8 @@ class Watch:
         self._handler = _Recorder(self.warnings)
         logging.getLogger("pinocchio").addHandler(self._handler)
         self.worker = LiveWorker(pipeline, open_store(str(db_path)), [Feed(name, url) for name, url in feeds.items()],
-                                 ModerationLedger("pinocchio@test"), on_verdict=self._heard, policy=POLICY)
+                                 ModerationLedger("pinocchio@test"), on_verdict=self._heard, policy=POLICY,
+                                 measure_capacity=False)  # join at once: a live feed does not wait
         self.thread = threading.Thread(target=self.worker.run, daemon=True)
         self.thread.start()
 

@@ -139,6 +139,7 @@ def live(
     pause: Annotated[Optional[float], typer.Option("--pause", min=0.1, help="A pause this long (seconds) ends an utterance; longer: fewer decodes, later flags [env PINOCCHIO_LIVE_PAUSE_S; default 0.3].")] = None,
     max_utterance: Annotated[Optional[float], typer.Option("--max-utterance", min=2.0, max=30.0, help="Talk without such a pause is committed at this length (seconds) [env PINOCCHIO_LIVE_MAX_UTTERANCE_S; default 6].")] = None,
     commit: Annotated[Optional[CommitPolicy], typer.Option("--commit", help="pause: decode each utterance once it ends; agreement: also commit what two decodes of the talk in progress agree on (about 3x the CPU, see README) [env PINOCCHIO_LIVE_COMMIT].")] = None,
+    pack: Annotated[Optional[bool], typer.Option("--pack/--no-pack", help="Decode several feeds' utterances in one whisper call (default), or each on its own [env PINOCCHIO_LIVE_PACK].")] = None,
 ) -> None:
     """Follow live feeds, flag claims as they are said, store every committed segment.
     SIGTERM or Ctrl-C stops it cleanly: what was heard is committed and stored first."""
@@ -154,7 +155,8 @@ def live(
 
     s = settings(db_url=db, model=model, device=device, compute_type=compute_type, classifier=classifier,
                  evidence_dir=evidence, webhook_secret=webhook_secret, live_pause_s=pause,
-                 live_max_utterance_s=max_utterance, live_commit=commit.value if commit else None)
+                 live_max_utterance_s=max_utterance, live_commit=commit.value if commit else None,
+                 live_pack=pack)
     if webhook and not s.webhook_secret:
         fail("--webhook needs a secret: --webhook-secret or PINOCCHIO_WEBHOOK_SECRET")
         raise typer.Exit(2)

@@ -9,7 +9,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +20,7 @@ import numpy as np
 from pinocchio.core.errors import ModelError
 from pinocchio.core.records import AudioChunk, Utterance, Word
 from pinocchio.core.text import to_simplified
+from pinocchio.listen.packing import PackedDecoder, PackOptions, lay_out, owner, pack_audio
 
 if TYPE_CHECKING:
     from pinocchio.listen.streaming import StreamingTranscriber, StreamOptions
@@ -30,6 +31,8 @@ SAMPLE_RATE = 16000
 MAX_TOKENS_PER_S = 12  # whisper's tokens for a second of fast Mandarin, with room to spare
 SAMPLING_SEED = 20261125
 KEEP_MARGIN_S = 0.1  # a context word's end may run this far past the boundary and still be context
+# A packed window whose audio runs this far past the end of the pack's transcript was not heard.
+UNHEARD_TAIL_S = 1.0
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
@@ -272,13 +275,18 @@ class Transcriber:
     """Turns audio chunks into guarded, Simplified-Chinese utterances with word timestamps.
     Safe to share between threads: decodes take turns (FairTurns)."""
 
-    def __init__(self, whisper_model, options: AsrOptions, boilerplate: tuple[str, ...] = ()):
+    def __init__(self, whisper_model, options: AsrOptions, boilerplate: tuple[str, ...] = (),
+                 pack_options: PackOptions = PackOptions()):
         self.model = whisper_model
         self.options = options
         self.guard = HallucinationGuard(options, boilerplate)
         self.turns = FairTurns()
         self.audio_s = 0.0  # audio decoded so far, and the wall time it took: the real-time factor
         self.decode_s = 0.0
+        self.pack_options = pack_options
+        self.repacked = 0  # packed windows whisper skipped and that were decoded again
+        self._packer: PackedDecoder | None = None
+        self._packer_lock = threading.Lock()
 
     @property
     def real_time_factor(self) -> float:
@@ -290,54 +298,121 @@ class Transcriber:
             yield from self.transcribe_window(window)
 
     def streaming(self, options: "StreamOptions") -> "StreamingTranscriber":
-        """The live path over this model: utterances committed as the audio arrives."""
+        """The live path over this model: utterances committed as the audio arrives; with
+        `options.pack`, every feed's windows go through the process's one `PackedDecoder`."""
         from pinocchio.listen.streaming import StreamingTranscriber
 
-        return StreamingTranscriber(self, options)
+        return StreamingTranscriber(self.packer if options.pack else self, options)
 
-    def transcribe_window(self, window: AudioChunk, keep_from_s: float | None = None,
-                          prompt: str | None = None, temperatures: tuple[float, ...] | None = None) -> list[Utterance]:
+    @property
+    def packer(self) -> "PackedDecoder":
+        with self._packer_lock:
+            if self._packer is None:
+                self._packer = PackedDecoder(self, self.pack_options)
+            return self._packer
+
+    def transcribe_window(self, window: AudioChunk, keep_from_s: float | None = None, prompt: str | None = None,
+                          temperatures: tuple[float, ...] | None = None, beam_size: int | None = None) -> list[Utterance]:
         """Utterances of one window; with `keep_from_s`, the audio before it is context only and
-        words said (mostly) before it are left out. `prompt` and `temperatures` replace the
-        configured ones for this window."""
+        words said (mostly) before it are left out. `prompt`, `temperatures` and `beam_size`
+        replace the configured ones for this window."""
         with self.turns.turn():
             started = time.perf_counter()
-            kwargs = self.options.whisper_kwargs()
-            if prompt is not None:
-                kwargs["initial_prompt"] = prompt or None
-            if temperatures is not None:
-                kwargs["temperature"] = list(temperatures)
-            if window.end_s - window.start_s < 30:
-                # A short window can only hold so much speech (Mandarin: ~5 characters a second);
-                # without a bound, whisper looping on a breath decodes 448 tokens at every
-                # fallback temperature, seconds of work for nothing.
-                kwargs["max_new_tokens"] = int(MAX_TOKENS_PER_S * (window.end_s - window.start_s)) + 12
-            # Seeded for every window, not once per process: the same audio gives the same words
-            # whatever was decoded before it (the fallback samples at higher temperatures).
-            _seed_sampler()
-            segments, _info = self.model.transcribe(window.samples, **kwargs)
-            segments = list(segments)  # decoded here, inside the turn and after the seed
+            kwargs = self._kwargs(window.end_s - window.start_s, prompt, temperatures, beam_size)
             prompt_bare = None if prompt is None else bare_text(prompt)
-            utterances = [u for u in (self._to_utterance(seg, window.start_s, prompt_bare) for seg in segments)
-                          if u is not None]
-            self.decode_s += time.perf_counter() - started
-            self.audio_s += len(window.samples) / SAMPLE_RATE if keep_from_s is None else window.end_s - keep_from_s
-        if keep_from_s is None:
-            return utterances
-        kept = []
-        for u in utterances:
-            # A word is the new stretch's when it ends past the boundary. Not by its midpoint:
-            # whisper stretches the first word after a pause back into the silence (不能 timed
-            # 19.33-19.91 for a boundary at 19.54), while word ends stay close to the speech.
-            # Its start is held at the boundary, where the stretch before it ended.
-            words = tuple(replace(w, start_s=max(w.start_s, round(keep_from_s, 3)))
-                          for w in u.words if w.end_s > keep_from_s + KEEP_MARGIN_S)
-            if words:
-                kept.append(replace(u, start_s=words[0].start_s, words=words, text="".join(w.text for w in words)))
-        return kept
+            utterances = [u for u in (self._to_utterance(seg, seg.words or [], window.start_s, prompt_bare)
+                                      for seg in self._decode(window.samples, kwargs)) if u is not None]
+            self._account(started, [window], [keep_from_s])
+        return _kept(utterances, keep_from_s)
 
-    def _to_utterance(self, seg, offset_s: float, prompt_bare: str | None = None) -> Utterance | None:
-        raw_words = seg.words or []
+    def transcribe_pack(self, windows: Sequence[AudioChunk], keep_from: Sequence[float | None],
+                        temperatures: tuple[float, ...] | None = None, gap_s: float = 1.0,
+                        beam_size: int | None = None) -> list[list[Utterance]]:
+        """Several windows (of different feeds) decoded in one call: laid out with `gap_s` of
+        silence between them, each gets the words that start in its own place (`packing.owner`),
+        on its own clock, each word held inside its own audio.
+
+        Whisper often ends its transcript after one window's speech, as if the audio were over,
+        and skips the rest of the pack. A window it did not hear (no word of it, or the transcript
+        ended a second or more before its audio did) is decoded again with the others not heard,
+        so a pack never costs a window its words; a window left alone is decoded as
+        `transcribe_window`."""
+        results: list[list[Utterance] | None] = [None] * len(windows)
+        todo = list(range(len(windows)))
+        while todo:
+            if len(todo) == 1:
+                results[todo[0]] = self.transcribe_window(windows[todo[0]], keep_from[todo[0]], None, temperatures,
+                                                          beam_size)
+                break
+            heard = self._decode_pack([windows[i] for i in todo], temperatures, gap_s, beam_size)
+            if all(h is None for h in heard):  # nothing heard at all: the first alone, so the loop ends
+                heard[0] = self._decode_pack([windows[todo[0]]], temperatures, gap_s, beam_size)[0] or []
+            for i, utterances in zip(todo, heard):
+                if utterances is not None:
+                    results[i] = _kept(utterances, keep_from[i])
+                    self.audio_s += _new_audio_s(windows[i], keep_from[i])
+            todo = [i for i, utterances in zip(todo, heard) if utterances is None]
+            self.repacked += len(todo)
+        return [r or [] for r in results]
+
+    def _decode_pack(self, windows: Sequence[AudioChunk], temperatures: tuple[float, ...] | None,
+                     gap_s: float, beam_size: int | None) -> list[list[Utterance] | None]:
+        """One whisper call over the windows laid out in a pack: each window's utterances on its
+        own clock, or None for a window whisper did not hear."""
+        slots = lay_out([w.end_s - w.start_s for w in windows], gap_s)
+        found: list[list[Utterance]] = [[] for _ in windows]
+        owned = [0] * len(windows)
+        last_end_s = 0.0
+        with self.turns.turn():
+            started = time.perf_counter()
+            kwargs = self._kwargs(slots[-1].end_s, None, temperatures, beam_size)
+            # The layout is ours: whisper's voice detector would cut the gaps out and let two
+            # feeds' speech touch. Each window was cut from speech by the live path's own detector.
+            kwargs["vad_filter"] = False
+            for seg in self._decode(pack_audio(windows, slots), kwargs):
+                by_slot: dict[int, list] = {}
+                for word in seg.words or []:
+                    by_slot.setdefault(owner(slots, word.start), []).append(word)
+                    last_end_s = max(last_end_s, word.end)
+                for i, words in sorted(by_slot.items()):
+                    slot = slots[i]
+                    owned[i] += len(words)
+                    held = [_within(w, slot.offset_s, slot.end_s) for w in words]
+                    utterance = self._to_utterance(seg, held, windows[i].start_s - slot.offset_s)
+                    if utterance is not None:
+                        found[i].append(utterance)
+            self.decode_s += time.perf_counter() - started
+        return [utterances if owned[i] and slot.end_s - last_end_s < UNHEARD_TAIL_S else None
+                for i, (slot, utterances) in enumerate(zip(slots, found))]
+
+    def _kwargs(self, duration_s: float, prompt: str | None, temperatures: tuple[float, ...] | None,
+                beam_size: int | None = None) -> dict:
+        kwargs = self.options.whisper_kwargs()
+        if beam_size is not None:
+            kwargs["beam_size"] = beam_size
+        if prompt is not None:
+            kwargs["initial_prompt"] = prompt or None
+        if temperatures is not None:
+            kwargs["temperature"] = list(temperatures)
+        if duration_s < 30:
+            # A short window can only hold so much speech (Mandarin: ~5 characters a second);
+            # without a bound, whisper looping on a breath decodes 448 tokens at every
+            # fallback temperature, seconds of work for nothing.
+            kwargs["max_new_tokens"] = int(MAX_TOKENS_PER_S * duration_s) + 12
+        return kwargs
+
+    def _decode(self, samples: np.ndarray, kwargs: dict) -> list:
+        # Seeded for every window, not once per process: the same audio gives the same words
+        # whatever was decoded before it (the fallback samples at higher temperatures).
+        _seed_sampler()
+        segments, _info = self.model.transcribe(samples, **kwargs)
+        return list(segments)  # decoded here, inside the turn and after the seed
+
+    def _account(self, started: float, windows: Sequence[AudioChunk], keep_from: Sequence[float | None]) -> None:
+        self.decode_s += time.perf_counter() - started
+        self.audio_s += sum(_new_audio_s(w, keep) for w, keep in zip(windows, keep_from))
+
+    def _to_utterance(self, seg, raw_words: Sequence, offset_s: float, prompt_bare: str | None = None) -> Utterance | None:
         words = tuple(
             Word(start_s=round(offset_s + w.start, 3), end_s=round(offset_s + w.end, 3),
                  text=to_simplified(w.word.strip()), probability=float(w.probability))
@@ -352,7 +427,7 @@ class Transcriber:
                                            seg.compression_ratio, mean_p, prompt_bare)
         if reason is not None:
             self.guard.rejected += 1
-            log.info("dropped whisper text at %.1f s (%s): %s", offset_s + seg.start, reason, text)
+            log.info("dropped whisper text at %.1f s (%s): %s", start_s, reason, text)
             return None
         words = _collapse_word_loops(words)
         return Utterance(
@@ -363,6 +438,35 @@ class Transcriber:
             avg_logprob=float(seg.avg_logprob),
             no_speech_prob=float(seg.no_speech_prob),
         )
+
+
+def _new_audio_s(window: AudioChunk, keep_from_s: float | None) -> float:
+    """The seconds of a window that were new (not context): what the real-time factor counts."""
+    return window.end_s - window.start_s if keep_from_s is None else window.end_s - keep_from_s
+
+
+def _within(word, low_s: float, high_s: float):
+    """A word of a pack with its times held inside its own window's audio (whisper may stretch an
+    edge word into the silence beside it)."""
+    start = min(max(word.start, low_s), high_s)
+    return replace(word, start=start, end=min(max(word.end, start), high_s))
+
+
+def _kept(utterances: list[Utterance], keep_from_s: float | None) -> list[Utterance]:
+    """With `keep_from_s`, the words of the new stretch only: the audio before it was context."""
+    if keep_from_s is None:
+        return utterances
+    kept = []
+    for u in utterances:
+        # A word is the new stretch's when it ends past the boundary. Not by its midpoint:
+        # whisper stretches the first word after a pause back into the silence (不能 timed
+        # 19.33-19.91 for a boundary at 19.54), while word ends stay close to the speech.
+        # Its start is held at the boundary, where the stretch before it ended.
+        words = tuple(replace(w, start_s=max(w.start_s, round(keep_from_s, 3)))
+                      for w in u.words if w.end_s > keep_from_s + KEEP_MARGIN_S)
+        if words:
+            kept.append(replace(u, start_s=words[0].start_s, words=words, text="".join(w.text for w in words)))
+    return kept
 
 
 def _collapse_word_loops(words: tuple[Word, ...]) -> tuple[Word, ...]:

@@ -34,6 +34,7 @@ from pinocchio.listen.disguise import load_disguises
 from pinocchio.listen.evidence import EvidenceRecorder, EvidenceStore
 from pinocchio.listen.lexicon import Matcher, load_lexicon
 from pinocchio.listen.models import resolve_model
+from pinocchio.listen.packing import PackOptions
 from pinocchio.listen.segment import Segmenter, SegmentOptions, Tokenizer
 from pinocchio.listen.streaming import StreamOptions
 from pinocchio.store import scans
@@ -110,7 +111,8 @@ class Pipeline:
         s = self.settings
         model_dir = resolve_model(self.asr_options.model, s.cache_dir)
         return Transcriber(load_whisper(model_dir, s.cpu_threads, s.device, s.compute_type),
-                           self.asr_options, load_hallucinations(s.prompts_dir))
+                           self.asr_options, load_hallucinations(s.prompts_dir),
+                           PackOptions(max_wait_s=s.live_pack_wait_s))
 
     @property
     def transcriber(self) -> SpeechToText:

@@ -27,6 +27,9 @@ class WorkerMetrics:
                                    ["feed"], registry=r)
         self.asr_rtf = Gauge("pinocchio_asr_real_time_factor",
                              "Seconds the shared whisper model spent per second of audio, all feeds", registry=r)
+        self.expected_feeds = Gauge("pinocchio_expected_feeds",
+                                    "Feeds this process should hold in real time, measured at start (live/capacity.py)",
+                                    registry=r)
         self.asr_audio = Gauge("pinocchio_asr_audio_seconds", "Audio decoded by the shared model", registry=r)
 
     def watch_transcriber(self, transcriber) -> None:

@@ -1,6 +1,7 @@
 """The live worker: follow feeds, run each through the one pipeline as audio arrives, store and
-report what it finds. One whisper model serves every feed of the process; feeds take turns on it
-(FairTurns), so a busy room cannot starve a quiet one. Its events (reminders, gaps, clips, and each
+report what it finds. One whisper model serves every feed of the process; the feeds' utterances
+are decoded together in packs (listen/packing.py), first come first served, so a busy room cannot
+starve a quiet one. At start it measures how many feeds it should hold (live/capacity.py). Its events (reminders, gaps, clips, and each
 stored verdict) go to the ledger it is handed.
 
 Restarts: a feed keeps one clock across worker restarts (Stream.live_epoch), and for a while after
@@ -27,6 +28,7 @@ from pinocchio.listen.audio import Outage, ReconnectPolicy, live_chunks
 from pinocchio.listen.evidence import EvidenceStore
 from pinocchio.listen.pipeline import PIPELINE_VERSION, Pipeline, store_verdict
 from pinocchio.listen.streaming import StreamOptions
+from pinocchio.live.capacity import CapacityEstimate, estimate_capacity
 from pinocchio.live.feeds import Feed
 from pinocchio.live.lag import LagChange, LagOptions, LagWatch
 from pinocchio.live.metrics import WorkerMetrics
@@ -49,7 +51,8 @@ class LiveWorker:
                  metrics: WorkerMetrics | None = None,
                  chunk_source: ChunkSource = live_chunks,
                  stream_options: StreamOptions = StreamOptions(),
-                 lag_options: LagOptions = LagOptions()):
+                 lag_options: LagOptions = LagOptions(),
+                 measure_capacity: bool = True):
         self.pipeline = pipeline
         self.engine = engine
         self.feeds = tuple(feeds)
@@ -64,6 +67,8 @@ class LiveWorker:
         self.chunk_source = chunk_source
         self.stream_options = stream_options
         self.lag_options = lag_options
+        self.measure_capacity = measure_capacity
+        self.capacity: CapacityEstimate | None = None
         self.stop = threading.Event()
         self.errors: dict[str, str] = {}
         self._print_lock = threading.Lock()
@@ -72,6 +77,8 @@ class LiveWorker:
         """Follow every feed until `duration_s` passes, stop is set, or every feed has ended.
         On stop each feed flushes: the utterance in progress is committed, clips are cut."""
         self.metrics.watch_transcriber(self.pipeline.transcriber)
+        if self.measure_capacity:
+            self._expect_capacity()
         threads = [threading.Thread(target=self._follow, args=(feed,), name=f"feed-{feed.name}", daemon=True)
                    for feed in self.feeds]
         for thread in threads:
@@ -84,6 +91,18 @@ class LiveWorker:
         self.stop.set()
         for thread in threads:
             thread.join(timeout=self.policy.read_timeout_s + 60)
+
+    def _expect_capacity(self) -> None:
+        """Say, before joining the feeds, how many this process should hold (live/capacity.py)."""
+        self.capacity = estimate_capacity(self.pipeline.transcriber, self.stream_options)
+        if self.capacity is None:
+            return
+        self.metrics.expected_feeds.set(self.capacity.feeds)
+        if len(self.feeds) > self.capacity.feeds:
+            log.warning("following %d feeds, %s; feeds will fall behind live", len(self.feeds),
+                        self.capacity.describe())
+        else:
+            log.info("following %d feed(s), %s", len(self.feeds), self.capacity.describe())
 
     def _follow(self, feed: Feed) -> None:
         try:

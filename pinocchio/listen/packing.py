@@ -1,0 +1,206 @@
+"""Several feeds' live utterances decoded in one whisper call.
+
+Whisper encodes a padded 30 s window whatever it holds, so a live utterance of a few seconds pays
+for thirty (MODELS.md: ~0.55 s of a ~0.8 s decode here). Laid side by side with silence between
+them, the windows of several feeds share one encoder pass and one decode, and each feed gets back
+the words whose time falls in its own place in the pack.
+
+`lay_out` and `owner` are the geometry (pure, property-tested); `PackedDecoder` is the one
+scheduler per process that every feed's `StreamingTranscriber` hands its windows to."""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pinocchio.core.records import AudioChunk, Utterance
+
+if TYPE_CHECKING:
+    from pinocchio.listen.asr import Transcriber
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class PackOptions:
+    """How windows are packed. The gap keeps one feed's speech from running into the next in
+    whisper's ears; `capacity_s` stays under whisper's 30 s so the last word is whole."""
+
+    gap_s: float = 1.0
+    capacity_s: float = 29.0
+    # When the decoder is free but not every feed has a window waiting, how long the oldest waiting
+    # window may wait for others to join its pack (benchmarks/live.py measures the trade).
+    max_wait_s: float = 0.2
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One window's place in a pack: its audio starts at `offset_s` and lasts `duration_s`; the
+    words that start in [low_s, high_s) are its: from the end of the audio before it (the silence
+    before its audio is its own) to the end of its own audio."""
+
+    offset_s: float
+    duration_s: float
+    low_s: float
+    high_s: float
+
+    @property
+    def end_s(self) -> float:
+        return self.offset_s + self.duration_s
+
+
+def lay_out(durations: Sequence[float], gap_s: float) -> list[Slot]:
+    """Windows one after another, `gap_s` of silence between them, none before the first."""
+    slots: list[Slot] = []
+    offset = 0.0
+    for i, duration in enumerate(durations):
+        low = 0.0 if i == 0 else offset - gap_s
+        high = offset + duration if i < len(durations) - 1 else float("inf")
+        slots.append(Slot(offset_s=offset, duration_s=duration, low_s=low, high_s=high))
+        offset += duration + gap_s
+    return slots
+
+
+def pack_length_s(durations: Sequence[float], gap_s: float) -> float:
+    return sum(durations) + gap_s * max(0, len(durations) - 1)
+
+
+def owner(slots: Sequence[Slot], start_s: float) -> int:
+    """The index of the slot a word starting at `start_s` (pack time) belongs to. By its start,
+    not its middle: whisper stretches the first word after a pause back into the silence before
+    it (up to ~0.7 s measured on the demo), so a word that starts in a gap is the next window's,
+    while the last word of a window starts inside its audio however far its end is stretched."""
+    return max(0, bisect.bisect_right([s.low_s for s in slots], start_s) - 1)
+
+
+def pack_audio(windows: Sequence[AudioChunk], slots: Sequence[Slot]) -> np.ndarray:
+    """The windows' samples at their slots' offsets, digital silence between them."""
+    total = int(round(slots[-1].end_s * SAMPLE_RATE)) if slots else 0
+    audio = np.zeros(total, dtype=np.float32)
+    for window, slot in zip(windows, slots):
+        start = int(round(slot.offset_s * SAMPLE_RATE))
+        samples = window.samples[: total - start]
+        audio[start: start + len(samples)] = samples
+    return audio
+
+
+@dataclass
+class _Request:
+    window: AudioChunk
+    keep_from_s: float | None
+    decoding: tuple  # (temperatures, beam size): only windows decoded alike share a pack
+    queued_at: float
+    result: Future = field(default_factory=Future)
+
+    @property
+    def duration_s(self) -> float:
+        return self.window.end_s - self.window.start_s
+
+
+class PackedDecoder:
+    """One per process, shared by every feed: windows waiting to be decoded are decoded together.
+
+    Feeds call `transcribe_window` (the signature of `Transcriber.transcribe_window`) from their own
+    threads and block until their pack is decoded. Packs are filled first come, first served; a
+    window that does not fit is the first of the next pack, and a feed has at most one window in
+    flight, so no feed waits more than one pack and a busy room cannot crowd out a quiet one.
+    The decoder thread starts when the first window comes and stops with the process."""
+
+    def __init__(self, transcriber: "Transcriber", options: PackOptions = PackOptions()):
+        self.transcriber = transcriber
+        self.options = options
+        self._changed = threading.Condition()
+        self._queue: deque[_Request] = deque()
+        self._clients = 0
+        self._thread: threading.Thread | None = None
+        self.packs = 0  # decodes done, and the windows they held: windows / packs is the packing gain
+        self.windows = 0
+
+    @contextmanager
+    def client(self):
+        """Held by each feed while it streams: when every client has a window waiting, no one else
+        can join the pack, so it is decoded at once."""
+        with self._changed:
+            self._clients += 1
+        try:
+            yield self
+        finally:
+            with self._changed:
+                self._clients -= 1
+                self._changed.notify_all()
+
+    def transcribe_window(self, window: AudioChunk, keep_from_s: float | None = None, prompt: str | None = None,
+                          temperatures: tuple[float, ...] | None = None, beam_size: int | None = None) -> list[Utterance]:
+        if prompt or window.end_s - window.start_s > self.options.capacity_s:
+            # A text prompt conditions the whole window: it cannot be shared. Nor can a long window.
+            return self.transcriber.transcribe_window(window, keep_from_s, prompt, temperatures, beam_size)
+        request = _Request(window, keep_from_s, (temperatures, beam_size), time.monotonic())
+        with self._changed:
+            self._queue.append(request)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="packed-decoder", daemon=True)
+                self._thread.start()
+            self._changed.notify_all()
+        return request.result.result()
+
+    def _run(self) -> None:
+        while True:
+            pack = self._next_pack()
+            try:
+                temperatures, beam_size = pack[0].decoding
+                results = self.transcriber.transcribe_pack([r.window for r in pack], [r.keep_from_s for r in pack],
+                                                           temperatures, self.options.gap_s, beam_size)
+            except BaseException as exc:  # each waiting feed gets the error, the decoder goes on
+                for request in pack:
+                    request.result.set_exception(exc)
+                continue
+            self.packs += 1
+            self.windows += len(pack)
+            for request, utterances in zip(pack, results):
+                request.result.set_result(utterances)
+
+    def _next_pack(self) -> list[_Request]:
+        o = self.options
+        with self._changed:
+            while True:
+                self._changed.wait_for(lambda: bool(self._queue))
+                deadline = self._queue[0].queued_at + o.max_wait_s
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or len(self._queue) >= self._clients or self._full():
+                    break
+                self._changed.wait(remaining)
+                if time.monotonic() >= deadline or len(self._queue) >= self._clients or self._full():
+                    break
+            return self._take()
+
+    def _full(self) -> bool:
+        return pack_length_s([r.duration_s for r in self._queue], self.options.gap_s) >= self.options.capacity_s
+
+    def _take(self) -> list[_Request]:
+        """The oldest window, and after it every waiting window (in order) that still fits and is
+        decoded alike; the rest stay queued, oldest first."""
+        o = self.options
+        first = self._queue.popleft()
+        pack, left = [first], deque()
+        used = first.duration_s
+        while self._queue:
+            request = self._queue.popleft()
+            if request.decoding == first.decoding and used + o.gap_s + request.duration_s <= o.capacity_s:
+                pack.append(request)
+                used += o.gap_s + request.duration_s
+            else:
+                left.append(request)
+        self._queue = left
+        return pack

@@ -1,0 +1,230 @@
+"""Packing several feeds' windows into one whisper call: the geometry (which word is whose), the
+scheduler (first come first served, bounded waits, errors to every waiting feed), and the rule
+that a window whisper skipped is decoded again. These use a scripted whisper model; the real
+model's packs are tested in test_packing_whisper.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pinocchio.core.records import AudioChunk
+from pinocchio.listen.asr import AsrOptions, Transcriber
+from pinocchio.listen.packing import PackedDecoder, PackOptions, lay_out, owner, pack_audio
+
+SR = 16000
+
+
+def chunk(start_s: float, seconds: float, level: float = 0.5) -> AudioChunk:
+    return AudioChunk(start_s=start_s, samples=np.full(int(seconds * SR), level, dtype=np.float32))
+
+
+def test_slots_lie_one_after_another_with_the_gap_between():
+    slots = lay_out([2.0, 3.5, 1.0], gap_s=1.0)
+    assert [(s.offset_s, s.end_s) for s in slots] == [(0.0, 2.0), (3.0, 6.5), (7.5, 8.5)]
+
+
+def test_a_word_stretched_back_into_the_gap_is_the_next_windows():
+    slots = lay_out([2.0, 3.0], gap_s=1.0)  # audio at 0-2 and 3-6
+    assert owner(slots, 1.8) == 0  # the first window's last word, however far its end runs
+    assert owner(slots, 2.1) == 1  # starts in the gap: the second window's first word, stretched back
+    assert owner(slots, 3.4) == 1
+    assert owner(slots, 40.0) == 1
+
+
+def test_the_pack_holds_each_windows_samples_at_its_offset_and_silence_between():
+    windows = [chunk(10.0, 1.0, 0.25), chunk(500.0, 0.5, 0.75)]
+    slots = lay_out([1.0, 0.5], gap_s=1.0)
+    audio = pack_audio(windows, slots)
+    assert len(audio) == int(2.5 * SR)
+    assert np.all(audio[:SR] == 0.25) and np.all(audio[SR: 2 * SR] == 0) and np.all(audio[2 * SR:] == 0.75)
+
+
+@st.composite
+def layouts(draw):
+    """Random windows, and in each random words: a word's start may be stretched back into the
+    gap before it (up to the whole gap), its end forward into the gap after it."""
+    gap = draw(st.floats(0.3, 2.0))
+    durations = draw(st.lists(st.floats(0.3, 12.0), min_size=1, max_size=6))
+    slots = lay_out(durations, gap)
+    words = []
+    for i, slot in enumerate(slots):
+        for _ in range(draw(st.integers(1, 5))):
+            start = draw(st.floats(slot.offset_s, slot.end_s - 0.01))
+            end = draw(st.floats(start, slot.end_s + (gap if i < len(slots) - 1 else 3.0)))
+            if i and draw(st.booleans()):
+                start = draw(st.floats(slot.offset_s - gap + 1e-6, start))  # stretched back into the gap
+            words.append((i, start, end))
+    return slots, words
+
+
+@settings(max_examples=300, deadline=None)
+@given(layouts())
+def test_every_word_goes_to_its_own_window_whatever_the_layout(layout):
+    slots, words = layout
+    for index, start, _end in words:
+        assert owner(slots, start) == index
+
+
+@dataclass
+class FakeWord:
+    start: float
+    end: float
+    word: str
+    probability: float = 0.9
+
+
+@dataclass
+class FakeSegment:
+    start: float
+    end: float
+    text: str
+    words: list
+    avg_logprob: float = -0.2
+    no_speech_prob: float = 0.01
+    compression_ratio: float = 1.2
+
+
+class StoppingWhisper:
+    """Hears each window of a pack by its level (one word per window, said over its first
+    second) and, like whisper, may end its transcript after `hears` windows."""
+
+    def __init__(self, hears: int = 99):
+        self.hears = hears
+        self.calls: list[dict] = []
+
+    def transcribe(self, samples, **kwargs):
+        self.calls.append(kwargs)
+        segments, heard, i = [], 0, 0
+        while i < len(samples) and heard < self.hears:
+            if samples[i] == 0:
+                i += 1
+                continue
+            level = float(samples[i])
+            run = i
+            while run < len(samples) and samples[run] == level:
+                run += 1
+            start = i / SR
+            word = FakeWord(start, min(start + 1.0, run / SR), f"字{int(round(level * 100))}")
+            segments.append(FakeSegment(start, run / SR, word.word, [word]))
+            heard += 1
+            i = run
+        return iter(segments), None
+
+
+def whisper_with(model) -> Transcriber:
+    return Transcriber(model, AsrOptions(model="scripted"))
+
+
+def test_each_window_gets_its_words_on_its_own_clock():
+    transcriber = whisper_with(StoppingWhisper())
+    results = transcriber.transcribe_pack([chunk(100.0, 1.5, 0.11), chunk(7.0, 1.2, 0.22)], [None, None])
+    assert [[u.text for u in r] for r in results] == [["字11"], ["字22"]]
+    assert results[0][0].start_s == 100.0 and results[1][0].start_s == 7.0
+    assert results[1][0].end_s <= 7.0 + 1.2
+    assert transcriber.model.calls[0]["vad_filter"] is False  # the pack's own gaps stay in
+
+
+def test_windows_whisper_skipped_are_decoded_again():
+    model = StoppingWhisper(hears=1)  # ends its transcript after the first window, every time
+    transcriber = whisper_with(model)
+    windows = [chunk(0.0, 1.5, 0.11), chunk(50.0, 1.5, 0.22), chunk(90.0, 1.5, 0.33)]
+    results = transcriber.transcribe_pack(windows, [None, None, None])
+    assert [[u.text for u in r] for r in results] == [["字11"], ["字22"], ["字33"]]
+    assert len(model.calls) == 3 and transcriber.repacked == 3  # 2 left after the first pack, then 1
+
+
+def test_context_words_are_left_out_of_each_window():
+    transcriber = whisper_with(StoppingWhisper())
+    # The second window's only word (said over its first second) is context: new audio starts later.
+    results = transcriber.transcribe_pack([chunk(0.0, 2.0, 0.11), chunk(20.0, 2.0, 0.22)], [None, 21.5])
+    assert [u.text for u in results[0]] == ["字11"] and results[1] == []
+
+
+class RecordingTranscriber:
+    """Stands in for whisper behind the scheduler: records each pack and answers at once (or
+    after `hold`), or raises."""
+
+    def __init__(self, hold: threading.Event | None = None, fail: bool = False):
+        self.packs: list[list[float]] = []
+        self.hold = hold
+        self.fail = fail
+        self.alone: list[float] = []
+
+    def transcribe_pack(self, windows, keep_from, temperatures=None, gap_s=1.0, beam_size=None):
+        if self.hold:
+            self.hold.wait(5)
+        self.packs.append([w.start_s for w in windows])
+        if self.fail:
+            raise RuntimeError("whisper broke")
+        return [[] for _ in windows]
+
+    def transcribe_window(self, window, keep_from_s=None, prompt=None, temperatures=None, beam_size=None):
+        self.alone.append(window.start_s)
+        return []
+
+
+def in_threads(decoder: PackedDecoder, windows: list[AudioChunk], prompt: str | None = None) -> list[threading.Thread]:
+    threads = [threading.Thread(target=decoder.transcribe_window, args=(w, None, prompt)) for w in windows]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.02)  # in this order
+    return threads
+
+
+def test_when_every_feed_has_a_window_waiting_the_pack_is_decoded_at_once():
+    recorder = RecordingTranscriber()
+    decoder = PackedDecoder(recorder, PackOptions(max_wait_s=30.0))
+    with decoder.client(), decoder.client():
+        started = time.monotonic()
+        for thread in in_threads(decoder, [chunk(1.0, 2.0), chunk(2.0, 2.0)]):
+            thread.join(10)
+        assert time.monotonic() - started < 5  # not the 30 s the oldest window may wait
+    assert recorder.packs == [[1.0, 2.0]]
+
+
+def test_a_lone_window_waits_at_most_max_wait_for_company():
+    recorder = RecordingTranscriber()
+    decoder = PackedDecoder(recorder, PackOptions(max_wait_s=0.3))
+    with decoder.client(), decoder.client():  # the other feed is quiet
+        started = time.monotonic()
+        decoder.transcribe_window(chunk(1.0, 2.0))
+        waited = time.monotonic() - started
+    assert recorder.packs == [[1.0]] and 0.25 <= waited < 5
+
+
+def test_packs_are_filled_first_come_first_served_and_what_does_not_fit_goes_first_next():
+    hold = threading.Event()
+    recorder = RecordingTranscriber(hold=hold)
+    decoder = PackedDecoder(recorder, PackOptions(max_wait_s=0.0, capacity_s=10.0, gap_s=1.0))
+    with decoder.client(), decoder.client(), decoder.client(), decoder.client(), decoder.client():
+        threads = in_threads(decoder, [chunk(0.0, 1.0)])  # the decoder takes it and is held
+        time.sleep(0.2)
+        threads += in_threads(decoder, [chunk(10.0, 4.0), chunk(20.0, 6.0), chunk(30.0, 2.0), chunk(40.0, 1.0)])
+        hold.set()
+        for thread in threads:
+            thread.join(10)
+    # 10 s: the 4 s window, then the 6 s one does not fit beside it (4 + 1 + 6), the 2 s one does.
+    assert recorder.packs == [[0.0], [10.0, 30.0, 40.0], [20.0]]
+
+
+def test_a_failed_decode_reaches_every_feed_in_the_pack_and_the_decoder_goes_on():
+    recorder = RecordingTranscriber(fail=True)
+    decoder = PackedDecoder(recorder, PackOptions(max_wait_s=0.0))
+    with pytest.raises(RuntimeError, match="whisper broke"):
+        decoder.transcribe_window(chunk(0.0, 1.0))
+    recorder.fail = False
+    assert decoder.transcribe_window(chunk(5.0, 1.0)) == []
+
+
+def test_a_window_with_a_text_prompt_is_decoded_alone():
+    recorder = RecordingTranscriber()
+    decoder = PackedDecoder(recorder, PackOptions(max_wait_s=0.0))
+    decoder.transcribe_window(chunk(3.0, 1.0), None, "家人们")
+    assert recorder.alone == [3.0] and recorder.packs == []
