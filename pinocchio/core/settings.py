@@ -91,9 +91,11 @@ class Settings:
                                            help="Talk without such a pause is committed at this length (`live --max-utterance`).")
     live_commit: str = _setting("pause", env="PINOCCHIO_LIVE_COMMIT",
                                 help="Live commit policy: `pause` or `agreement` (`live --commit`).")
+    live_beam: int = _setting(5, env="PINOCCHIO_LIVE_BEAM", parse=int,
+                              help="Whisper's beam on the live path; 1 (greedy) holds more feeds and mishears more.")
     live_pack: bool = _setting(True, env="PINOCCHIO_LIVE_PACK", parse=_flag,
                                help="Decode several feeds' utterances in one whisper call (`live --no-pack`: one each).")
-    live_pack_wait_s: float = _setting(0.2, env="PINOCCHIO_LIVE_PACK_WAIT_S", parse=float,
+    live_pack_wait_s: float = _setting(1.0, env="PINOCCHIO_LIVE_PACK_WAIT_S", parse=float,
                                        help="How long a waiting utterance may wait for other feeds' to share its decode.")
     remind_window_s: float = _setting(120.0, env="PINOCCHIO_REMIND_WINDOW_S", parse=float,
                                       help="A label repeated in a stream within this many seconds is reminded once.")

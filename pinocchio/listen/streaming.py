@@ -45,10 +45,11 @@ class StreamOptions:
     # No retries at higher temperatures: on a few seconds of audio they turned 不能治病 into 找你
     # 找你 找你. Live path, 8 real clips and the demo: CER 0.222 against 0.244, RTF 0.27 against 0.30.
     temperatures: tuple[float, ...] = (0.0,)
-    # Greedy decoding on the live path (None: the batch path's beam). Measured here with 8 feeds of
-    # the demo through packs: 0.136 s of decoding per second of audio against 0.181 with beam 5,
-    # CER 0.229 against 0.218 (both better than one window per call with beam 5: 0.261).
-    beam_size: int | None = 1
+    # Whisper's beam on the live path (None: the batch path's, 5). Greedy (1) is cheaper but
+    # mishears more, measured with benchmarks/live.py on 2 cores, packed: beam 5 held 3 feeds with
+    # every planted claim found (24/24); greedy held 4 but missed claims (31/32; 7/8 even on one
+    # feed: 最后五单 heard as 最后五顶), so the default keeps the beam (`PINOCCHIO_LIVE_BEAM`).
+    beam_size: int | None = None
     # Decode this feed's windows together with other feeds' (listen/packing.py): one whisper call
     # for several utterances. Off: each window is its own call (the decoder before packing).
     pack: bool = True
@@ -61,7 +62,7 @@ class StreamOptions:
     def from_settings(cls, settings: Settings) -> "StreamOptions":
         try:
             return cls(endpoint_silence_s=settings.live_pause_s, max_utterance_s=settings.live_max_utterance_s,
-                       commit=settings.live_commit, pack=settings.live_pack)
+                       commit=settings.live_commit, pack=settings.live_pack, beam_size=settings.live_beam)
         except ValueError as exc:
             raise ConfigError(f"live settings: {exc}") from None
 
