@@ -9,16 +9,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 from pinocchio.core.records import AudioChunk, Utterance
+from pinocchio.core.settings import package_data
 from pinocchio.listen.packing import pack_length_s
 from pinocchio.listen.streaming import StreamingTranscriber, StreamOptions
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_SPEECH = Path(str(files("pinocchio.data") / "calibration" / "speech.m4a"))
+CALIBRATION_SPEECH = package_data("calibration", "speech.m4a")
 # Feeds held x their packed decoding cost, measured with benchmarks/live.py on the 2-core machine:
 # the share of the machine decoding may take before the other work makes a feed fall behind.
 DECODING_SHARE = 0.75
