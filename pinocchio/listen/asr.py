@@ -322,7 +322,8 @@ class Transcriber:
             prompt_bare = None if prompt is None else bare_text(prompt)
             utterances = [u for u in (self._to_utterance(seg, seg.words or [], window.start_s, prompt_bare)
                                       for seg in self._decode(window.samples, kwargs)) if u is not None]
-            self._account(started, [window], [keep_from_s])
+            self.decode_s += time.perf_counter() - started
+            self.audio_s += _new_audio_s(window, keep_from_s)
         return _kept(utterances, keep_from_s)
 
     def transcribe_pack(self, windows: Sequence[AudioChunk], keep_from: Sequence[float | None],
@@ -407,10 +408,6 @@ class Transcriber:
         _seed_sampler()
         segments, _info = self.model.transcribe(samples, **kwargs)
         return list(segments)  # decoded here, inside the turn and after the seed
-
-    def _account(self, started: float, windows: Sequence[AudioChunk], keep_from: Sequence[float | None]) -> None:
-        self.decode_s += time.perf_counter() - started
-        self.audio_s += sum(_new_audio_s(w, keep) for w, keep in zip(windows, keep_from))
 
     def _to_utterance(self, seg, raw_words: Sequence, offset_s: float, prompt_bare: str | None = None) -> Utterance | None:
         words = tuple(

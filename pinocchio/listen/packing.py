@@ -11,7 +11,6 @@ scheduler per process that every feed's `StreamingTranscriber` hands its windows
 from __future__ import annotations
 
 import bisect
-import logging
 import threading
 import time
 from collections import deque
@@ -28,7 +27,6 @@ from pinocchio.core.records import AudioChunk, Utterance
 if TYPE_CHECKING:
     from pinocchio.listen.asr import Transcriber
 
-log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 
@@ -46,17 +44,20 @@ class PackOptions:
     # 57 % with 3.0 (p95 3.70 s); at 6 feeds the lag reached 11.5 s against 6.1 s.
     max_wait_s: float = 1.0
 
+    def fits(self, durations: Sequence[float]) -> bool:
+        """Whether windows this long fit in one pack, gaps between them included."""
+        return pack_length_s(durations, self.gap_s) <= self.capacity_s
+
 
 @dataclass(frozen=True)
 class Slot:
     """One window's place in a pack: its audio starts at `offset_s` and lasts `duration_s`; the
-    words that start in [low_s, high_s) are its: from the end of the audio before it (the silence
-    before its audio is its own) to the end of its own audio."""
+    words that start at or after `low_s` (the end of the audio before it: the silence before its
+    audio is its own) and before the next slot's `low_s` are its."""
 
     offset_s: float
     duration_s: float
     low_s: float
-    high_s: float
 
     @property
     def end_s(self) -> float:
@@ -69,8 +70,7 @@ def lay_out(durations: Sequence[float], gap_s: float) -> list[Slot]:
     offset = 0.0
     for i, duration in enumerate(durations):
         low = 0.0 if i == 0 else offset - gap_s
-        high = offset + duration if i < len(durations) - 1 else float("inf")
-        slots.append(Slot(offset_s=offset, duration_s=duration, low_s=low, high_s=high))
+        slots.append(Slot(offset_s=offset, duration_s=duration, low_s=low))
         offset += duration + gap_s
     return slots
 
@@ -145,7 +145,7 @@ class PackedDecoder:
 
     def transcribe_window(self, window: AudioChunk, keep_from_s: float | None = None, prompt: str | None = None,
                           temperatures: tuple[float, ...] | None = None, beam_size: int | None = None) -> list[Utterance]:
-        if prompt or window.end_s - window.start_s > self.options.capacity_s:
+        if prompt or not self.options.fits([window.end_s - window.start_s]):
             # A text prompt conditions the whole window: it cannot be shared. Nor can a long window.
             return self.transcriber.transcribe_window(window, keep_from_s, prompt, temperatures, beam_size)
         request = _Request(window, keep_from_s, (temperatures, beam_size), time.monotonic())
@@ -193,15 +193,12 @@ class PackedDecoder:
     def _take(self) -> list[_Request]:
         """The oldest window, and after it every waiting window (in order) that still fits and is
         decoded alike; the rest stay queued, oldest first."""
-        o = self.options
         first = self._queue.popleft()
         pack, left = [first], deque()
-        used = first.duration_s
         while self._queue:
             request = self._queue.popleft()
-            if request.decoding == first.decoding and used + o.gap_s + request.duration_s <= o.capacity_s:
+            if request.decoding == first.decoding and self.options.fits([r.duration_s for r in pack + [request]]):
                 pack.append(request)
-                used += o.gap_s + request.duration_s
             else:
                 left.append(request)
         self._queue = left

@@ -6,17 +6,13 @@ detection and storage: `benchmarks/live.py` measures it), is the expected number
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from pinocchio.core.records import AudioChunk, Utterance
 from pinocchio.core.settings import package_data
-from pinocchio.listen.packing import pack_length_s
 from pinocchio.listen.streaming import StreamingTranscriber, StreamOptions
-
-log = logging.getLogger(__name__)
 
 CALIBRATION_SPEECH = package_data("calibration", "speech.m4a")
 # Feeds held x their packed decoding cost, measured with benchmarks/live.py on the 2-core machine:
@@ -73,8 +69,7 @@ def estimate_capacity(transcriber, stream_options: StreamOptions,
     for group in groups:
         while group:
             pack = [group.pop(0)]
-            while group and pack_length_s([w.end_s - w.start_s for w, _ in pack + group[:1]],
-                                          options.gap_s) <= options.capacity_s:
+            while group and options.fits([w.end_s - w.start_s for w, _ in pack + group[:1]]):
                 pack.append(group.pop(0))
             started = time.perf_counter()
             transcriber.transcribe_pack([w for w, _ in pack], [k for _, k in pack], stream_options.temperatures,
