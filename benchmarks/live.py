@@ -263,6 +263,7 @@ def main() -> None:
     parser.add_argument("--beam", type=int, help="StreamOptions.beam_size (default: the worker's)")
     parser.add_argument("--context", type=float, help="StreamOptions.context_s (default: the worker's)")
     parser.add_argument("--pack-wait", type=float, help="PackOptions.max_wait_s (default: the worker's)")
+    parser.add_argument("--in-flight", type=int, help="StreamOptions.windows_in_flight (default: the worker's)")
     parser.add_argument("--skip-quality", action="store_true", help="leave out the CER and ASR-bound figures")
     args = parser.parse_args()
 
@@ -271,6 +272,8 @@ def main() -> None:
         stream_options = replace(stream_options, beam_size=args.beam)
     if args.context is not None:
         stream_options = replace(stream_options, context_s=args.context)
+    if args.in_flight is not None:
+        stream_options = replace(stream_options, windows_in_flight=args.in_flight)
     pipeline = Pipeline(Settings(db_url="sqlite:///:memory:"), detect_options=DetectOptions(batch_size=1))
     transcriber = pipeline.transcriber  # load before timing anything
     if args.pack_wait is not None:

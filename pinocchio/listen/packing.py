@@ -104,6 +104,7 @@ class _Request:
     keep_from_s: float | None
     decoding: tuple  # (temperatures, beam size): only windows decoded alike share a pack
     queued_at: float
+    source: object  # the feed it came from
     result: Future = field(default_factory=Future)
 
     @property
@@ -114,11 +115,12 @@ class _Request:
 class PackedDecoder:
     """One per process, shared by every feed: windows waiting to be decoded are decoded together.
 
-    Feeds call `transcribe_window` (the signature of `Transcriber.transcribe_window`) from their own
-    threads and block until their pack is decoded. Packs are filled first come, first served; a
-    window that does not fit is the first of the next pack, and a feed has at most one window in
-    flight, so no feed waits more than one pack and a busy room cannot crowd out a quiet one.
-    The decoder thread starts when the first window comes and stops with the process."""
+    Feeds `submit` windows from their own threads and read on while they wait (or call
+    `transcribe_window`, the signature of `Transcriber.transcribe_window`, and block). Packs are
+    filled first come, first served; a window that does not fit is the first of the next pack, and
+    a feed keeps only a few windows in flight (StreamOptions.windows_in_flight), so no window
+    waits more than one pack behind those queued before it and a busy room cannot crowd out a
+    quiet one. The decoder thread starts when the first window comes and stops with the process."""
 
     def __init__(self, transcriber: "Transcriber", options: PackOptions = PackOptions()):
         self.transcriber = transcriber
@@ -145,17 +147,31 @@ class PackedDecoder:
 
     def transcribe_window(self, window: AudioChunk, keep_from_s: float | None = None, prompt: str | None = None,
                           temperatures: tuple[float, ...] | None = None, beam_size: int | None = None) -> list[Utterance]:
-        if prompt or not self.options.fits([window.end_s - window.start_s]):
-            # A text prompt conditions the whole window: it cannot be shared. Nor can a long window.
+        if prompt:  # a text prompt conditions the whole window: it cannot be shared
             return self.transcriber.transcribe_window(window, keep_from_s, prompt, temperatures, beam_size)
-        request = _Request(window, keep_from_s, (temperatures, beam_size), time.monotonic())
+        return self.submit(window, keep_from_s, temperatures, beam_size).result()
+
+    def submit(self, window: AudioChunk, keep_from_s: float | None = None,
+               temperatures: tuple[float, ...] | None = None, beam_size: int | None = None,
+               source: object | None = None) -> Future:
+        """Queue a window for the next pack; the future holds its utterances. `source` names the
+        feed (windows of one source count once when the decoder asks whether every feed waits)."""
+        if not self.options.fits([window.end_s - window.start_s]):  # too long to share: alone, now
+            done: Future = Future()
+            try:
+                done.set_result(self.transcriber.transcribe_window(window, keep_from_s, None, temperatures, beam_size))
+            except Exception as exc:
+                done.set_exception(exc)
+            return done
+        request = _Request(window, keep_from_s, (temperatures, beam_size), time.monotonic(),
+                           source if source is not None else object())
         with self._changed:
             self._queue.append(request)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="packed-decoder", daemon=True)
                 self._thread.start()
             self._changed.notify_all()
-        return request.result.result()
+        return request.result
 
     def _run(self) -> None:
         while True:
@@ -180,12 +196,16 @@ class PackedDecoder:
                 self._changed.wait_for(lambda: bool(self._queue))
                 deadline = self._queue[0].queued_at + o.max_wait_s
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or len(self._queue) >= self._clients or self._full():
+                if remaining <= 0 or self._all_waiting() or self._full():
                     break
                 self._changed.wait(remaining)
-                if time.monotonic() >= deadline or len(self._queue) >= self._clients or self._full():
+                if time.monotonic() >= deadline or self._all_waiting() or self._full():
                     break
             return self._take()
+
+    def _all_waiting(self) -> bool:
+        """Every feed has a window queued: no one else can join the pack."""
+        return len({r.source for r in self._queue}) >= self._clients
 
     def _full(self) -> bool:
         return pack_length_s([r.duration_s for r in self._queue], self.options.gap_s) >= self.options.capacity_s

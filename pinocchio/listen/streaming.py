@@ -4,7 +4,9 @@ seconds before it as context; LocalAgreement-2 as an option."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -53,10 +55,17 @@ class StreamOptions:
     # Decode this feed's windows together with other feeds' (listen/packing.py): one whisper call
     # for several utterances. Off: each window is its own call (the decoder before packing).
     pack: bool = True
+    # With packing, how many of this feed's windows may wait for the decoder while the feed reads
+    # on (its results are handed on in order as they come). One more would hide a backlog: the
+    # feed's lag is the age of the audio it reads, so a feed the decoder cannot keep up with must
+    # stop reading and show it.
+    windows_in_flight: int = 2
 
     def __post_init__(self) -> None:
         if self.commit not in COMMIT_POLICIES:
             raise ValueError(f"commit must be one of {', '.join(COMMIT_POLICIES)}, not {self.commit!r}")
+        if self.windows_in_flight < 1:
+            raise ValueError(f"windows_in_flight must be at least 1, not {self.windows_in_flight}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "StreamOptions":
@@ -79,7 +88,12 @@ class StreamingTranscriber:
     """Push API for live audio, in the style of whisper_streaming: the caller owns the clock.
     insert_audio() adds samples, process() returns utterances committed so far, finish() flushes.
     The buffer holds at most one utterance in progress (bounded by max_utterance_s), so hours of
-    audio never grow it; each committed utterance is decoded once."""
+    audio never grow it; each committed utterance is decoded once.
+
+    With a decoder that can `submit` (the packed decoder) and pause commits without a text prompt,
+    a window is queued and the feed reads on: its utterances come out of a later call, in order,
+    and at most `windows_in_flight` wait at once. Agreement and prompts need each decode's text
+    before the next, so they wait for it."""
 
     def __init__(self, decoder: WindowDecoder, options: StreamOptions = StreamOptions()):
         self.decoder = decoder
@@ -90,6 +104,9 @@ class StreamingTranscriber:
         self._hypothesis: list[tuple[Word, Utterance]] = []  # agreement: the last decode's uncommitted words
         self._hypothesis_at_s = 0.0  # stream time of the end of the audio it was decoded from
         self._recent = ""  # committed text, for the prompt
+        self._in_flight: deque[Future] = deque()  # queued windows' utterances, oldest first
+        submit = getattr(decoder, "submit", None)
+        self._submit = submit if submit and options.commit == "pause" and not options.prompt_chars else None
 
     @property
     def buffered_s(self) -> float:
@@ -134,7 +151,7 @@ class StreamingTranscriber:
                         committed.extend(agreed)
                         done_s = agreed[-1].end_s - self._start_s
                 break
-            committed.extend(self._decode(start_s, end_s))
+            committed.extend(self._commit(start_s, end_s))
             self._hypothesis = []
             done_s = end_s
         if final:
@@ -149,17 +166,41 @@ class StreamingTranscriber:
         cut = max(0, int(keep_from * SAMPLE_RATE)) if not final else len(self._buffer)
         self._buffer = self._buffer[cut:]
         self._start_s += cut / SAMPLE_RATE
-        return committed
+        return committed + self.collect(wait=final)
 
-    def _decode(self, start_s: float, end_s: float) -> list[Utterance]:
-        """The utterances said between two buffer times. Whisper hears a short utterance much
-        better with the seconds before it; their words were committed already and are dropped."""
+    def collect(self, wait: bool = False) -> list[Utterance]:
+        """Utterances of queued windows decoded by now, in order; with `wait`, of all of them.
+        Past the in-flight cap it waits for the oldest, so a feed that outruns the decoder stops."""
+        ready: list[Utterance] = []
+        while self._in_flight and (wait or self._in_flight[0].done()
+                                   or len(self._in_flight) > self.options.windows_in_flight):
+            ready.extend(self._in_flight.popleft().result())
+        return ready
+
+    def _commit(self, start_s: float, end_s: float) -> list[Utterance]:
+        """Decode an ended utterance: queued, when the decoder takes windows without waiting."""
+        if self._submit is None:
+            return self._decode(start_s, end_s)
+        window, keep_from_s = self._window(start_s, end_s)
         o = self.options
-        context_from = max(0.0, start_s - o.context_s)
+        self._in_flight.append(self._submit(window, keep_from_s, o.temperatures, o.beam_size, source=self))
+        return []
+
+    def _window(self, start_s: float, end_s: float) -> tuple[AudioChunk, float]:
+        """The audio between two buffer times with the seconds before it, which whisper needs to
+        hear a short utterance well (their words were committed already and are dropped), and the
+        stream time its own speech starts at."""
+        context_from = max(0.0, start_s - self.options.context_s)
         window = AudioChunk(start_s=self._start_s + context_from,
                             samples=self._buffer[int(context_from * SAMPLE_RATE):int(end_s * SAMPLE_RATE)])
+        return window, self._start_s + start_s
+
+    def _decode(self, start_s: float, end_s: float) -> list[Utterance]:
+        """The utterances said between two buffer times, decoded now."""
+        o = self.options
+        window, keep_from_s = self._window(start_s, end_s)
         prompt = self._recent if o.prompt_chars else None
-        return self.decoder.transcribe_window(window, keep_from_s=self._start_s + start_s, prompt=prompt,
+        return self.decoder.transcribe_window(window, keep_from_s=keep_from_s, prompt=prompt,
                                               temperatures=o.temperatures, beam_size=o.beam_size)
 
     def _agree(self, start_s: float, now_s: float) -> list[Utterance]:
@@ -186,7 +227,7 @@ class StreamingTranscriber:
                         text="".join(w.text for w in kept), words=tuple(kept)) for source, kept in committed]
 
     def finish(self) -> list[Utterance]:
-        return self.process(final=True) if len(self._buffer) else []
+        return self.process(final=True) if len(self._buffer) else self.collect(wait=True)
 
     def transcribe(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
         """The same push API driven by an iterator of chunks (a live feed, or a file replayed).
@@ -200,4 +241,6 @@ class StreamingTranscriber:
                 if since_check >= self.options.process_every_s:
                     since_check = 0.0
                     yield from self.process()
+                else:
+                    yield from self.collect()  # a queued window decoded since the last chunk
             yield from self.finish()
