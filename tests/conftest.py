@@ -11,6 +11,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -112,8 +113,33 @@ def settings() -> Settings:
     return Settings(db_url="sqlite:///:memory:")
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL cluster on loopback (tests/postgres_server.py). Missing PostgreSQL fails
+    the tests that need it rather than skipping them: CI installs it."""
+    from postgres_server import missing, start_postgres
+
+    if reason := missing():
+        pytest.fail(reason, pytrace=False)
+    folder = Path(tempfile.mkdtemp(prefix="pinocchio-pg-"))  # not under pytest's root-only folder: as root
+    server = start_postgres(folder)                              # the cluster runs as nobody
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    """The store's two databases: every test of the store runs on each. A test about one of them
+    says so with @pytest.mark.parametrize("backend", [...])."""
+    return request.param
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def db_url(backend: str, tmp_path: Path, request) -> str:
+    """A new, empty database on `backend`."""
+    if backend == "postgresql":
+        return request.getfixturevalue("postgres").new_database()
     return f"sqlite:///{tmp_path / 'pinocchio.db'}"
 
 
@@ -183,12 +209,12 @@ def nginx(tmp_path_factory):
 
 
 @pytest.fixture
-def world(tmp_path):
-    """The reviewers' console's world (tests/web_world.py): a scanned stream, cases, reviewers.
-    test_appeals.py builds its own, smaller one under the same name."""
+def world(tmp_path, db_url):
+    """The reviewers' console's world (tests/web_world.py): a scanned stream, cases, reviewers, on
+    each backend. test_appeals.py builds its own, smaller one under the same name."""
     from web_world import build_world
 
-    return build_world(tmp_path)
+    return build_world(tmp_path, db_url)
 
 
 @pytest.fixture

@@ -100,12 +100,13 @@ def test_a_claim_race_has_one_winner(engine, session):
     session.commit()
     start = threading.Barrier(2)
     outcomes = {}
+    segment_id = rows[0].id  # read here: the threads must not load it through the test's session
 
     def claim(name):
         with Session(engine) as mine:
             start.wait()
             try:
-                claim_case(mine, reviewer=name, segment_id=rows[0].id)
+                claim_case(mine, reviewer=name, segment_id=segment_id)
                 mine.commit()
                 outcomes[name] = "won"
             except Conflict:

@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from moderation_world import store_verdicts
 from sqlmodel import Session, select
 
@@ -12,6 +13,7 @@ def verdict(start, action, label=None):
     return Verdict(Segment(start, start + 1.5, "这个能治病", ("这个", "能治", "病")), findings, action)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_wal_mode_and_tables(db_url):
     engine = open_store(db_url)
     with engine.connect() as conn:

@@ -135,6 +135,7 @@ def test_an_upheld_appeal_reverses_the_penalty_and_its_strikes(client, world):
     assert "This case is overturned." in case and "0</strong> active strike points" in case
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # read from the database file itself
 def test_reading_writes_nothing(client, world):
     """The queue, a case, the next case, penalties and appeals are reads: the database file is the
     same byte for byte after them (a GET never commits)."""

@@ -8,6 +8,7 @@ import json
 import os
 import stat
 from base64 import b64encode
+from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
@@ -125,11 +126,12 @@ def test_a_deactivated_reviewer_is_logged_out_at_once(client, world):
     assert client.get("/queue", follow_redirects=False).status_code == 303
 
 
-def test_the_session_secret_is_kept_beside_the_database_owner_only(world, tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite"])  # a database file to keep it beside
+def test_the_session_secret_is_kept_beside_the_database_owner_only(world):
     from pinocchio.web.auth import secret_key_for
 
     first = secret_key_for(world.db_url, None)
-    key_file = tmp_path / "console.db.secret"
+    key_file = Path(world.db_url.removeprefix("sqlite:///") + ".secret")
     assert key_file.exists() and stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     assert secret_key_for(world.db_url, None) == first and len(first) >= 32
     assert secret_key_for(world.db_url, "from-env") == "from-env"

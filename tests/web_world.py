@@ -50,8 +50,8 @@ def real_clip(evidence: EvidenceStore, seconds: float = 3.0) -> str:
     return evidence.save(samples[: int(seconds * 16000)])
 
 
-def build_world(directory: Path) -> World:
-    db_url = f"sqlite:///{directory / 'console.db'}"
+def build_world(directory: Path, db_url: str | None = None) -> World:
+    db_url = db_url or f"sqlite:///{directory / 'console.db'}"
     evidence_dir = directory / "evidence"
     clip = real_clip(EvidenceStore(evidence_dir))
     engine = open_store(db_url)

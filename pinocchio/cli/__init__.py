@@ -30,7 +30,8 @@ app.command()(training.train)
 app.command("eval")(training.evaluate)
 app.command()(training.calibrate)
 for name, group in (("webhooks", listen.webhooks_app), ("seeds", training.seeds_app), ("models", data.models_app),
-                    ("lexicon", data.lexicon_app), *moderation.GROUPS):
+                    ("lexicon", data.lexicon_app), ("db", data.db_app),
+                    *moderation.GROUPS):
     app.add_typer(group, name=name)
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pinocchio.cli.common import (
     settings,
     visible,
 )
+from pinocchio.cli.data import db_app  # `db rebuild` joins the schema commands
 from pinocchio.core.records import MAX_ID
 
 # ---------------------------------------------------------------- reports
@@ -404,9 +405,6 @@ def audit_anchor(db: DbOption = None,
         typer.echo(f"anchored event {anchor.last_id} ({anchor.count} events) at {anchor.anchored_at}")
 
 
-db_app = typer.Typer(help="The moderation projections.", no_args_is_help=True)
-
-
 @db_app.command("rebuild")
 def db_rebuild(db: DbOption = None) -> None:
     """Recompute cases, reports, strikes, penalties and appeals by replaying the log."""
@@ -420,4 +418,4 @@ def db_rebuild(db: DbOption = None) -> None:
 
 
 GROUPS = (("reports", reports_app), ("reviewers", reviewers_app), ("cases", cases_app),
-          ("penalties", penalties_app), ("appeals", appeals_app), ("audit", audit_app), ("db", db_app))
+          ("penalties", penalties_app), ("appeals", appeals_app), ("audit", audit_app))
