@@ -150,3 +150,20 @@ def test_every_flagged_segment_has_its_evidence_clip_beside_the_database(demo_sc
         expected = (min(end_ms / 1000 + 2, 105.6) - max(start_ms / 1000 - 2, 0))
         assert float(info["format"]["duration"]) == pytest.approx(expected, abs=0.1)
         assert path.stat().st_size < 40_000  # small enough to keep every one of them
+
+
+def test_a_scan_stores_into_postgresql_and_is_not_stored_twice(tmp_path, postgres):
+    """The fleet's store from a fresh install: the driver comes with the package, the schema is
+    made on first use, the chain verifies, and a second scan of the same file stores nothing."""
+    url = postgres.new_database()
+    clip = tmp_path / "claim.m4a"
+    ffmpeg("-i", str(DEMO), "-ss", "60", "-t", "15", "-c:a", "aac", str(clip))
+    result, rows = scan("--db", url, clip)
+    assert result.exit_code == 0, result.output
+    assert any("medical_claim" in r["labels"] for r in rows)
+    again, repeated = scan("--db", url, clip)
+    assert again.exit_code == 0 and "already scanned" in again.stderr and repeated == rows
+    verified = runner.invoke(app, ["audit", "verify", "--db", url])
+    assert verified.exit_code == 0, verified.output
+    status = runner.invoke(app, ["db", "status", "--db", url])
+    assert "current" in status.output
