@@ -88,3 +88,59 @@ def test_only_the_penalised_streamer_appeals(world):
         file_appeal(session, penalty_id=9999, streamer_id="streamer-1", reason="x")
     with pytest.raises(InputError, match="needs a reason"):
         file_appeal(session, penalty_id=decisions[0].penalty_id, streamer_id="streamer-1", reason="  ")
+
+
+def race(engine, *attempts) -> list[str]:
+    """Run the attempts at the same moment, each in its own session and thread: "won" or "lost"
+    (refused with a Conflict) for each; anything else fails the test."""
+    import threading
+
+    start = threading.Barrier(len(attempts))
+    outcomes: list[str | BaseException] = [None] * len(attempts)
+
+    def attempt(k: int) -> None:
+        with Session(engine) as mine:
+            start.wait()
+            try:
+                attempts[k](mine)
+                mine.commit()
+                outcomes[k] = "won"
+            except Conflict:
+                outcomes[k] = "lost"
+            except BaseException as exc:  # reported below, with its type
+                outcomes[k] = exc
+
+    threads = [threading.Thread(target=attempt, args=(k,)) for k in range(len(attempts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert all(o in ("won", "lost") for o in outcomes), outcomes
+    return outcomes
+
+
+def test_two_appeals_of_one_penalty_at_once_leave_one_pending(world):
+    session, rows, decisions, now = world
+    penalty_id = decisions[0].penalty_id
+    engine = session.get_bind()
+    outcomes = race(engine, *[lambda s, k=k: file_appeal(s, penalty_id=penalty_id, streamer_id="streamer-1",
+                                                        reason=f"unfair {k}") for k in range(2)])
+    assert sorted(outcomes) == ["lost", "won"]
+    session.expire_all()
+    assert len(list_appeals(session, status="pending")) == 1
+
+
+def test_two_seniors_resolving_one_appeal_at_once_give_one_resolution(world):
+    session, rows, decisions, now = world
+    appeal = file_appeal(session, penalty_id=decisions[1].penalty_id, streamer_id="streamer-1", reason="misheard")
+    session.commit()
+    engine = session.get_bind()
+    outcomes = race(engine, lambda s: resolve_appeal(s, reviewer="tina", appeal_id=appeal.id, uphold=True),
+                    lambda s: resolve_appeal(s, reviewer="root", appeal_id=appeal.id, uphold=False))
+    assert sorted(outcomes) == ["lost", "won"]
+    session.expire_all()
+    resolved = list_appeals(session)[0]
+    winner = "tina" if outcomes[0] == "won" else "root"
+    assert resolved.resolved_by == winner and resolved.status == ("upheld" if winner == "tina" else "denied")
+    penalty = {p.id: p for p in list_penalties(session, now=now)}[decisions[1].penalty_id]
+    assert penalty.active == (winner == "root")  # reversed only if the upholding senior won
