@@ -101,12 +101,12 @@ class Recorder:
         return [[] for _ in windows]
 
 
-def test_two_windows_of_one_feed_do_not_count_as_every_feed_waiting():
+def test_two_windows_of_one_feed_do_not_count_as_every_feed_waiting_nor_share_a_pack():
     import numpy as np
 
     recorder = Recorder()
     decoder = PackedDecoder(recorder, PackOptions(max_wait_s=1.0))
-    feed = object()
+    feed, other = object(), object()
     window = [AudioChunk(t, np.full(16000, 0.3, dtype=np.float32)) for t in (1.0, 3.0, 5.0)]
     with decoder.client(), decoder.client():  # the other feed is quiet
         first = decoder.submit(window[0], source=feed)
@@ -114,8 +114,13 @@ def test_two_windows_of_one_feed_do_not_count_as_every_feed_waiting():
         time.sleep(0.3)
         assert not first.done()  # two windows waiting, but one feed: the quiet one may still join
         first.result(5), second.result(5)
-        # Both waited for the quiet feed (up to max_wait) and went in one pack.
-        assert recorder.packs == [[1.0, 3.0]]
-        other = decoder.submit(window[2], source=object())  # now the other feed's window joins nothing
-        other.result(5)
-    assert recorder.packs[-1] == [5.0]
+        # The feed's second window holds its first one's speech as context: it goes in the next pack.
+        assert recorder.packs == [[1.0], [3.0]]
+    recorder.packs.clear()
+    with decoder.client(), decoder.client():
+        hold = decoder.submit(window[0], source=feed)  # waits for the other feed to have a window
+        queued = [decoder.submit(window[1], source=feed), decoder.submit(window[2], source=other)]
+        for future in [hold, *queued]:
+            future.result(5)
+    # The other feed's window joins the first pack ahead of the feed's own second one.
+    assert recorder.packs == [[1.0, 5.0], [3.0]]

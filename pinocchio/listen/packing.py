@@ -211,13 +211,17 @@ class PackedDecoder:
         return pack_length_s([r.duration_s for r in self._queue], self.options.gap_s) >= self.options.capacity_s
 
     def _take(self) -> list[_Request]:
-        """The oldest window, and after it every waiting window (in order) that still fits and is
-        decoded alike; the rest stay queued, oldest first."""
+        """The oldest window, and after it every waiting window (in order) that still fits, is
+        decoded alike and comes from a feed not in the pack yet; the rest stay queued, oldest first.
+        One window per feed: a feed's next window holds its last one's speech as context, and
+        whisper decoding the same speech twice in one pass heard the second copy worse (the
+        demo's 还能降血压 as 还能这样睡呀)."""
         first = self._queue.popleft()
         pack, left = [first], deque()
         while self._queue:
             request = self._queue.popleft()
-            if request.decoding == first.decoding and self.options.fits([r.duration_s for r in pack + [request]]):
+            if (request.decoding == first.decoding and request.source not in {r.source for r in pack}
+                    and self.options.fits([r.duration_s for r in pack + [request]])):
                 pack.append(request)
             else:
                 left.append(request)
