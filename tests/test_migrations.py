@@ -26,6 +26,8 @@ from pinocchio.store import migrate, open_store
 from pinocchio.store.engine import connect
 
 runner = CliRunner()
+HEAD = migrate.scripts().get_current_head()  # the shipped migrations' newest revision
+NEXT = f"{int(HEAD) + 1:04d}"
 
 SECOND = '''\
 """A table for the test."""
@@ -33,8 +35,8 @@ SECOND = '''\
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "{next}"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -49,10 +51,10 @@ def downgrade() -> None:
 
 
 def with_second_revision(tmp_path: Path, monkeypatch) -> Path:
-    """The migrations with a revision 0002 after the shipped ones (which end at 0001)."""
+    """The migrations with a revision after the shipped ones (which end at HEAD)."""
     folder = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "versions" / "0002_probe.py").write_text(SECOND, encoding="utf-8")
+    (folder / "versions" / f"{NEXT}_probe.py").write_text(SECOND.format(next=NEXT, head=HEAD), encoding="utf-8")
     monkeypatch.setattr(migrate, "MIGRATIONS", folder)
     return folder
 
@@ -75,30 +77,30 @@ def test_the_migrations_make_exactly_the_tables_the_code_declares(db_url):
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_an_embedded_database_that_is_behind_is_upgraded_when_opened(db_url, second_revision):
-    migrate.upgrade(connect(db_url), "0001")
+    migrate.upgrade(connect(db_url), HEAD)
     assert "probe" not in tables(db_url)
-    assert migrate.state(open_store(db_url)).current == "0002"
+    assert migrate.state(open_store(db_url)).current == NEXT
     assert "probe" in tables(db_url)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_a_shared_database_that_is_behind_is_refused_until_upgraded(db_url, second_revision):
-    migrate.upgrade(connect(db_url), "0001")
-    with pytest.raises(ConfigError, match=r"at schema revision 0001, this Pinocchio needs 0002.*pinocchio db upgrade"):
+    migrate.upgrade(connect(db_url), HEAD)
+    with pytest.raises(ConfigError, match=rf"at schema revision {HEAD}, this Pinocchio needs {NEXT}.*pinocchio db upgrade"):
         open_store(db_url)
     status = runner.invoke(app, ["db", "status", "--db", db_url])
-    assert status.exit_code == 0 and "at 0001" in status.output and "needs 0002: behind" in status.output
+    assert status.exit_code == 0 and f"at {HEAD}" in status.output and f"needs {NEXT}: behind" in status.output
     done = runner.invoke(app, ["db", "upgrade", "--db", db_url])
-    assert done.exit_code == 0 and "0001 -> 0002" in done.output, done.output
-    assert migrate.state(open_store(db_url)).current == "0002" and "probe" in tables(db_url)
+    assert done.exit_code == 0 and f"{HEAD} -> {NEXT}" in done.output, done.output
+    assert migrate.state(open_store(db_url)).current == NEXT and "probe" in tables(db_url)
     again = runner.invoke(app, ["db", "upgrade", "--db", db_url])
-    assert "already at 0002" in again.output
+    assert f"already at {NEXT}" in again.output
 
 
 def test_a_database_newer_than_this_pinocchio_is_refused(db_url, second_revision, monkeypatch):
     migrate.upgrade(connect(db_url))
     monkeypatch.setattr(migrate, "MIGRATIONS", ROOT / "pinocchio" / "store" / "migrations")  # the shipped ones
-    with pytest.raises(ConfigError, match="revision 0002, newer than this Pinocchio knows.*upgrade Pinocchio"):
+    with pytest.raises(ConfigError, match=f"revision {NEXT}, newer than this Pinocchio knows.*upgrade Pinocchio"):
         open_store(db_url)
     bad = runner.invoke(app, ["scan", "--db", db_url, str(ROOT / "fixtures" / "demo" / "demo_stream.m4a")])
     assert bad.exit_code != 0 and bad.output.count("error:") == 1 and "newer than this Pinocchio" in bad.output
@@ -106,8 +108,9 @@ def test_a_database_newer_than_this_pinocchio_is_refused(db_url, second_revision
 
 def test_a_database_made_before_migrations_is_completed_and_recorded(db_url, backend):
     engine = connect(db_url)
-    SQLModel.metadata.create_all(engine)  # how Pinocchio made its tables before migrations
-    with engine.begin() as connection:
+    migrate.upgrade(engine, "0001")  # the tables as Pinocchio's create_all made them before migrations,
+    with engine.begin() as connection:  # which recorded no revision
+        connection.execute(sa.text("DROP TABLE alembic_version"))
         connection.execute(sa.text("DROP TABLE login_failure"))  # a table added late
         connection.execute(sa.text("DROP INDEX ix_segment_action"))  # and an index
     assert migrate.state(engine).current is None
@@ -146,6 +149,7 @@ def test_a_developer_gets_the_next_revision_written_from_the_models(tmp_path, mo
         SQLModel.metadata.remove(table)
     assert done.exit_code == 0, done.output
     written = Path(done.output.strip())
-    assert written.parent == second_revision / "versions" and written.name.startswith("0003_")
+    after = f"{int(NEXT) + 1:04d}"
+    assert written.parent == second_revision / "versions" and written.name.startswith(f"{after}_")
     text = written.read_text(encoding="utf-8")
-    assert "revision = '0003'" in text and "down_revision = '0002'" in text and "add_column" in text
+    assert f"revision = '{after}'" in text and f"down_revision = '{NEXT}'" in text and "add_column" in text

@@ -24,13 +24,26 @@ from pinocchio.core.clock import aware, iso, utcnow
 from pinocchio.core.records import StoredVerdict, VerdictAction
 from pinocchio.moderation.projection import LoggedEvent
 from pinocchio.moderation.projector import apply_all, forget_rows
-from pinocchio.store.chain import NewRow, append_rows, head, take_turn
+from pinocchio.store.chain import (
+    GLOBAL_CHAIN,
+    NewRow,
+    append_rows,
+    chain_of,
+    head,
+    new_ids,
+    take_every_turn,
+    take_turn,
+)
 from pinocchio.store.projections import PROJECTIONS
 from pinocchio.store.tables import ModerationEvent, SegmentRow
 
 log = logging.getLogger(__name__)
 
-hold = take_turn  # commands that check state before recording take the turn first, so nothing changes between
+def hold(session: Session, *stream_ids: int) -> None:
+    """For commands that check state before recording: the global chain's turn (what people do is
+    checked against what no one else is changing), and the turns of the streams whose state the
+    check reads that the pipeline writes (segments, for a report), so nothing changes between."""
+    take_turn(session, GLOBAL_CHAIN, *(chain_of(s) for s in stream_ids))
 
 
 @dataclass(frozen=True)
@@ -65,18 +78,20 @@ def record_all(session: Session, entries: Sequence[Entry]) -> list[LoggedEvent]:
     if not entries:
         return []
     now = utcnow()
-    take_turn(session)  # the pipeline, live feeds, reviewers and viewers append to one chain
+    chains = {chain_of(entry.stream_id) for entry in entries}
+    take_turn(session, *chains)  # a stream's events queue behind that stream's writers only
     with session.begin_nested():
-        after = head(session)  # the entries' events get the ids after it, in order
+        heads = {chain: head(session, chain) for chain in chains}
+        ids = new_ids(session, len(entries))
         decoded = []
         for entry in entries:
-            payload = _resolved(entry.payload, after[0])
+            payload = _resolved(entry.payload, ids)
             values = ev.encode(payload)
             decoded.append((entry, aware(entry.at or now), values, ev.decode(payload.ACTION, values)))
         rows = append_rows(session, [NewRow(actor=entry.actor, action=str(payload.ACTION),
                                             subject=ev.subject(payload.SUBJECT, entry.subject_id),
                                             stream_id=entry.stream_id, payload={"at": iso(at), **values})
-                                     for entry, at, values, payload in decoded], after=after)
+                                     for entry, at, values, payload in decoded], ids=ids, heads=heads)
         events = [LoggedEvent(id=row.id, created_at=aware(row.created_at), at=at, actor=entry.actor,
                               action=payload.ACTION, subject=row.subject, stream_id=entry.stream_id, payload=payload)
                   for row, (entry, at, _values, payload) in zip(rows, decoded)]
@@ -88,8 +103,8 @@ def record_all(session: Session, entries: Sequence[Entry]) -> list[LoggedEvent]:
     return events
 
 
-def _resolved(payload: Any, last_id: int) -> Any:
-    earlier = {f.name: last_id + 1 + value.index for f in fields(payload)
+def _resolved(payload: Any, ids: Sequence[int]) -> Any:
+    earlier = {f.name: ids[value.index] for f in fields(payload)
                if isinstance(value := getattr(payload, f.name), Earlier)}
     return replace(payload, **earlier) if earlier else payload
 
@@ -123,7 +138,7 @@ class ModerationLedger:
 def rebuild(session: Session) -> int:
     """Empty the projections and replay the whole log into them; returns the events replayed.
     The session is flushed and its objects detached first (projection rows are rewritten)."""
-    take_turn(session)
+    take_every_turn(session)
     session.flush()
     session.expunge_all()
     for table in PROJECTIONS:

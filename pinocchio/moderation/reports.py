@@ -138,7 +138,11 @@ def take_reports(session: Session, requests: list[ReportRequest], options: Repor
             checked.append(group.check(request))
         except (InputError, NotFound) as exc:
             checked.append(exc)
-    group.load([c for c in checked if isinstance(c, _Checked)])
+    valid = [c for c in checked if isinstance(c, _Checked)]
+    # The segments a report is placed on are the pipeline's, written under their stream's turn:
+    # take those turns before reading them, so a segment stored meanwhile cannot be missed.
+    hold(session, *{c.stream.id for c in valid})
+    group.load(valid)
     plans = []
     for item in checked:
         if isinstance(item, _Checked):

@@ -1,8 +1,12 @@
-"""The mechanics of the hash chain under the moderation log: each row's hash covers every column
-of the row (its id, time, actor, action, subject, stream and payload) and its predecessor's hash,
-and writers take turns (`take_turn`) so that two events are never chained to the same parent.
-Ids are given here, one more than the last, so the log has no gaps. `moderation.ledger` is the
-only caller of `append_rows`; `moderation.audit` recomputes the chain with `event_hash`."""
+"""The mechanics of the hash chains under the moderation log. Each stream's events form their own
+chain, and events of no stream the global chain (`chain_of`): each row's hash covers every column
+of the row (its id, time, actor, action, subject, stream and payload) and the hash of the row
+before it in its chain. Writers of a chain take turns (`take_turn`) so that two events are never
+linked to the same parent, while writers of other streams' chains go on (on PostgreSQL; SQLite has
+one writer at a time anyway). Ids are unique and increase along every chain: on PostgreSQL they
+come from the table's sequence (a rolled-back append leaves a gap), on SQLite one more than the
+last. `moderation.ledger` is the only caller of `append_rows`; `moderation.audit` recomputes the
+chains with `event_hash`."""
 
 from __future__ import annotations
 
@@ -12,13 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from pinocchio.core.clock import utcnow
 from pinocchio.store.tables import LedgerLock, ModerationEvent
 
+GLOBAL_CHAIN = 0
 GENESIS_HASH = "0" * 64
 
 
@@ -36,24 +41,48 @@ def event_hash(prev_hash: str, id: int, created_at: datetime, actor: str, action
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def take_turn(session: Session) -> None:
-    """Queue behind other writers of the moderation log (see `LedgerLock`) until this transaction
-    ends. Whoever reads state to check a rule before appending takes the turn first, so that the
-    check and the append see the same state. Taken once per transaction (outside savepoints: a
-    savepoint rolled back on PostgreSQL gives back the row lock it took)."""
+def chain_of(stream_id: int | None) -> int:
+    """The chain an event about this stream (or no stream) is linked in."""
+    return stream_id or GLOBAL_CHAIN
+
+
+def take_turn(session: Session, *chains: int) -> None:
+    """Queue behind the other writers of these chains (the global chain when none is named) until
+    this transaction ends (see `LedgerLock`). Whoever reads state to check a rule before appending
+    takes the turn first, so that the check and the append see the same state. Turns are taken in
+    chain order, the global chain first, so two writers never wait for each other in a circle;
+    each once per transaction (outside savepoints: a savepoint rolled back on PostgreSQL gives back
+    the row lock it took)."""
+    session.connection()  # begins the transaction if none has begun: the turns are this one's
     root = session.get_transaction()
-    if root is not None and session.info.get("ledger_turn") is root:
-        return
-    done = session.exec(update(LedgerLock).where(LedgerLock.id == 1)
-                        .values(appended=LedgerLock.appended + 1)).rowcount
-    if not done:
-        try:
-            with session.begin_nested():
-                session.add(LedgerLock(id=1, appended=1))
-        except IntegrityError:  # another writer created it first: queue behind it
-            session.exec(update(LedgerLock).where(LedgerLock.id == 1).values(appended=LedgerLock.appended + 1))
-    if not session.in_nested_transaction():
-        session.info["ledger_turn"] = session.get_transaction()
+    held = session.info.get("ledger_turns")
+    if held is None or held[0] is not root:
+        held = session.info["ledger_turns"] = (root, set())
+    for chain in sorted(set(chains or (GLOBAL_CHAIN,))):
+        if chain in held[1] or "all" in held[1]:
+            continue
+        done = session.exec(update(LedgerLock).where(LedgerLock.id == chain)
+                            .values(appended=LedgerLock.appended + 1)).rowcount
+        if not done:
+            try:
+                with session.begin_nested():
+                    session.add(LedgerLock(id=chain, appended=1))
+            except IntegrityError:  # another writer created it first: queue behind it
+                session.exec(update(LedgerLock).where(LedgerLock.id == chain).values(appended=LedgerLock.appended + 1))
+        if not session.in_nested_transaction():
+            held[1].add(chain)
+
+
+def take_every_turn(session: Session) -> None:
+    """Wait until no one is appending to any chain and keep everyone out until this transaction
+    ends: for what must see the whole log still (an anchor, a rebuild)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Conflicts with the row updates and inserts that take a chain's turn, not with reads.
+        session.exec(text("LOCK TABLE ledger_lock IN SHARE ROW EXCLUSIVE MODE"))
+        if not session.in_nested_transaction():
+            session.info["ledger_turns"] = (session.get_transaction(), {"all"})
+    else:  # one writer at a time: any turn holds the database's write lock
+        take_turn(session)
 
 
 @dataclass(frozen=True)
@@ -70,6 +99,7 @@ class NewRow:
 @dataclass(frozen=True)
 class ChainedRow:
     id: int
+    chain: int
     created_at: datetime
     actor: str
     action: str
@@ -80,27 +110,37 @@ class ChainedRow:
     hash: str
 
 
-def head(session: Session) -> tuple[int, str]:
-    """The last event's id and hash (0 and the genesis hash for an empty log)."""
-    last = session.exec(select(ModerationEvent.id, ModerationEvent.hash)
+def head(session: Session, chain: int = GLOBAL_CHAIN) -> tuple[int, str]:
+    """A chain's last event's id and hash (0 and the genesis hash for an empty chain)."""
+    last = session.exec(select(ModerationEvent.id, ModerationEvent.hash).where(ModerationEvent.chain == chain)
                         .order_by(ModerationEvent.id.desc()).limit(1)).first()
     return (last.id, last.hash) if last is not None else (0, GENESIS_HASH)
 
 
-def append_rows(session: Session, rows: Sequence[NewRow], *, after: tuple[int, str]) -> list[ChainedRow]:
-    """Chain rows onto the log in order, in one statement; the caller holds the turn and read the
-    head (`after`, from `head`) in it. Their ids follow the head's, one by one."""
-    last_id, prev_hash = after
+def new_ids(session: Session, count: int) -> list[int]:
+    """Ids for `count` events, increasing. The caller holds the turns of the chains they go on."""
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.exec(text("SELECT nextval(pg_get_serial_sequence('moderation_event', 'id')) "
+                                      "FROM generate_series(1, :n)").bindparams(n=count)).scalars())
+    last = session.exec(select(func.max(ModerationEvent.id))).one() or 0
+    return list(range(last + 1, last + 1 + count))
+
+
+def append_rows(session: Session, rows: Sequence[NewRow], *, ids: Sequence[int],
+                heads: dict[int, tuple[int, str]]) -> list[ChainedRow]:
+    """Link rows onto their chains in order, in one statement; the caller holds the turns of their
+    chains and read their `heads` in it (which are moved on), and got their `ids` from `new_ids`."""
     created_at = utcnow()
     chained = []
-    for offset, new in enumerate(rows, start=1):
+    for row_id, new in zip(ids, rows, strict=True):
+        chain = chain_of(new.stream_id)
+        prev_hash = heads[chain][1]
         body = json.dumps(new.payload, ensure_ascii=False, sort_keys=True)
-        row_id = last_id + offset
         digest = event_hash(prev_hash, row_id, created_at, new.actor, new.action, new.subject, new.stream_id, body)
-        chained.append(ChainedRow(id=row_id, created_at=created_at, actor=new.actor, action=new.action,
+        chained.append(ChainedRow(id=row_id, chain=chain, created_at=created_at, actor=new.actor, action=new.action,
                                   subject=new.subject, stream_id=new.stream_id, payload=body, prev_hash=prev_hash,
                                   hash=digest))
-        prev_hash = digest
+        heads[chain] = (row_id, digest)
     if chained:  # a plain INSERT: every column is given, and no ORM copy is wanted
         session.connection().execute(insert(ModerationEvent.__table__), [vars(row) for row in chained])
     return chained

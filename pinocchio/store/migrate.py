@@ -83,13 +83,16 @@ def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
 
 def _complete_unversioned(connection: Connection) -> None:
     """What `create_all` made before migrations: the same tables, perhaps missing the newest ones
-    or an index added since."""
+    or an index added since. Missing tables are made as the code declares them (the migrations
+    after the baseline see what is there already); an index whose columns a later migration adds
+    is left to it."""
     SQLModel.metadata.create_all(connection)
     existing = inspect(connection)
     for table in SQLModel.metadata.sorted_tables:
         have = {index["name"] for index in existing.get_indexes(table.name)}
+        columns = {column["name"] for column in existing.get_columns(table.name)}
         for index in table.indexes:
-            if index.name not in have:
+            if index.name not in have and all(c.name in columns for c in index.columns):
                 index.create(connection)
 
 

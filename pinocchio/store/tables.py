@@ -76,13 +76,19 @@ class FindingRow(SQLModel, table=True):
 
 
 class ModerationEvent(SQLModel, table=True):
-    """Append-only. Each row's hash covers its content and the previous row's hash."""
+    """Append-only. Each row's hash covers its content and the hash of the row before it in its
+    chain: one chain per stream (`chain` is the stream's id) and the global chain (0) for events of
+    no stream, so that writers of different streams never wait for each other. Rows made before
+    chains (schema revision 0002) are all on the global chain."""
 
     __tablename__ = "moderation_event"
-    # A viewer's reports in the rate window are counted by actor and time at every intake.
-    __table_args__ = (Index("ix_moderation_event_actor_created_at", "actor", "created_at"),)
+    # A viewer's reports in the rate window are counted by actor and time at every intake; a
+    # chain's head is its last row.
+    __table_args__ = (Index("ix_moderation_event_actor_created_at", "actor", "created_at"),
+                      Index("ix_moderation_event_chain_id", "chain", "id"))
 
     id: int | None = Field(default=None, primary_key=True)
+    chain: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
     actor: str
     action: str = Field(index=True)
@@ -107,8 +113,9 @@ class WebhookFailure(SQLModel, table=True):
 
 
 class LedgerLock(SQLModel, table=True):
-    """One row, updated before every append so that writers of the moderation log take turns
-    (SQLite's write lock, PostgreSQL's row lock) and never chain two events to the same parent."""
+    """One row per chain (its id is the chain's), updated before every append to that chain so
+    that its writers take turns (SQLite's write lock, PostgreSQL's row lock) and never link two
+    events to the same parent; writers of other chains go on meanwhile (on PostgreSQL)."""
 
     __tablename__ = "ledger_lock"
 
