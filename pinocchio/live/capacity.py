@@ -17,8 +17,9 @@ from pinocchio.listen.streaming import StreamingTranscriber, StreamOptions
 CALIBRATION_SPEECH = package_data("calibration", "speech.m4a")
 # Feeds held x their packed decoding cost, measured with benchmarks/live.py on the 2-core machine:
 # the share of the time whisper may decode before feeds fall behind. Feeds queue their windows and
-# read on, so the decoder is kept busy: 4 feeds were held in each of three runs, 5 in two of them
-# (whisper busy 90-96 %), 6 in none; this share says 4 at the measured cost (~0.18 s/s).
+# read on, so the decoder is kept busy: held at whisper busy up to 83-90 %, not at 91-96 %. The
+# measured cost varies with the shared machine (0.18-0.22 s/s): this share reads it as 3-4 feeds,
+# what the runs held.
 DECODING_SHARE = 0.85
 
 
