@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from pinocchio.core.clock import aware, iso, utcnow
 from pinocchio.core.errors import InputError
 from pinocchio.moderation.ledger import rebuild, snapshot
-from pinocchio.store.chain import GENESIS_HASH, GLOBAL_CHAIN, event_hash, take_every_turn
+from pinocchio.store.chain import GENESIS_HASH, GLOBAL_CHAIN, event_hash, newest_id, take_every_turn
 from pinocchio.store.tables import ModerationEvent
 
 log = logging.getLogger(__name__)
@@ -167,9 +167,8 @@ def anchor_head(session: Session, key: str) -> Anchor:
     if not key:
         raise InputError("no anchor key: set PINOCCHIO_ANCHOR_KEY or give --key-file (keep it outside the database)")
     take_every_turn(session)
-    last_id = session.exec(select(func.max(ModerationEvent.id))).one() or 0
     count = session.exec(select(func.count()).select_from(ModerationEvent)).one()
-    return Anchor(last_id=last_id, hash=heads_digest(chain_heads(session)), count=count,
+    return Anchor(last_id=newest_id(session), hash=heads_digest(chain_heads(session)), count=count,
                   anchored_at=iso(utcnow())).signed(key)
 
 
@@ -201,7 +200,7 @@ def read_anchors(path: Path | str) -> list[Anchor]:
 def check_anchors(session: Session, anchors: list[Anchor], key: str) -> AnchorReport:
     """Hold the log to what its anchors vouch for (see the module docstring)."""
     problems = []
-    last_id = session.exec(select(func.max(ModerationEvent.id))).one() or 0
+    last_id = newest_id(session)
     good = []
     for anchor in anchors:
         if not anchor.valid(key):

@@ -39,6 +39,7 @@ from pinocchio.store.tables import ModerationEvent, SegmentRow
 
 log = logging.getLogger(__name__)
 
+
 def hold(session: Session, *stream_ids: int) -> None:
     """For commands that check state before recording: the global chain's turn (what people do is
     checked against what no one else is changing), and the turns of the streams whose state the

@@ -117,12 +117,17 @@ def head(session: Session, chain: int = GLOBAL_CHAIN) -> tuple[int, str]:
     return (last.id, last.hash) if last is not None else (0, GENESIS_HASH)
 
 
+def newest_id(session: Session) -> int:
+    """The highest event id in the log, over every chain (0 for an empty log)."""
+    return session.exec(select(func.max(ModerationEvent.id))).one() or 0
+
+
 def new_ids(session: Session, count: int) -> list[int]:
     """Ids for `count` events, increasing. The caller holds the turns of the chains they go on."""
     if session.get_bind().dialect.name == "postgresql":
         return list(session.exec(text("SELECT nextval(pg_get_serial_sequence('moderation_event', 'id')) "
                                       "FROM generate_series(1, :n)").bindparams(n=count)).scalars())
-    last = session.exec(select(func.max(ModerationEvent.id))).one() or 0
+    last = newest_id(session)
     return list(range(last + 1, last + 1 + count))
 
 

@@ -51,16 +51,20 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
-def state(engine: Engine) -> SchemaState:
+def _has_our_tables(connection: Connection) -> bool:
+    return bool(set(inspect(connection).get_table_names()) & set(SQLModel.metadata.tables))
+
+
+def state(engine: Engine, script: ScriptDirectory | None = None) -> SchemaState:
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
-        has_tables = bool(set(inspect(connection).get_table_names()) & set(SQLModel.metadata.tables))
-    return SchemaState(current=current, head=scripts().get_current_head(), has_tables=has_tables)
+        has_tables = _has_our_tables(connection)
+    return SchemaState(current=current, head=(script or scripts()).get_current_head(), has_tables=has_tables)
 
 
-def _known(revision: str) -> bool:
+def _known(script: ScriptDirectory, revision: str) -> bool:
     try:
-        return scripts().get_revision(revision) is not None
+        return script.get_revision(revision) is not None
     except Exception:  # alembic raises its own kinds for a revision it does not have
         return False
 
@@ -73,8 +77,7 @@ def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
         config = _config(connection)
         context = MigrationContext.configure(connection)
-        tables_there = set(inspect(connection).get_table_names()) & set(SQLModel.metadata.tables)
-        if context.get_current_revision() is None and tables_there:
+        if context.get_current_revision() is None and _has_our_tables(connection):
             _complete_unversioned(connection)
             command.stamp(config, BASELINE)
         command.upgrade(config, revision)
@@ -98,8 +101,9 @@ def _complete_unversioned(connection: Connection) -> None:
 
 def ensure_current(engine: Engine, shown_url: str) -> None:
     """Make the schema this Pinocchio needs, or say in one line why not and what to run."""
-    now = state(engine)
-    if now.current is not None and not _known(now.current):
+    script = scripts()  # read once: the newest revision and whether the database's is one of them
+    now = state(engine, script)
+    if now.current is not None and not _known(script, now.current):
         raise ConfigError(f"database {shown_url!r} is at schema revision {now.current}, newer than this Pinocchio "
                           f"knows (its newest is {now.head}): upgrade Pinocchio")
     if not now.behind:
@@ -115,7 +119,7 @@ def ensure_current(engine: Engine, shown_url: str) -> None:
         # has no lock to wait on while it does): wait for it to finish rather than fail.
         deadline = time.monotonic() + RACE_WAIT_S
         while time.monotonic() < deadline:
-            if not state(engine).behind:
+            if not state(engine, script).behind:
                 return
             time.sleep(0.2)
         raise
