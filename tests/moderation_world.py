@@ -1,12 +1,15 @@
 """Streams, segments and reviewers for the moderation tests, stored as the pipeline stores them
-(segments and findings, each verdict handed to the ledger), without whisper."""
+(segments and findings, each verdict handed to the ledger), without whisper; and `race`, which runs
+commands at the same moment, as two reviewers or two streamers would."""
 
 from __future__ import annotations
 
 import hashlib
+import threading
 
 from sqlmodel import Session
 
+from pinocchio.core.errors import Conflict
 from pinocchio.core.records import Finding, FindingSource, MatchKind, Segment, Verdict, VerdictAction
 from pinocchio.listen.pipeline import store_verdict
 from pinocchio.moderation.ledger import ModerationLedger
@@ -52,3 +55,30 @@ def reviewers(session: Session) -> None:
     for name, role in (("alice", "reviewer"), ("bob", "reviewer"), ("sam", "senior"), ("tina", "senior"),
                        ("root", "admin")):
         add_reviewer(session, name=name, role=role, password=PASSWORD)
+
+
+def race(engine, *attempts) -> list[str]:
+    """Run the attempts at the same moment, each in its own session and thread: "won" or "lost"
+    (refused with a Conflict) for each; anything else fails the test."""
+    start = threading.Barrier(len(attempts))
+    outcomes: list[str | BaseException] = [None] * len(attempts)
+
+    def attempt(k: int) -> None:
+        with Session(engine) as mine:
+            start.wait()
+            try:
+                attempts[k](mine)
+                mine.commit()
+                outcomes[k] = "won"
+            except Conflict:
+                outcomes[k] = "lost"
+            except BaseException as exc:  # reported below, with its type
+                outcomes[k] = exc
+
+    threads = [threading.Thread(target=attempt, args=(k,)) for k in range(len(attempts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert all(o in ("won", "lost") for o in outcomes), outcomes
+    return outcomes

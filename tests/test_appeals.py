@@ -4,7 +4,7 @@ upholding reverses the penalty and the decision's strikes with new events."""
 from datetime import timedelta
 
 import pytest
-from moderation_world import recording, reviewers, verdict
+from moderation_world import race, recording, reviewers, verdict
 from sqlmodel import Session
 
 from pinocchio.core.clock import utcnow
@@ -88,35 +88,6 @@ def test_only_the_penalised_streamer_appeals(world):
         file_appeal(session, penalty_id=9999, streamer_id="streamer-1", reason="x")
     with pytest.raises(InputError, match="needs a reason"):
         file_appeal(session, penalty_id=decisions[0].penalty_id, streamer_id="streamer-1", reason="  ")
-
-
-def race(engine, *attempts) -> list[str]:
-    """Run the attempts at the same moment, each in its own session and thread: "won" or "lost"
-    (refused with a Conflict) for each; anything else fails the test."""
-    import threading
-
-    start = threading.Barrier(len(attempts))
-    outcomes: list[str | BaseException] = [None] * len(attempts)
-
-    def attempt(k: int) -> None:
-        with Session(engine) as mine:
-            start.wait()
-            try:
-                attempts[k](mine)
-                mine.commit()
-                outcomes[k] = "won"
-            except Conflict:
-                outcomes[k] = "lost"
-            except BaseException as exc:  # reported below, with its type
-                outcomes[k] = exc
-
-    threads = [threading.Thread(target=attempt, args=(k,)) for k in range(len(attempts))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert all(o in ("won", "lost") for o in outcomes), outcomes
-    return outcomes
 
 
 def test_two_appeals_of_one_penalty_at_once_leave_one_pending(world):

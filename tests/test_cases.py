@@ -1,11 +1,10 @@
 """Cases and the queue: which segments open cases, the priority formula, atomic claims, roles,
 decisions, strikes and the ladder's penalties."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from moderation_world import recording, reviewers, verdict
+from moderation_world import race, recording, reviewers, verdict
 from sqlmodel import Session, select
 
 from pinocchio.core.clock import utcnow
@@ -98,27 +97,12 @@ def test_a_claim_race_has_one_winner(engine, session):
     session.commit()
     review_queue(session)
     session.commit()
-    start = threading.Barrier(2)
-    outcomes = {}
-    segment_id = rows[0].id  # read here: the threads must not load it through the test's session
-
-    def claim(name):
-        with Session(engine) as mine:
-            start.wait()
-            try:
-                claim_case(mine, reviewer=name, segment_id=segment_id)
-                mine.commit()
-                outcomes[name] = "won"
-            except Conflict:
-                outcomes[name] = "lost"
-
-    threads = [threading.Thread(target=claim, args=(name,)) for name in ("alice", "bob")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes.values()) == ["lost", "won"]
-    winner = next(n for n, o in outcomes.items() if o == "won")
+    segment_id = rows[0].id  # read here: the racers must not load it through the test's session
+    names = ("alice", "bob")
+    outcomes = race(engine, *[lambda mine, name=name: claim_case(mine, reviewer=name, segment_id=segment_id)
+                              for name in names])
+    assert sorted(outcomes) == ["lost", "won"]
+    winner = names[outcomes.index("won")]
     session.expire_all()
     assert session.get(Case, rows[0].id).claimed_by == winner
     claims = [e for e in case_history(session, rows[0].id) if e.action == "claim"]
