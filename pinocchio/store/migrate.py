@@ -75,6 +75,11 @@ def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+        elif connection.dialect.name == "sqlite":
+            # The driver would run each CREATE in its own implicit commit, so a second process
+            # could see half a schema and build on it; one write lock held for the whole
+            # migration makes the others wait (busy_timeout) and then find it done.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         config = _config(connection)
         context = MigrationContext.configure(connection)
         if context.get_current_revision() is None and _has_our_tables(connection):
@@ -115,8 +120,8 @@ def ensure_current(engine: Engine, shown_url: str) -> None:
     try:
         upgrade(engine)
     except Exception:
-        # Two processes opened a new database at once and the other one made the schema (SQLite
-        # has no lock to wait on while it does): wait for it to finish rather than fail.
+        # Two processes opened a new database at once and the other one held the lock past the
+        # busy timeout: wait for it to finish rather than fail.
         deadline = time.monotonic() + RACE_WAIT_S
         while time.monotonic() < deadline:
             if not state(engine, script).behind:
