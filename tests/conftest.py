@@ -29,6 +29,16 @@ WEBHOOK_SECRET = "s3cret"
 TEST_LADDER = ROOT / "tests" / "data" / "ladder.yaml"
 
 
+def in_private_network() -> bool:
+    lines = Path("/proc/self/net/dev").read_text().splitlines()[2:]
+    return {line.split(":")[0].strip() for line in lines} == {"lo"}
+
+
+# tests/fleet/ runs Ray, which must see loopback only: tests/test_fleet.py runs it in a private
+# network namespace; anywhere else it is not collected.
+collect_ignore = [] if in_private_network() else ["fleet"]
+
+
 def pytest_configure(config) -> None:
     # Moderation logic is tested on a ladder of the tests' own; the shipped one only as data.
     os.environ["PINOCCHIO_LADDER"] = str(TEST_LADDER)
@@ -224,3 +234,22 @@ def client(world):
 
     with client_for(world) as c:
         yield c
+
+
+# The fleet tests' Ray nodes: one CPU and a small object store each (they pass paths and records).
+RAY_NODE = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A two-node Ray cluster on this machine (ray.cluster_utils), for tests/fleet/ only: inside the
+    private network namespace tests/test_fleet.py makes, where Ray sees loopback alone."""
+    assert in_private_network(), "run through tests/test_fleet.py: Ray must see loopback only"
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={**RAY_NODE, "include_dashboard": False})
+    cluster.add_node(**RAY_NODE)
+    cluster.wait_for_nodes()
+    yield cluster
+    cluster.shutdown()

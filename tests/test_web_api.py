@@ -91,3 +91,22 @@ def test_an_appeal_is_filed_once_by_the_penalised_streamer(client, world):
     assert answer.json()["status"] == "pending" and answer.json()["penalty_id"] == penalty_id
     second = api(client, "/api/v1/appeals", body)
     assert second.status_code == 409 and "pending appeal already" in second.json()["detail"]
+
+
+def test_the_backend_adds_and_removes_the_rooms_the_fleet_follows(client):
+    auth = {"Authorization": "Bearer test-api-key-0123456789"}
+    room = {"name": "room42", "url": "rtmp://127.0.0.1/live/room42", "streamer": "s-42", "room": "42"}
+    made = api(client, "/api/v1/fleet/feeds", room)
+    assert made.status_code == 201, made.text
+    assert made.json()["state"] == "waiting" and made.json()["streamer"] == "s-42"
+    assert api(client, "/api/v1/fleet/feeds", room).status_code == 200  # sent again: the same feed
+    clash = api(client, "/api/v1/fleet/feeds", {**room, "url": "rtmp://127.0.0.1/live/other"})
+    assert clash.status_code == 409 and "already followed from rtmp://127.0.0.1/live/room42" in clash.json()["detail"]
+    bad = api(client, "/api/v1/fleet/feeds", {**room, "name": "room43", "url": "file:///etc/passwd"})
+    assert bad.status_code == 422 and "is not a live URL" in bad.json()["detail"]
+    listed = client.get("/api/v1/fleet", headers=auth).json()
+    assert [f["name"] for f in listed["feeds"]] == ["room42"] and listed["members"] == []
+    assert client.delete("/api/v1/fleet/feeds/room42", headers=auth).status_code == 204
+    gone = client.delete("/api/v1/fleet/feeds/room42", headers=auth)
+    assert gone.status_code == 404 and "no feed named 'room42'" in gone.json()["detail"]
+    assert client.get("/api/v1/fleet").status_code == 401  # the API key is needed, as everywhere under /api/

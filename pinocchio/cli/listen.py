@@ -71,8 +71,20 @@ def _ledger():
     return ModerationLedger(PIPELINE_VERSION)
 
 
+def recordings(paths: list[Path]) -> list[Path]:
+    """The files named, and every file under a folder named (hidden ones left out), in order."""
+    found = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file()
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        else:
+            found.append(path)
+    return found
+
+
 def scan(
-    paths: Annotated[list[Path], typer.Argument(help="Recordings: anything ffmpeg reads (wav, mp3, m4a, mp4, flv...).")],
+    paths: Annotated[list[Path], typer.Argument(help="Recordings (anything ffmpeg reads: wav, mp3, m4a, mp4, flv...), or folders of them.")],
     db: DbOption = None,
     format: FormatOption = OutputFormat.table,
     model: ModelOption = None,
@@ -84,20 +96,45 @@ def scan(
     evidence: EvidenceOption = None,
     show_all: Annotated[bool, typer.Option("--all", help="Table: list compliant segments too.")] = False,
     asr_prompt: Annotated[Optional[bool], typer.Option("--asr-prompt/--no-asr-prompt", help="Give whisper the initial prompt in prompts/ [env PINOCCHIO_ASR_PROMPT; default off].")] = None,
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Spread the files over this Ray cluster (host:port), one task each, into a shared --db (PostgreSQL); the paths must be readable on every node.")] = None,
 ) -> None:
     """Transcribe recordings, find the claims that break advertising rules, store and print verdicts."""
+    s = settings(db_url=db, model=model, device=device, compute_type=compute_type, classifier=classifier,
+                 lexicon_dir=lexicons, asr_prompt=asr_prompt, evidence_dir=evidence)
+    files = recordings(paths)
+    failed = 0
+
+    def show(outcome) -> None:
+        nonlocal failed
+        if outcome.status == "failed":
+            failed += 1
+            fail(outcome.error or f"{outcome.source}: failed")
+            return
+        flagged = sum(v.flagged for v in outcome.verdicts)
+        note = " (already scanned; --force to scan again)" if outcome.status == "skipped" else ""
+        if format is OutputFormat.table:
+            out.print(verdict_table(f"{outcome.source}: {len(outcome.verdicts)} segments, {flagged} flagged{note}",
+                                    list(outcome.verdicts), with_times=True, show_all=show_all))
+        elif note:
+            err.print(escape(f"{outcome.source}: already scanned, printed from the store"))
+
+    if ray:
+        _scan_on_ray(files, s, ray, force, format, show)
+    else:
+        _scan_here(files, s, force, format, show)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _scan_here(files: list[Path], s, force: bool, format: OutputFormat, show) -> None:
     from pinocchio.listen.evidence import EvidenceStore
     from pinocchio.listen.pipeline import Pipeline
     from pinocchio.store import open_store
 
-    s = settings(db_url=db, model=model, device=device, compute_type=compute_type, classifier=classifier,
-                 lexicon_dir=lexicons, asr_prompt=asr_prompt, evidence_dir=evidence)
     with or_exit():
         pipeline = Pipeline(s)
         engine = open_store(s.db_url)
     ledger, clips = _ledger(), EvidenceStore(s.evidence_path())
-    failed = 0
-    for path in paths:
+    for path in files:
         emit = (lambda v, p=str(path): emit_json(v.as_json(p))) if format is OutputFormat.jsonl else None
         progress = ProgressBar(str(path)) if err.is_terminal else None
         try:
@@ -107,18 +144,28 @@ def scan(
         finally:
             if progress:
                 progress.stop()
-        if outcome.status == "failed":
-            failed += 1
-            fail(outcome.error or f"{path}: failed")
-            continue
-        flagged = sum(v.flagged for v in outcome.verdicts)
-        note = " (already scanned; --force to scan again)" if outcome.status == "skipped" else ""
-        if format is OutputFormat.table:
-            out.print(verdict_table(f"{path}: {len(outcome.verdicts)} segments, {flagged} flagged{note}",
-                                    list(outcome.verdicts), with_times=True, show_all=show_all))
-        elif note:
-            err.print(escape(f"{path}: already scanned, printed from the store"))
-    raise typer.Exit(1 if failed else 0)
+        show(outcome)
+
+
+def _scan_on_ray(files: list[Path], s, address: str, force: bool, format: OutputFormat, show) -> None:
+    """One task per file on the cluster; one bar for them all; each file printed as it is done."""
+    from pinocchio.fleet.batch import scan_on_ray
+    from pinocchio.store import open_store
+
+    with or_exit():
+        open_store(s.db_url).dispose()  # the schema made (or refused) once, here, not by every task
+        progress = ProgressBar(f"{len(files)} file(s) on {address}") if err.is_terminal else None
+        try:
+            for done, outcome in enumerate(scan_on_ray([p.resolve() for p in files], s, address, force), 1):
+                if format is OutputFormat.jsonl:
+                    for verdict in outcome.verdicts:
+                        emit_json(verdict.as_json(outcome.source))
+                show(outcome)
+                if progress:
+                    progress.update(done, len(files))
+        finally:
+            if progress:
+                progress.stop()
 
 
 def live(

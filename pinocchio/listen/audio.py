@@ -7,11 +7,13 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import ffmpeg
+import m3u8
 import numpy as np
 
 from pinocchio.core.errors import AudioError
@@ -143,16 +145,44 @@ class Outage:
     reason: str
 
 
+# How far back a feed taken over from a dead worker is joined: what it heard and had not stored
+# yet (its detection, about 3 s, and its own lag, a few seconds). Not the whole playlist: a reader
+# that falls behind its oldest fragment loses the fragments deleted meanwhile.
+REWIND_S = 12.0
+
+
+def hls_rewind(url: str, timeout_s: float = 5.0, want_s: float = REWIND_S) -> tuple[int, float] | None:
+    """Where to start an HLS playlist to replay about `want_s` before live: (live_start_index, the
+    seconds those fragments hold), or None when it is not HLS or cannot be read."""
+    if not urlparse(url).path.endswith(".m3u8"):
+        return None
+    try:
+        durations = [segment.duration or 0.0 for segment in m3u8.load(url, timeout=timeout_s).segments]
+    except Exception:  # unreachable or not a playlist: join at the live edge as usual
+        return None
+    back_s, count = 0.0, 0
+    while count < len(durations) and back_s < want_s:
+        count += 1
+        back_s += durations[-count]
+    return (-count, back_s) if count else None
+
+
 def live_chunks(url: str, chunk_s: float = 0.5, policy: ReconnectPolicy = ReconnectPolicy(),
                 on_gap=None, stop: threading.Event | None = None, sleep=None,
-                clock=time.monotonic) -> Iterator[AudioChunk]:
+                clock=time.monotonic, rewind: Callable[[float], None] | None = None) -> Iterator[AudioChunk]:
     """Chunks from a live URL (RTMP, HTTP-FLV, HLS) for as long as it can be had. Times are stream
     seconds: wall time spent reconnecting is added, so a gap shows as a jump in start_s (and is
     reported through `on_gap`); the moment a connection ends an empty chunk is yielded. Raises AudioError once `max_attempts` connections fail in a row.
-    Setting `stop` ends it: at the next chunk, or at once during a backoff wait."""
+    Setting `stop` ends it: at the next chunk, or at once during a backoff wait.
+    `rewind`: for a feed taken over from a worker that died, the first connection to an HLS
+    playlist starts about REWIND_S before live, so that what the dead worker had heard but not
+    stored is heard again; `rewind` is told how many seconds behind live that is."""
     stop = stop or threading.Event()
     sleep = sleep or stop.wait
     options = dict(LIVE_INPUT_OPTIONS, rw_timeout=int(policy.read_timeout_s * 1_000_000))
+    if rewind and (start := hls_rewind(url, policy.read_timeout_s)):
+        options["live_start_index"] = start[0]
+        rewind(start[1])
     stream_s = 0.0
     failures = 0
     last_audio_at: float | None = None
@@ -172,6 +202,7 @@ def live_chunks(url: str, chunk_s: float = 0.5, policy: ReconnectPolicy = Reconn
                     stream_s = gap_end
                 got_audio = True
                 failures = 0
+                options.pop("live_start_index", None)  # a later reconnect joins at the live edge
                 yield AudioChunk(start_s=stream_s, samples=chunk.samples)
                 stream_s += len(chunk.samples) / SAMPLE_RATE
                 last_audio_at = clock()

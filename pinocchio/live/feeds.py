@@ -20,9 +20,9 @@ from urllib.parse import urlparse
 import yaml
 
 from pinocchio.core.errors import ConfigError
+from pinocchio.core.urls import live_url_problem
 from pinocchio.core.yaml_file import YamlFileError, key_nodes, line_of, read_yaml
 
-LIVE_SCHEMES = ("rtmp", "rtmps", "http", "https")
 ENTRY_KEYS = {"name", "url", "streamer", "room"}
 
 
@@ -42,9 +42,8 @@ def feed_for(url: str) -> Feed:
 
 
 def check_url(url: str, where: str) -> None:
-    parsed = urlparse(url)
-    if parsed.scheme not in LIVE_SCHEMES or not parsed.netloc:
-        raise ConfigError(f"{where}: '{url}' is not a live URL ({', '.join(s + '://' for s in LIVE_SCHEMES)})")
+    if problem := live_url_problem(url):
+        raise ConfigError(f"{where}: {problem}")
 
 
 def feeds_for(urls: list[str], streams: Path | None) -> list[Feed]:

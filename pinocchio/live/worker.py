@@ -1,8 +1,9 @@
 """The live worker: follow feeds, run each through the one pipeline as audio arrives, store and
 report what it finds. One whisper model serves every feed of the process; the feeds' utterances
 are decoded together in packs (listen/packing.py), first come first served, so a busy room cannot
-starve a quiet one. At start it measures how many feeds it should hold (live/capacity.py). Its events (reminders, gaps, clips, and each
-stored verdict) go to the ledger it is handed.
+starve a quiet one. At start it measures how many feeds it should hold (live/capacity.py). Feeds
+can be added and dropped while it runs (a fleet worker's are). Its events (reminders, gaps, clips,
+and each stored verdict) go to the ledger it is handed.
 
 Restarts: a feed keeps one clock across worker restarts (Stream.live_epoch), and for a while after
 every (re)join a segment that repeats one already stored near the same time is not stored again
@@ -14,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
@@ -40,6 +42,24 @@ from pinocchio.store.tables import Scan, Stream
 log = logging.getLogger(__name__)
 
 ChunkSource = Callable[..., Iterator[AudioChunk]]
+
+
+@dataclass
+class FeedProgress:
+    """How one followed feed is doing, as `progress()` reports it (the fleet's status)."""
+
+    lag_s: float | None = None  # behind live; None until its first audio
+    segments: int = 0
+    following: bool = True  # False once it ended or failed
+    error: str | None = None
+
+
+@dataclass
+class _Followed:
+    feed: Feed
+    thread: threading.Thread
+    stop: threading.Event
+    progress: FeedProgress
 
 
 class LiveWorker:
@@ -72,25 +92,66 @@ class LiveWorker:
         self.stop = threading.Event()
         self.errors: dict[str, str] = {}
         self._print_lock = threading.Lock()
+        self._followed: dict[str, _Followed] = {}
+        self._followed_lock = threading.Lock()
 
     def run(self, duration_s: float | None = None) -> None:
         """Follow every feed until `duration_s` passes, stop is set, or every feed has ended.
         On stop each feed flushes: the utterance in progress is committed, clips are cut."""
-        self.metrics.watch_transcriber(self.pipeline.transcriber)
-        if self.measure_capacity:
-            self._expect_capacity()
-        threads = [threading.Thread(target=self._follow, args=(feed,), name=f"feed-{feed.name}", daemon=True)
-                   for feed in self.feeds]
-        for thread in threads:
-            thread.start()
+        self.prepare()
+        for feed in self.feeds:
+            self.follow(feed)
         deadline = None if duration_s is None else time.monotonic() + duration_s
-        while any(t.is_alive() for t in threads) and not self.stop.is_set():
+        while any(f.thread.is_alive() for f in self._followed.values()) and not self.stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 break
             self.stop.wait(0.2)
+        self.drain()
+
+    def prepare(self) -> None:
+        """Before the first feed: the model's metrics, and how many feeds this process should hold."""
+        self.metrics.watch_transcriber(self.pipeline.transcriber)
+        if self.measure_capacity:
+            self._expect_capacity()
+
+    def follow(self, feed: Feed, resume: bool = False) -> None:
+        """Start following a feed (the fleet adds feeds while the worker runs); one already
+        followed is left as it is. `resume`: the feed was followed by a worker that died; an HLS
+        feed is then joined from the oldest audio its playlist holds (listen/audio.py), on the
+        stream's clock, and the replay guard drops what had been stored."""
+        with self._followed_lock:
+            if feed.name in self._followed and self._followed[feed.name].thread.is_alive():
+                return
+            self.errors.pop(feed.name, None)
+            stop, progress = threading.Event(), FeedProgress()
+            thread = threading.Thread(target=self._follow, args=(feed, stop, progress, resume),
+                                      name=f"feed-{feed.name}", daemon=True)
+            self._followed[feed.name] = _Followed(feed, thread, stop, progress)
+        thread.start()
+
+    def unfollow(self, name: str) -> None:
+        """Stop following a feed; its utterance in progress is committed and stored first."""
+        followed = self._followed.get(name)
+        if followed:
+            followed.stop.set()
+            followed.thread.join(timeout=self.policy.read_timeout_s + 60)
+            with self._followed_lock:
+                if self._followed.get(name) is followed:
+                    del self._followed[name]
+
+    def drain(self) -> None:
+        """Stop every feed, each flushing what it had heard."""
         self.stop.set()
-        for thread in threads:
-            thread.join(timeout=self.policy.read_timeout_s + 60)
+        for followed in list(self._followed.values()):
+            followed.stop.set()
+        for followed in list(self._followed.values()):
+            followed.thread.join(timeout=self.policy.read_timeout_s + 60)
+
+    def progress(self) -> dict[str, FeedProgress]:
+        """Each feed followed (or that ended) and how it is doing."""
+        with self._followed_lock:
+            return {name: FeedProgress(f.progress.lag_s, f.progress.segments, f.thread.is_alive(),
+                                       f.progress.error) for name, f in self._followed.items()}
 
     def _expect_capacity(self) -> None:
         """Say, before joining the feeds, how many this process should hold (live/capacity.py)."""
@@ -98,21 +159,25 @@ class LiveWorker:
         if self.capacity is None:
             return
         self.metrics.expected_feeds.set(self.capacity.feeds)
-        if len(self.feeds) > self.capacity.feeds:
+        if not self.feeds:  # the fleet: feeds come later, placed by this figure
+            log.info("%s", self.capacity.describe())
+        elif len(self.feeds) > self.capacity.feeds:
             log.warning("following %d feeds, %s; feeds will fall behind live", len(self.feeds),
                         self.capacity.describe())
         else:
             log.info("following %d feed(s), %s", len(self.feeds), self.capacity.describe())
 
-    def _follow(self, feed: Feed) -> None:
+    def _follow(self, feed: Feed, stop: threading.Event, progress: FeedProgress, resume: bool = False) -> None:
         try:
             with Session(self.engine) as session:
-                self._follow_in(session, feed)
+                self._follow_in(session, feed, stop, progress, resume)
         except Exception as exc:  # one feed's failure must not take the others down
             self.errors[feed.name] = f"{feed.name}: {exc}"
             log.exception("%s: worker failed", feed.name)
+        progress.error = self.errors.get(feed.name)
 
-    def _follow_in(self, session: Session, feed: Feed) -> None:
+    def _follow_in(self, session: Session, feed: Feed, stop: threading.Event, progress: FeedProgress,
+                   resume: bool) -> None:
         m = self.metrics
         stream = scans.live_stream_for(session, source=feed.url)
         stream.name, stream.streamer_id, stream.room = feed.name, feed.streamer_id, feed.room
@@ -121,7 +186,7 @@ class LiveWorker:
                                 provenance=self.pipeline.provenance(self.stream_options))
         session.commit()
         guard = ReplayGuard()
-        clock = {"offset_s": None, "wall_base": 0.0}
+        clock = {"offset_s": None, "wall_base": 0.0, "behind_s": 0.0}  # behind_s: a resumed feed's rewind
         lag_watch = LagWatch(self.lag_options)
 
         def on_gap(gap: Outage) -> None:
@@ -141,18 +206,20 @@ class LiveWorker:
             """Put the feed's chunks on the stream's own clock, and keep the lag gauge."""
             for chunk in chunks:
                 if clock["offset_s"] is None:
-                    clock["offset_s"] = self._clock_offset(session, stream, chunk)
-                    clock["wall_base"] = time.monotonic() - chunk.end_s
-                    guard.joined(chunk.start_s + clock["offset_s"])
+                    clock["offset_s"] = self._clock_offset(session, stream, chunk, clock["behind_s"])
+                    clock["wall_base"] = time.monotonic() - chunk.end_s - clock["behind_s"]
+                    guard.joined(chunk.start_s + clock["offset_s"] + clock["behind_s"])
                 now = time.monotonic()
                 lag = max(0.0, now - clock["wall_base"] - chunk.end_s)
                 m.lag.labels(feed.name).set(lag)
+                progress.lag_s = lag
                 reading = lag_watch.observe(now, lag)
                 if reading is not None:
                     self._lag_changed(session, feed, stream, scan, chunk.end_s + clock["offset_s"], reading)
                 yield AudioChunk(start_s=chunk.start_s + clock["offset_s"], samples=chunk.samples)
 
-        chunks = on_stream_clock(self.chunk_source(feed.url, policy=self.policy, on_gap=on_gap, stop=self.stop))
+        rewind = {"rewind": lambda behind_s: clock.update(behind_s=behind_s)} if resume else {}
+        chunks = on_stream_clock(self.chunk_source(feed.url, policy=self.policy, on_gap=on_gap, stop=stop, **rewind))
         recorder = self.pipeline.evidence_recorder(self.evidence, live=True) if self.evidence else None
         if recorder:
             chunks = recorder.tap(chunks)
@@ -164,6 +231,7 @@ class LiveWorker:
                              verdict.segment.start_s, verdict.segment.text)
                     continue
                 self._store(session, feed, stream, scan, verdict, recorder)
+                progress.segments += 1
             status, error = "done", None
         except PinocchioError as exc:
             status, error = "failed", str(exc)
@@ -190,15 +258,16 @@ class LiveWorker:
                            subject_id=stream.id, stream_id=stream.id)
         session.commit()
 
-    def _clock_offset(self, session: Session, stream: Stream, first: AudioChunk) -> float:
-        """Seconds to add to this connection's times to put them on the stream's clock."""
+    def _clock_offset(self, session: Session, stream: Stream, first: AudioChunk, behind_s: float = 0.0) -> float:
+        """Seconds to add to this connection's times to put them on the stream's clock; its first
+        chunk was live `behind_s` ago (a resumed feed replaying its playlist)."""
         now = utcnow()
         if stream.live_epoch is None:
-            stream.live_epoch = now - timedelta(seconds=first.start_s)
+            stream.live_epoch = now - timedelta(seconds=first.start_s + behind_s)
             session.add(stream)
             session.commit()
             return 0.0
-        return max(0.0, (now - aware(stream.live_epoch)).total_seconds() - first.start_s)
+        return max(0.0, (now - aware(stream.live_epoch)).total_seconds() - first.start_s - behind_s)
 
     def _store(self, session: Session, feed: Feed, stream: Stream, scan: Scan, verdict: Verdict, recorder) -> None:
         m = self.metrics

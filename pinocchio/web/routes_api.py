@@ -1,5 +1,5 @@
 """The HTTP API for the platform's backend (API key, JSON): viewers' reports and streamers'
-appeals come in here. The bodies are checked by pydantic, then by the library, which gives the
+appeals come in here, and the rooms the fleet follows are added and removed as they go live. The bodies are checked by pydantic, then by the library, which gives the
 one-line reasons (unknown stream, bad label, a time past the stream's end...)."""
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
+from pinocchio.core.errors import InputError, NotFound
+from pinocchio.core.urls import live_url_problem
 from pinocchio.moderation.appeals import file_appeal
 from pinocchio.moderation.reports import ReportRequest
+from pinocchio.store import fleet as fleet_store
 from pinocchio.web.deps import MAX_ID, SessionDep
 
 router = APIRouter(prefix="/api/v1")  # behind auth.ApiGate, as every /api/ route
@@ -86,3 +89,41 @@ def post_appeal(body: AppealIn, session: SessionDep) -> AppealOut:
     session.commit()
     info = asdict(appeal)
     return AppealOut(**{k: info[k] for k in AppealOut.model_fields})
+
+
+class FleetFeedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\s/]+$",
+                      description="How output, metrics and reports call the feed.")
+    url: str = Field(max_length=2000, description="rtmp://, http(s)://….flv or http(s)://….m3u8")
+    streamer: str | None = Field(default=None, max_length=200)
+    room: str | None = Field(default=None, max_length=200)
+
+
+@router.get("/fleet")
+def get_fleet(session: SessionDep) -> dict:
+    """The feeds the fleet follows, where each runs and how far behind live; its members."""
+    return {"feeds": [fleet_store.feed_json(f) for f in fleet_store.feeds(session)],
+            "members": [fleet_store.member_json(m) for m in fleet_store.members(session)]}
+
+
+@router.post("/fleet/feeds", status_code=201)
+def post_fleet_feed(body: FleetFeedIn, session: SessionDep, response: Response) -> dict:
+    """Follow a room (a running fleet joins it within seconds); sent again, it is answered 200."""
+    if problem := live_url_problem(body.url):
+        raise InputError(f"url: {problem}")
+    added = fleet_store.add_feeds(session, [fleet_store.WantedFeed(body.name, body.url, body.streamer, body.room)])
+    session.commit()
+    if not added:
+        response.status_code = 200
+    return fleet_store.feed_json(session.get(fleet_store.FleetFeed, body.name))
+
+
+@router.delete("/fleet/feeds/{name}", status_code=204)
+def delete_fleet_feed(name: str, session: SessionDep) -> Response:
+    """Stop following a room; its worker commits what it heard first."""
+    if not fleet_store.remove_feed(session, name):
+        raise NotFound(f"no feed named {name!r} is followed")
+    session.commit()
+    return Response(status_code=204)

@@ -4,7 +4,7 @@ over (never from an alembic.ini), against every table SQLModel knows."""
 from alembic import context
 from sqlmodel import SQLModel
 
-from pinocchio.store import projections, tables  # noqa: F401  (their tables join SQLModel.metadata)
+from pinocchio.store import fleet, projections, tables  # noqa: F401  (their tables join SQLModel.metadata)
 
 connection = context.config.attributes["connection"]
 # Batch mode: SQLite can alter a table only by copying it, which alembic does for it.

@@ -1,0 +1,79 @@
+"""A fleet worker: one Ray actor per node, holding that node's one whisper model and the live
+worker (live/worker.py) that decodes all the node's feeds together. The controller tells it which
+feeds to follow and asks what it is doing; each worker serves its own Prometheus metrics."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, replace
+
+from pinocchio.core.clock import utcnow
+from pinocchio.core.settings import Settings
+from pinocchio.fleet.records import FeedReport, WorkerStatus
+from pinocchio.listen.streaming import StreamOptions
+from pinocchio.store.fleet import WantedFeed
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    metrics_port: int = 0  # 0: any free port (two workers on one machine); the status names it
+    webhook: str | None = None  # reminders are POSTed here, signed with the settings' webhook secret
+
+
+class FleetWorker:
+    def __init__(self, name: str, settings: Settings, stream_options: StreamOptions,
+                 options: WorkerOptions = WorkerOptions()):
+        import ray
+
+        from pinocchio.listen.detect import DetectOptions
+        from pinocchio.listen.evidence import EvidenceStore
+        from pinocchio.listen.pipeline import PIPELINE_VERSION, Pipeline
+        from pinocchio.live.metrics import WorkerMetrics
+        from pinocchio.live.webhooks import WebhookSender
+        from pinocchio.live.worker import LiveWorker
+        from pinocchio.moderation.ledger import ModerationLedger
+        from pinocchio.store import open_store
+
+        self.name = name
+        self.incarnation = uuid.uuid4().hex
+        self.started_at = utcnow()
+        self.node = ray.get_runtime_context().get_node_id()
+        self.address = ray.util.get_node_ip_address()
+        # Decode with the threads this node has (as Ray counts its CPUs: `ray start --num-cpus`),
+        # not the driver's machine's.
+        cpus = next((n["Resources"].get("CPU") for n in ray.nodes() if n["NodeID"] == self.node), None)
+        if cpus:
+            settings = replace(settings, cpu_threads=max(1, int(cpus)))
+        self.metrics = WorkerMetrics()
+        server = self.metrics.serve(options.metrics_port, self.address)
+        self.metrics_url = f"http://{self.address}:{server.server_port}/metrics"
+        pipeline = Pipeline(settings, detect_options=DetectOptions(batch_size=1))  # judged as committed
+        engine = open_store(settings.db_url)
+        sender = WebhookSender(options.webhook, settings.webhook_secret or "", engine) if options.webhook else None
+        self.live = LiveWorker(pipeline, engine, [], ModerationLedger(PIPELINE_VERSION),
+                               on_reminder=(lambda reminder: sender.send(reminder.as_json())) if sender else None,
+                               evidence=EvidenceStore(settings.evidence_path()), metrics=self.metrics,
+                               stream_options=stream_options)
+        pipeline.transcriber  # the model loads before the first feed comes
+        self.live.prepare()  # and its capacity is measured: the controller places feeds by it
+
+    def status(self) -> WorkerStatus:
+        capacity = self.live.capacity.feeds if self.live.capacity else None
+        feeds = {name: FeedReport(lag_s=None if p.lag_s is None else round(p.lag_s, 2), segments=p.segments,
+                                  following=p.following, error=p.error)
+                 for name, p in self.live.progress().items()}
+        return WorkerStatus(name=self.name, node=self.node, address=self.address, pid=os.getpid(),
+                            incarnation=self.incarnation, started_at=self.started_at, capacity=capacity,
+                            metrics_url=self.metrics_url, feeds=feeds)
+
+    def follow(self, feed: WantedFeed, resume: bool = False) -> None:
+        from pinocchio.live.feeds import Feed
+
+        self.live.follow(Feed(name=feed.name, url=feed.url, streamer_id=feed.streamer_id, room=feed.room), resume)
+
+    def drop(self, name: str) -> None:
+        self.live.unfollow(name)
+
+    def drain(self) -> None:
+        self.live.drain()
