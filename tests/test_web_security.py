@@ -74,6 +74,10 @@ def test_every_console_action_refuses_a_stranger_with_401(client, world):
 
 def test_every_api_route_needs_a_known_key_even_for_a_bad_body(client):
     for method, path in routes(client, api=True):
+        for stranger in ({}, {"Authorization": "Bearer wrong"}, {"X-API-Key": API_KEY[:-1]}):
+            assert client.request(method, path, headers=stranger).status_code == 401, (method, path)
+        if method != "POST":
+            continue
         assert client.post(path, json={}).status_code == 401
         assert client.post(path, content=b"{not json").status_code == 401  # no 422: strangers learn nothing
         assert client.post(path, json={}, headers={"Authorization": "Bearer wrong"}).status_code == 401
