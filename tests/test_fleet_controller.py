@@ -11,12 +11,12 @@ import pytest
 from sqlmodel import Session
 
 from pinocchio.core.clock import utcnow
+from pinocchio.core.records import Feed
 from pinocchio.fleet.controller import Controller, ControllerOptions
 from pinocchio.fleet.placement import over_capacity, place
 from pinocchio.fleet.records import FeedReport, WorkerStatus
 from pinocchio.store import fleet as fleet_store
 from pinocchio.store import open_store
-from pinocchio.store.fleet import WantedFeed
 
 OPTIONS = ControllerOptions(dead_after_s=3.0, retry_after_s=10.0)
 
@@ -79,7 +79,7 @@ class Clock:
 def fleet(db_url):
     engine = open_store(db_url)
     with Session(engine) as session:
-        fleet_store.add_feeds(session, [WantedFeed(f"room{i}", f"rtmp://127.0.0.1/live/room{i}") for i in range(4)])
+        fleet_store.add_feeds(session, [Feed(f"room{i}", f"rtmp://127.0.0.1/live/room{i}") for i in range(4)])
         session.commit()
     return engine
 
@@ -170,7 +170,7 @@ def test_new_feeds_wait_for_workers_still_starting_but_a_lost_one_moves_at_once(
     assert all(workers == ["b"] for workers in followers(links).values()) and len(followers(links)) == 4
     clock.now += OPTIONS.start_grace_s  # one that never comes up holds nobody back for long
     with Session(fleet) as session:
-        fleet_store.add_feeds(session, [WantedFeed("room9", "rtmp://127.0.0.1/live/room9")])
+        fleet_store.add_feeds(session, [Feed("room9", "rtmp://127.0.0.1/live/room9")])
         session.commit()
     controller.step()
     assert followers(links)["room9"] == ["b"]
@@ -182,7 +182,7 @@ def test_a_removed_feed_is_dropped_and_an_added_one_followed(fleet):
     controller.step()
     with Session(fleet) as session:
         assert fleet_store.remove_feed(session, "room1")
-        fleet_store.add_feeds(session, [WantedFeed("room9", "rtmp://127.0.0.1/live/room9")])
+        fleet_store.add_feeds(session, [Feed("room9", "rtmp://127.0.0.1/live/room9")])
         session.commit()
     controller.step()
     assert sorted(followers(links)) == ["room0", "room2", "room3", "room9"]
@@ -236,7 +236,7 @@ def test_a_feed_that_ended_is_joined_again_after_a_while(fleet):
 def test_drain_stops_every_worker_and_the_store_says_nobody_follows():
     engine = open_store("sqlite:///:memory:")
     with Session(engine) as session:
-        fleet_store.add_feeds(session, [WantedFeed("room0", "rtmp://127.0.0.1/live/room0")])
+        fleet_store.add_feeds(session, [Feed("room0", "rtmp://127.0.0.1/live/room0")])
         session.commit()
     links = ScriptedLinks(ScriptedWorker("a", 2))
     controller = Controller(engine, links, OPTIONS, clock=Clock())
@@ -258,5 +258,5 @@ def test_a_feed_name_already_followed_from_another_url_is_refused(fleet):
 
     with Session(fleet) as session:
         with pytest.raises(Conflict, match="'room1' is already followed from rtmp://127.0.0.1/live/room1"):
-            fleet_store.add_feeds(session, [WantedFeed("room1", "rtmp://127.0.0.1/live/other")])
-        assert fleet_store.add_feeds(session, [WantedFeed("room1", "rtmp://127.0.0.1/live/room1")]) == []
+            fleet_store.add_feeds(session, [Feed("room1", "rtmp://127.0.0.1/live/other")])
+        assert fleet_store.add_feeds(session, [Feed("room1", "rtmp://127.0.0.1/live/room1")]) == []

@@ -31,12 +31,6 @@ fleet_app = typer.Typer(help="Follow feeds on many machines (Ray): run the fleet
                         no_args_is_help=True)
 
 
-def _wanted(feeds):
-    from pinocchio.store.fleet import WantedFeed
-
-    return [WantedFeed(f.name, f.url, f.streamer_id, f.room) for f in feeds]
-
-
 @fleet_app.command("run")
 def fleet_run(
     streams: Annotated[Optional[Path], typer.Option("--streams", help="YAML file of the feeds to follow (added to those the store holds).")] = None,
@@ -71,7 +65,7 @@ def fleet_run(
         engine = open_store(s.db_url)
         with Session(engine) as session:
             if streams:
-                fleet_store.add_feeds(session, _wanted(load_streams(streams)), replace=True)
+                fleet_store.add_feeds(session, load_streams(streams), replace=True)
             session.commit()
             if not fleet_store.wanted(session):
                 raise ConfigError("no feeds to follow: give --streams FILE or `pinocchio fleet add` some")
@@ -108,7 +102,7 @@ def fleet_add(
         else:
             raise ConfigError("give NAME URL, or --streams FILE")
         with Session(open_store(settings(db_url=db).db_url)) as session:
-            added = fleet_store.add_feeds(session, _wanted(feeds))
+            added = fleet_store.add_feeds(session, feeds)
             session.commit()
     typer.echo(f"added {len(added)} feed(s)" + (f": {', '.join(added)}" if added else " (all were there)"))
 

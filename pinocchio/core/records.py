@@ -133,3 +133,14 @@ class StoredVerdict:
     stream_id: int
     scan_id: int
     verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A live feed to follow: what output, metrics and reports call it, its URL, and whose room it
+    is (a streams file, the command line, or the fleet's store names them)."""
+
+    name: str
+    url: str
+    streamer_id: str | None = None
+    room: str | None = None

@@ -24,10 +24,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from pinocchio.core.clock import utcnow
+from pinocchio.core.records import Feed
 from pinocchio.fleet.placement import over_capacity, place
 from pinocchio.fleet.records import WorkerStatus
 from pinocchio.store import fleet as fleet_store
-from pinocchio.store.fleet import FeedSeen, FleetMember, WantedFeed
+from pinocchio.store.fleet import FeedSeen, FleetMember
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class Links(Protocol):
         """Those that answered in time; None for one whose process is known to have died."""
         ...
 
-    def follow(self, worker: str, feed: WantedFeed, resume: bool = False) -> None:
+    def follow(self, worker: str, feed: Feed, resume: bool = False) -> None:
         ...
 
     def drop(self, worker: str, feed: str) -> None:
@@ -144,7 +145,7 @@ class Controller:
             self._orphans.add(name)
             self.links.drop(worker, name)  # should it come back, it must not follow them too
 
-    def _settle_who_follows_what(self, alive: dict[str, WorkerStatus], wanted: dict[str, WantedFeed]) -> None:
+    def _settle_who_follows_what(self, alive: dict[str, WorkerStatus], wanted: dict[str, Feed]) -> None:
         """A feed a worker follows but should not (removed, or placed elsewhere) is dropped there;
         one the controller had not placed (it restarted) is adopted where it runs."""
         for worker, status in sorted(alive.items()):
@@ -156,7 +157,7 @@ class Controller:
                     self.placed[name] = worker
                     self._ever_placed.add(name)
 
-    def _follow_up(self, alive: dict[str, WorkerStatus], wanted: dict[str, WantedFeed], now: float) -> None:
+    def _follow_up(self, alive: dict[str, WorkerStatus], wanted: dict[str, Feed], now: float) -> None:
         for name, worker in sorted(self.placed.items()):
             if name not in wanted:
                 log.info("feed %s removed; %s stops following it", name, worker)
@@ -177,7 +178,7 @@ class Controller:
             else:
                 self._ended_at.pop(name, None)
 
-    def _place_waiting(self, alive: dict[str, WorkerStatus], wanted: dict[str, WantedFeed], starting: bool) -> None:
+    def _place_waiting(self, alive: dict[str, WorkerStatus], wanted: dict[str, Feed], starting: bool) -> None:
         capacity = {w: s.capacity for w, s in alive.items() if s.capacity is not None}
         # A worker that just restarted may be crash-looping: its feeds go elsewhere if they can.
         capacity = {w: c for w, c in capacity.items() if w not in self._just_lost} or capacity
@@ -199,7 +200,7 @@ class Controller:
         self._over = over
 
     def _record(self, session: Session, known: dict, alive: dict[str, WorkerStatus],
-                wanted: dict[str, WantedFeed]) -> None:
+                wanted: dict[str, Feed]) -> None:
         seen = []
         for name in wanted:
             worker = self.placed.get(name)
@@ -289,7 +290,7 @@ class RayLinks:
                 pass
         return answers
 
-    def follow(self, worker: str, feed: WantedFeed, resume: bool = False) -> None:
+    def follow(self, worker: str, feed: Feed, resume: bool = False) -> None:
         handle = self._handle(worker)
         if handle is not None:
             handle.follow.remote(feed, resume)

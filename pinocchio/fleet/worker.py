@@ -9,10 +9,10 @@ import uuid
 from dataclasses import dataclass, replace
 
 from pinocchio.core.clock import utcnow
+from pinocchio.core.records import Feed
 from pinocchio.core.settings import Settings
 from pinocchio.fleet.records import FeedReport, WorkerStatus
 from pinocchio.listen.streaming import StreamOptions
-from pinocchio.store.fleet import WantedFeed
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,8 @@ class FleetWorker:
                             incarnation=self.incarnation, started_at=self.started_at, capacity=capacity,
                             metrics_url=self.metrics_url, feeds=feeds)
 
-    def follow(self, feed: WantedFeed, resume: bool = False) -> None:
-        from pinocchio.live.feeds import Feed
-
-        self.live.follow(Feed(name=feed.name, url=feed.url, streamer_id=feed.streamer_id, room=feed.room), resume)
+    def follow(self, feed: Feed, resume: bool = False) -> None:
+        self.live.follow(feed, resume)
 
     def drop(self, name: str) -> None:
         self.live.unfollow(name)

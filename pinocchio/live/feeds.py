@@ -13,25 +13,17 @@ A streams file (YAML):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import yaml
 
 from pinocchio.core.errors import ConfigError
+from pinocchio.core.records import Feed
 from pinocchio.core.urls import live_url_problem
 from pinocchio.core.yaml_file import YamlFileError, key_nodes, line_of, read_yaml
 
 ENTRY_KEYS = {"name", "url", "streamer", "room"}
-
-
-@dataclass(frozen=True)
-class Feed:
-    name: str
-    url: str
-    streamer_id: str | None = None
-    room: str | None = None
 
 
 def feed_for(url: str) -> Feed:

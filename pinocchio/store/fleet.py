@@ -14,6 +14,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from pinocchio.core.clock import utcnow
 from pinocchio.core.errors import Conflict
+from pinocchio.core.records import Feed
 
 FEED_STATES = ("waiting", "following", "ended")  # ended: the feed stopped (its error says why); retried
 WORKER_STATES = ("starting", "alive", "unanswered", "gone")
@@ -57,20 +58,12 @@ class FleetMember(SQLModel, table=True):
     seen_at: datetime = Field(default_factory=utcnow)
 
 
-@dataclass(frozen=True)
-class WantedFeed:
-    name: str
-    url: str
-    streamer_id: str | None = None
-    room: str | None = None
-
-
-def wanted(session: Session) -> list[WantedFeed]:
-    return [WantedFeed(f.name, f.url, f.streamer_id, f.room)
+def wanted(session: Session) -> list[Feed]:
+    return [Feed(f.name, f.url, f.streamer_id, f.room)
             for f in session.exec(select(FleetFeed).order_by(FleetFeed.name))]
 
 
-def add_feeds(session: Session, feeds: Iterable[WantedFeed], replace: bool = False) -> list[str]:
+def add_feeds(session: Session, feeds: Iterable[Feed], replace: bool = False) -> list[str]:
     """Add feeds to follow; the names added. A name already there with another URL is refused
     unless `replace` (a streams file given again at start is the operator's word)."""
     added = []

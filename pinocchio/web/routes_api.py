@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from pinocchio.core.errors import InputError, NotFound
+from pinocchio.core.records import Feed
 from pinocchio.core.urls import live_url_problem
 from pinocchio.moderation.appeals import file_appeal
 from pinocchio.moderation.reports import ReportRequest
@@ -113,7 +114,7 @@ def post_fleet_feed(body: FleetFeedIn, session: SessionDep, response: Response) 
     """Follow a room (a running fleet joins it within seconds); sent again, it is answered 200."""
     if problem := live_url_problem(body.url):
         raise InputError(f"url: {problem}")
-    added = fleet_store.add_feeds(session, [fleet_store.WantedFeed(body.name, body.url, body.streamer, body.room)])
+    added = fleet_store.add_feeds(session, [Feed(body.name, body.url, body.streamer, body.room)])
     session.commit()
     if not added:
         response.status_code = 200
