@@ -144,3 +144,13 @@ class Feed:
     url: str
     streamer_id: str | None = None
     room: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedReport:
+    """How a followed feed is doing, as a live worker reports it (the fleet's status)."""
+
+    lag_s: float | None  # behind live; None until its first audio
+    segments: int  # stored by this worker
+    following: bool  # False once it ended or failed
+    error: str | None = None

@@ -235,8 +235,8 @@ class Controller:
         self.links.drain(wait_s)
         self.placed.clear()
         with Session(self.engine) as session:
-            fleet_store.record_feeds(session, [FeedSeen(name=name, worker=None, state="waiting")
-                                               for name in (f.name for f in fleet_store.wanted(session))])
+            fleet_store.record_feeds(session, [FeedSeen(name=feed.name, worker=None, state="waiting")
+                                               for feed in fleet_store.wanted(session)])
             fleet_store.record_member(session, self._me("gone"))
             session.commit()
 

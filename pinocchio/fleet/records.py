@@ -6,13 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-
-@dataclass(frozen=True)
-class FeedReport:
-    lag_s: float | None
-    segments: int
-    following: bool  # False once the feed ended or failed
-    error: str | None = None
+from pinocchio.core.records import FeedReport
 
 
 @dataclass(frozen=True)

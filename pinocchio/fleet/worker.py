@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pinocchio.core.clock import utcnow
 from pinocchio.core.records import Feed
 from pinocchio.core.settings import Settings
-from pinocchio.fleet.records import FeedReport, WorkerStatus
+from pinocchio.fleet.records import WorkerStatus
 from pinocchio.listen.streaming import StreamOptions
 
 
@@ -60,12 +60,9 @@ class FleetWorker:
 
     def status(self) -> WorkerStatus:
         capacity = self.live.capacity.feeds if self.live.capacity else None
-        feeds = {name: FeedReport(lag_s=None if p.lag_s is None else round(p.lag_s, 2), segments=p.segments,
-                                  following=p.following, error=p.error)
-                 for name, p in self.live.progress().items()}
         return WorkerStatus(name=self.name, node=self.node, address=self.address, pid=os.getpid(),
                             incarnation=self.incarnation, started_at=self.started_at, capacity=capacity,
-                            metrics_url=self.metrics_url, feeds=feeds)
+                            metrics_url=self.metrics_url, feeds=self.live.progress())
 
     def follow(self, feed: Feed, resume: bool = False) -> None:
         self.live.follow(feed, resume)

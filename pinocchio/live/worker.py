@@ -25,7 +25,7 @@ from pinocchio.core.clock import aware, utcnow
 from pinocchio.core.errors import PinocchioError
 from pinocchio.core.events import FeedGap, FeedLag, Remind
 from pinocchio.core.ledger import Ledger
-from pinocchio.core.records import AudioChunk, Verdict
+from pinocchio.core.records import AudioChunk, FeedReport, Verdict
 from pinocchio.listen.audio import Outage, ReconnectPolicy, live_chunks
 from pinocchio.listen.evidence import EvidenceStore
 from pinocchio.listen.pipeline import PIPELINE_VERSION, Pipeline, store_verdict
@@ -45,21 +45,15 @@ ChunkSource = Callable[..., Iterator[AudioChunk]]
 
 
 @dataclass
-class FeedProgress:
-    """How one followed feed is doing, as `progress()` reports it (the fleet's status)."""
-
-    lag_s: float | None = None  # behind live; None until its first audio
-    segments: int = 0
-    following: bool = True  # False once it ended or failed
-    error: str | None = None
-
-
-@dataclass
 class _Followed:
+    """A feed's thread and what it has done so far (its thread writes them, `progress()` reads)."""
+
     feed: Feed
-    thread: threading.Thread
     stop: threading.Event
-    progress: FeedProgress
+    thread: threading.Thread | None = None
+    lag_s: float | None = None
+    segments: int = 0
+    error: str | None = None
 
 
 class LiveWorker:
@@ -117,17 +111,17 @@ class LiveWorker:
     def follow(self, feed: Feed, resume: bool = False) -> None:
         """Start following a feed (the fleet adds feeds while the worker runs); one already
         followed is left as it is. `resume`: the feed was followed by a worker that died; an HLS
-        feed is then joined from the oldest audio its playlist holds (listen/audio.py), on the
-        stream's clock, and the replay guard drops what had been stored."""
+        feed is then joined about REWIND_S back in its playlist (listen/audio.py), on the stream's
+        clock, and the replay guard drops what had been stored."""
         with self._followed_lock:
             if feed.name in self._followed and self._followed[feed.name].thread.is_alive():
                 return
             self.errors.pop(feed.name, None)
-            stop, progress = threading.Event(), FeedProgress()
-            thread = threading.Thread(target=self._follow, args=(feed, stop, progress, resume),
-                                      name=f"feed-{feed.name}", daemon=True)
-            self._followed[feed.name] = _Followed(feed, thread, stop, progress)
-        thread.start()
+            followed = _Followed(feed, threading.Event())
+            followed.thread = threading.Thread(target=self._follow, args=(followed, resume), name=f"feed-{feed.name}",
+                                               daemon=True)
+            self._followed[feed.name] = followed
+        followed.thread.start()
 
     def unfollow(self, name: str) -> None:
         """Stop following a feed; its utterance in progress is committed and stored first."""
@@ -147,11 +141,12 @@ class LiveWorker:
         for followed in list(self._followed.values()):
             followed.thread.join(timeout=self.policy.read_timeout_s + 60)
 
-    def progress(self) -> dict[str, FeedProgress]:
+    def progress(self) -> dict[str, FeedReport]:
         """Each feed followed (or that ended) and how it is doing."""
         with self._followed_lock:
-            return {name: FeedProgress(f.progress.lag_s, f.progress.segments, f.thread.is_alive(),
-                                       f.progress.error) for name, f in self._followed.items()}
+            return {name: FeedReport(lag_s=None if f.lag_s is None else round(f.lag_s, 2), segments=f.segments,
+                                     following=f.thread.is_alive(), error=f.error)
+                    for name, f in self._followed.items()}
 
     def _expect_capacity(self) -> None:
         """Say, before joining the feeds, how many this process should hold (live/capacity.py)."""
@@ -167,18 +162,18 @@ class LiveWorker:
         else:
             log.info("following %d feed(s), %s", len(self.feeds), self.capacity.describe())
 
-    def _follow(self, feed: Feed, stop: threading.Event, progress: FeedProgress, resume: bool = False) -> None:
+    def _follow(self, followed: _Followed, resume: bool) -> None:
+        feed = followed.feed
         try:
             with Session(self.engine) as session:
-                self._follow_in(session, feed, stop, progress, resume)
+                self._follow_in(session, followed, resume)
         except Exception as exc:  # one feed's failure must not take the others down
             self.errors[feed.name] = f"{feed.name}: {exc}"
             log.exception("%s: worker failed", feed.name)
-        progress.error = self.errors.get(feed.name)
+        followed.error = self.errors.get(feed.name)
 
-    def _follow_in(self, session: Session, feed: Feed, stop: threading.Event, progress: FeedProgress,
-                   resume: bool) -> None:
-        m = self.metrics
+    def _follow_in(self, session: Session, followed: _Followed, resume: bool) -> None:
+        feed, m = followed.feed, self.metrics
         stream = scans.live_stream_for(session, source=feed.url)
         stream.name, stream.streamer_id, stream.room = feed.name, feed.streamer_id, feed.room
         session.add(stream)
@@ -212,14 +207,14 @@ class LiveWorker:
                 now = time.monotonic()
                 lag = max(0.0, now - clock["wall_base"] - chunk.end_s)
                 m.lag.labels(feed.name).set(lag)
-                progress.lag_s = lag
+                followed.lag_s = lag
                 reading = lag_watch.observe(now, lag)
                 if reading is not None:
                     self._lag_changed(session, feed, stream, scan, chunk.end_s + clock["offset_s"], reading)
                 yield AudioChunk(start_s=chunk.start_s + clock["offset_s"], samples=chunk.samples)
 
         rewind = {"rewind": lambda behind_s: clock.update(behind_s=behind_s)} if resume else {}
-        chunks = on_stream_clock(self.chunk_source(feed.url, policy=self.policy, on_gap=on_gap, stop=stop, **rewind))
+        chunks = on_stream_clock(self.chunk_source(feed.url, policy=self.policy, on_gap=on_gap, stop=followed.stop, **rewind))
         recorder = self.pipeline.evidence_recorder(self.evidence, live=True) if self.evidence else None
         if recorder:
             chunks = recorder.tap(chunks)
@@ -231,7 +226,7 @@ class LiveWorker:
                              verdict.segment.start_s, verdict.segment.text)
                     continue
                 self._store(session, feed, stream, scan, verdict, recorder)
-                progress.segments += 1
+                followed.segments += 1
             status, error = "done", None
         except PinocchioError as exc:
             status, error = "failed", str(exc)
