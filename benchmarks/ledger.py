@@ -1,15 +1,21 @@
 """The store under many writers: segments stored per second, with their events chained onto the
-moderation log, by 1 to 64 concurrent writers, each following its own stream, measured in one run.
+moderation log, by 1 to 64 concurrent writer processes, measured in one run, both ways a process
+can store them.
 
-    .venv/bin/python benchmarks/ledger.py [--writers 1,8,32,64] [--seconds 8] [--no-sqlite]
+    .venv/bin/python benchmarks/ledger.py [--writers 1,8,32,64] [--feeds 8] [--seconds 8] [--no-sqlite]
 
 A private PostgreSQL cluster on loopback, durable (fsync on, as a production server runs), a fresh
-database for each writer count. Each writer is a process (as a fleet's workers are) with its own
-stream and scan that stores one flagged verdict per transaction the way a live feed does
-(`store_verdict`: the segment, its finding, the ledger's `flag` event chained onto the log,
-commit), as fast as it can, for `--seconds`. Printed per count: segments and events per second
-against one writer, commit latency p50/p95, and `audit verify` over the whole log afterwards (it
-must hold). The same on a SQLite file (one writer at a time by design) as the embedded baseline.
+database for each run. Each writer is a process (as a fleet's workers are) storing flagged
+verdicts (the segment, its finding, the ledger's `flag` event chained onto the log) as fast as it
+can, for `--seconds`:
+- "one per transaction" (the baseline, the live path before the writer): one stream, each verdict
+  stored and committed on its own (`store_verdict`, commit);
+- "the live writer": `--feeds` streams, each in its own thread handing its verdicts to the
+  process's one `VerdictWriter` and waiting for each to be committed, as a live worker's feeds do;
+  the writer stores whatever waits in one transaction.
+Printed per count: segments and events per second, the writer's against the baseline's, commit
+latency p50/p95 (as a feed waits for it), verdicts per transaction, and `audit verify` over the
+whole log afterwards (it must hold). The same on a SQLite file as the embedded case.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -26,40 +33,70 @@ sys.path.insert(0, str(ROOT / "tests"))  # the PostgreSQL launcher and the verdi
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def write(url: str, k: int, ready, stop, out) -> None:
-    """One writer, in its own process (as a fleet's workers are): its own stream and scan, then
-    one flagged verdict per transaction until `stop`."""
+def write(url: str, k: int, feeds: int, ready, stop, out) -> None:
+    """One writer process: `feeds` 0 stores one stream's verdicts one per transaction; more
+    follows that many streams through one `VerdictWriter`."""
     from moderation_world import PIPELINE, verdict
     from sqlmodel import Session
 
     from pinocchio.listen.pipeline import store_verdict
+    from pinocchio.live.writer import VerdictWriter
     from pinocchio.store import scans
     from pinocchio.store.engine import connect
 
-    engine = connect(url, pool_size=1, max_overflow=0)
+    engine = connect(url, pool_size=2, max_overflow=0)  # this thread's, and the writer's
     latencies, errors = [], []
     with Session(engine) as session:
-        stream = scans.stream_for(session, source=f"room{k}", content_sha256=f"{k:064x}", duration_s=None)
-        scan = scans.start_scan(session, stream=stream, pipeline_version="bench", provenance={})
+        streams = []
+        for n in range(max(1, feeds)):
+            stream = scans.stream_for(session, source=f"room{k}-{n}", content_sha256=f"{k:032x}{n:032x}",
+                                      duration_s=None)
+            scan = scans.start_scan(session, stream=stream, pipeline_version="bench", provenance={})
+            streams.append(scan)
         session.commit()
-        ready.wait()
-        t = 0.0
-        while not stop.is_set():
-            started = time.perf_counter()
-            try:
-                store_verdict(session, scan, verdict(t, t + 2.0, "review", "medical_claim"), PIPELINE)
-                session.commit()
-            except Exception as exc:  # counted and shown, the writer goes on
-                session.rollback()
-                errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
-                continue
-            latencies.append(time.perf_counter() - started)
-            t += 2.0
+        scan_ofs = [scans.ScanOf(id=scan.id, stream_id=scan.stream_id) for scan in streams]
+        ready.wait(timeout=120)  # a writer that could not start breaks the barrier for all
+        if not feeds:
+            t = 0.0
+            while not stop.is_set():
+                started = time.perf_counter()
+                try:
+                    store_verdict(session, streams[0], verdict(t, t + 2.0, "review", "medical_claim"), PIPELINE)
+                    session.commit()
+                except Exception as exc:  # counted and shown, the writer goes on
+                    session.rollback()
+                    errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+                    continue
+                latencies.append(time.perf_counter() - started)
+                t += 2.0
+    batches = (0, 0)
+    if feeds:
+        writer = VerdictWriter(engine, PIPELINE)
+
+        def feed(scan_of) -> None:
+            t = 0.0
+            while not stop.is_set():
+                started = time.perf_counter()
+                try:
+                    writer.store(scan_of, verdict(t, t + 2.0, "review", "medical_claim")).result()
+                except Exception as exc:
+                    errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+                    continue
+                latencies.append(time.perf_counter() - started)
+                t += 2.0
+
+        threads = [threading.Thread(target=feed, args=(scan_of,)) for scan_of in scan_ofs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        writer.close()
+        batches = (writer.batches, writer.verdicts)
     engine.dispose()
-    out.put((latencies, errors))
+    out.put((latencies, errors, batches))
 
 
-def run(url: str, writers: int, seconds: float) -> dict:
+def run(url: str, writers: int, feeds: int, seconds: float) -> dict:
     import multiprocessing
 
     from sqlmodel import Session, func, select
@@ -71,10 +108,10 @@ def run(url: str, writers: int, seconds: float) -> dict:
     open_store(url).dispose()  # the schema, made as any process makes it
     context = multiprocessing.get_context("fork")  # the children start with the imports done
     ready, stop, out = context.Barrier(writers + 1), context.Event(), context.Queue()
-    processes = [context.Process(target=write, args=(url, k, ready, stop, out)) for k in range(writers)]
+    processes = [context.Process(target=write, args=(url, k, feeds, ready, stop, out)) for k in range(writers)]
     for process in processes:
         process.start()
-    ready.wait()
+    ready.wait(timeout=120)
     started = time.perf_counter()
     time.sleep(seconds)
     stop.set()
@@ -82,8 +119,9 @@ def run(url: str, writers: int, seconds: float) -> dict:
     elapsed = time.perf_counter() - started
     for process in processes:
         process.join()
-    latencies = sorted(x for per, _ in results for x in per)
-    errors = [e for _, per in results for e in per]
+    latencies = sorted(x for per, _, _ in results for x in per)
+    errors = [e for _, per, _ in results for e in per]
+    batches, verdicts = sum(b for _, _, (b, _) in results), sum(v for _, _, (_, v) in results)
     engine = open_store(url)
     with Session(engine) as session:
         segments = session.exec(select(func.count()).select_from(SegmentRow)).one()
@@ -95,7 +133,8 @@ def run(url: str, writers: int, seconds: float) -> dict:
     return {"writers": writers, "segments": segments, "events": events, "seconds": elapsed,
             "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
             "p95_ms": 1000 * latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan"),
-            "errors": errors, "chain_ok": report.ok, "verify_s": verify_s}
+            "errors": errors, "chain_ok": report.ok, "verify_s": verify_s,
+            "per_batch": verdicts / batches if batches else 1.0}
 
 
 def main() -> None:
@@ -104,6 +143,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--writers", default="1,8,32,64")
+    parser.add_argument("--feeds", type=int, default=8, help="streams per writer process on the live writer")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
@@ -120,17 +160,20 @@ def main() -> None:
             names = iter(range(1000))
             targets.append(("sqlite", lambda: f"sqlite:///{scratch / f'l{next(names)}.db'}"))
         for name, new_url in targets:
-            base = None
             for writers in counts:
-                r = run(new_url(), writers, args.seconds)
-                rate = r["segments"] / r["seconds"]
-                base = base or rate
-                print(f"{name:10s} {writers:3d} writer(s): {rate:7.0f} segments/s ({r['events'] / r['seconds']:.0f} "
-                      f"events/s, {rate / base:.2f}x one writer), commit p50 {r['p50_ms']:.1f} ms, p95 "
-                      f"{r['p95_ms']:.1f} ms, {len(r['errors'])} errors, chain {'verified' if r['chain_ok'] else 'BROKEN'}"
-                      f" ({r['events']} events in {r['verify_s']:.1f} s)", flush=True)
-                if r["errors"]:
-                    print("   first errors:", sorted(set(r["errors"]))[:3], flush=True)
+                base = None
+                for way, feeds in (("one per transaction", 0), ("the live writer", args.feeds)):
+                    r = run(new_url(), writers, feeds, args.seconds)
+                    rate = r["segments"] / r["seconds"]
+                    base = base or rate
+                    print(f"{name:10s} {writers:3d} writer(s), {way:19s}: {rate:7.0f} segments/s "
+                          f"({r['events'] / r['seconds']:.0f} events/s, {rate / base:.2f}x the baseline), "
+                          f"{r['per_batch']:.1f} per transaction, commit p50 {r['p50_ms']:.1f} ms, p95 "
+                          f"{r['p95_ms']:.1f} ms, {len(r['errors'])} errors, chain "
+                          f"{'verified' if r['chain_ok'] else 'BROKEN'} ({r['events']} events in {r['verify_s']:.1f} s)",
+                          flush=True)
+                    if r["errors"]:
+                        print("   first errors:", sorted(set(r["errors"]))[:3], flush=True)
     finally:
         server.stop()
 

@@ -34,7 +34,7 @@ def verdict(start_s: float, end_s: float, action: str = "pass", label: str | Non
 
 def store_verdicts(session: Session, scan: Scan, verdicts) -> list[SegmentRow]:
     """As the pipeline does: each verdict stored and handed to the ledger."""
-    return [store_verdict(session, scan, v, PIPELINE) for v in verdicts]
+    return [session.get(SegmentRow, store_verdict(session, scan, v, PIPELINE)) for v in verdicts]
 
 
 def recording(session: Session, *, name: str = "room1", streamer_id: str | None = "streamer-1",

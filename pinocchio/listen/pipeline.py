@@ -5,7 +5,7 @@ moderation ledger (`core.ledger.Ledger`) through one call."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from pinocchio.listen.packing import PackOptions
 from pinocchio.listen.segment import Segmenter, SegmentOptions, Tokenizer
 from pinocchio.listen.streaming import StreamOptions
 from pinocchio.store import scans
-from pinocchio.store.tables import Scan, SegmentRow
+from pinocchio.store.tables import Scan
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +57,25 @@ class ScanOutcome:
     error: str | None = None
 
 
+def store_verdicts(session: Session, stored: Sequence[tuple[Scan | scans.ScanOf, Verdict]], ledger: Ledger) -> list[int]:
+    """Store verdicts (batch and live alike; a live worker's batch spans its feeds): the segments
+    and their findings, then hand them to the ledger, which flags them and attaches the reports
+    waiting for them. The segments' ids, in order."""
+    ids = scans.add_segments(session, stored)
+    ledger.verdicts_stored(session, [StoredVerdict(segment_id=segment_id, stream_id=scan.stream_id, scan_id=scan.id,
+                                                   verdict=verdict) for segment_id, (scan, verdict) in zip(ids, stored)])
+    return ids
+
+
 def store_verdict(session: Session, scan: Scan, verdict: Verdict, ledger: Ledger,
-                  recorder: EvidenceRecorder | None = None, commit_clips: bool = False) -> SegmentRow:
-    """Store one verdict (batch and live alike): the segment and its findings, then hand it to the
-    ledger (which flags it and attaches the reports waiting for it), and ask for its evidence clip
-    if it is flagged; the clip is recorded as an `evidence` event when it is cut."""
-    row = scans.add_segment(session, scan=scan, verdict=verdict)
-    ledger.verdict_stored(session, StoredVerdict(segment_id=row.id, stream_id=scan.stream_id, scan_id=scan.id,
-                                                 verdict=verdict))
+                  recorder: EvidenceRecorder | None = None) -> int:
+    """Store one verdict (a recording's, as it is judged) and ask for its evidence clip if it is
+    flagged; the clip is recorded as an `evidence` event, in this session, when it is cut."""
+    segment_id, = store_verdicts(session, [(scan, verdict)], ledger)
     if recorder and verdict.flagged:
-        def link(clip: str, segment_id: int = row.id, stream_id: int = scan.stream_id) -> None:
-            ledger.record(session, Evidence(clip=clip), subject_id=segment_id, stream_id=stream_id)
-            if commit_clips:
-                session.commit()
-        recorder.request(verdict.segment.start_s, verdict.segment.end_s, link)
-    return row
+        recorder.request(verdict.segment.start_s, verdict.segment.end_s, lambda clip: ledger.record(
+            session, Evidence(clip=clip), subject_id=segment_id, stream_id=scan.stream_id))
+    return segment_id
 
 
 def load_classifier(settings: Settings) -> ClaimClassifier | None:

@@ -23,12 +23,12 @@ from sqlmodel import Session
 
 from pinocchio.core.clock import aware, utcnow
 from pinocchio.core.errors import PinocchioError
-from pinocchio.core.events import FeedGap, FeedLag, Remind
+from pinocchio.core.events import Evidence, FeedGap, FeedLag, Remind
 from pinocchio.core.ledger import Ledger
 from pinocchio.core.records import AudioChunk, FeedReport, Verdict
-from pinocchio.listen.audio import Outage, ReconnectPolicy, live_chunks
+from pinocchio.listen.audio import REWIND_S, Outage, ReconnectPolicy, live_chunks
 from pinocchio.listen.evidence import EvidenceStore
-from pinocchio.listen.pipeline import PIPELINE_VERSION, Pipeline, store_verdict
+from pinocchio.listen.pipeline import PIPELINE_VERSION, Pipeline
 from pinocchio.listen.streaming import StreamOptions
 from pinocchio.live.capacity import CapacityEstimate, estimate_capacity
 from pinocchio.live.feeds import Feed
@@ -36,6 +36,7 @@ from pinocchio.live.lag import LagChange, LagOptions, LagWatch
 from pinocchio.live.metrics import WorkerMetrics
 from pinocchio.live.reminders import Reminders, load_templates
 from pinocchio.live.replay import ReplayGuard
+from pinocchio.live.writer import VerdictWriter
 from pinocchio.store import scans
 from pinocchio.store.tables import Scan, Stream
 
@@ -88,6 +89,7 @@ class LiveWorker:
         self._print_lock = threading.Lock()
         self._followed: dict[str, _Followed] = {}
         self._followed_lock = threading.Lock()
+        self.writer = VerdictWriter(engine, ledger)
 
     def run(self, duration_s: float | None = None) -> None:
         """Follow every feed until `duration_s` passes, stop is set, or every feed has ended.
@@ -108,30 +110,41 @@ class LiveWorker:
         if self.measure_capacity:
             self._expect_capacity()
 
-    def follow(self, feed: Feed, resume: bool = False) -> None:
+    def follow(self, feed: Feed, resume: bool = False, behind_s: float = 0.0) -> None:
         """Start following a feed (the fleet adds feeds while the worker runs); one already
         followed is left as it is. `resume`: the feed was followed by a worker that died; an HLS
-        feed is then joined about REWIND_S back in its playlist (listen/audio.py), on the stream's
-        clock, and the replay guard drops what had been stored."""
+        feed is then joined about REWIND_S back in its playlist (listen/audio.py), and `behind_s`
+        more (how far behind live the dead worker was), on the stream's clock, and the replay
+        guard drops what had been stored."""
         with self._followed_lock:
             if feed.name in self._followed and self._followed[feed.name].thread.is_alive():
                 return
             self.errors.pop(feed.name, None)
             followed = _Followed(feed, threading.Event())
-            followed.thread = threading.Thread(target=self._follow, args=(followed, resume), name=f"feed-{feed.name}",
+            followed.thread = threading.Thread(target=self._follow, args=(followed, resume, behind_s), name=f"feed-{feed.name}",
                                                daemon=True)
             self._followed[feed.name] = followed
         followed.thread.start()
 
-    def unfollow(self, name: str) -> None:
-        """Stop following a feed; its utterance in progress is committed and stored first."""
+    def unfollow(self, name: str, wait: bool = True) -> None:
+        """Stop following a feed; its utterance in progress is committed and stored first. Without
+        `wait` this returns at once and the feed is let go when it is done (a fleet worker's
+        controller asks again each second until its report says so); asking again is harmless."""
         followed = self._followed.get(name)
-        if followed:
-            followed.stop.set()
+        if not followed or followed.stop.is_set():
+            return
+        followed.stop.set()
+
+        def let_go() -> None:
             followed.thread.join(timeout=self.policy.read_timeout_s + 60)
             with self._followed_lock:
-                if self._followed.get(name) is followed:
+                if self._followed.get(name) is followed and not followed.thread.is_alive():
                     del self._followed[name]
+
+        if wait:
+            let_go()
+        else:
+            threading.Thread(target=let_go, name=f"unfollow-{name}", daemon=True).start()
 
     def drain(self) -> None:
         """Stop every feed, each flushing what it had heard."""
@@ -140,6 +153,7 @@ class LiveWorker:
             followed.stop.set()
         for followed in list(self._followed.values()):
             followed.thread.join(timeout=self.policy.read_timeout_s + 60)
+        self.writer.close()
 
     def progress(self) -> dict[str, FeedReport]:
         """Each feed followed (or that ended) and how it is doing."""
@@ -162,17 +176,17 @@ class LiveWorker:
         else:
             log.info("following %d feed(s), %s", len(self.feeds), self.capacity.describe())
 
-    def _follow(self, followed: _Followed, resume: bool) -> None:
+    def _follow(self, followed: _Followed, resume: bool, behind_s: float) -> None:
         feed = followed.feed
         try:
             with Session(self.engine) as session:
-                self._follow_in(session, followed, resume)
+                self._follow_in(session, followed, resume, behind_s)
         except Exception as exc:  # one feed's failure must not take the others down
             self.errors[feed.name] = f"{feed.name}: {exc}"
             log.exception("%s: worker failed", feed.name)
         followed.error = self.errors.get(feed.name)
 
-    def _follow_in(self, session: Session, followed: _Followed, resume: bool) -> None:
+    def _follow_in(self, session: Session, followed: _Followed, resume: bool, behind_s: float) -> None:
         feed, m = followed.feed, self.metrics
         stream = scans.live_stream_for(session, source=feed.url)
         stream.name, stream.streamer_id, stream.room = feed.name, feed.streamer_id, feed.room
@@ -180,6 +194,7 @@ class LiveWorker:
         scan = scans.start_scan(session, stream=stream, pipeline_version=PIPELINE_VERSION,
                                 provenance=self.pipeline.provenance(self.stream_options))
         session.commit()
+        scan_of = scans.ScanOf(id=scan.id, stream_id=stream.id)
         guard = ReplayGuard()
         clock = {"offset_s": None, "wall_base": 0.0, "behind_s": 0.0}  # behind_s: a resumed feed's rewind
         lag_watch = LagWatch(self.lag_options)
@@ -213,7 +228,7 @@ class LiveWorker:
                     self._lag_changed(session, feed, stream, scan, chunk.end_s + clock["offset_s"], reading)
                 yield AudioChunk(start_s=chunk.start_s + clock["offset_s"], samples=chunk.samples)
 
-        rewind = {"rewind": lambda behind_s: clock.update(behind_s=behind_s)} if resume else {}
+        rewind = {"rewind": lambda back_s: clock.update(behind_s=back_s), "rewind_s": REWIND_S + behind_s} if resume else {}
         chunks = on_stream_clock(self.chunk_source(feed.url, policy=self.policy, on_gap=on_gap, stop=followed.stop, **rewind))
         recorder = self.pipeline.evidence_recorder(self.evidence, live=True) if self.evidence else None
         if recorder:
@@ -225,7 +240,7 @@ class LiveWorker:
                     log.info("%s: %.1f s was stored before the rejoin; not again: %s", feed.name,
                              verdict.segment.start_s, verdict.segment.text)
                     continue
-                self._store(session, feed, stream, scan, verdict, recorder)
+                self._store(feed, scan_of, verdict, recorder)
                 followed.segments += 1
             status, error = "done", None
         except PinocchioError as exc:
@@ -264,14 +279,16 @@ class LiveWorker:
             return 0.0
         return max(0.0, (now - aware(stream.live_epoch)).total_seconds() - first.start_s - behind_s)
 
-    def _store(self, session: Session, feed: Feed, stream: Stream, scan: Scan, verdict: Verdict, recorder) -> None:
+    def _store(self, feed: Feed, scan: scans.ScanOf, verdict: Verdict, recorder) -> None:
+        """Hand the verdict and its reminders to the process's writer (live/writer.py) and wait for
+        them to be committed: every segment is stored before it is reported."""
         m = self.metrics
-        # Live clips are cut a moment after their segment is stored: commit them on their own.
-        row = store_verdict(session, scan, verdict, self.ledger, recorder, commit_clips=True)
         reminders = self.reminders.for_verdict(feed.name, verdict)
-        for reminder in reminders:
-            self.ledger.record(session, reminder, subject_id=row.id, stream_id=stream.id)
-        session.commit()  # live: every committed segment is stored before it is reported
+        segment_id = self.writer.store(scan, verdict, reminders).result()
+        if recorder and verdict.flagged:
+            # The clip is cut a moment later, in this feed's thread: its event goes the same way.
+            recorder.request(verdict.segment.start_s, verdict.segment.end_s, lambda clip: self.writer.record(
+                Evidence(clip=clip), subject_id=segment_id, stream_id=scan.stream_id).result())
         m.segments.labels(feed.name).inc()
         for label in verdict.labels:
             m.findings.labels(feed.name, label).inc()

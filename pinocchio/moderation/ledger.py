@@ -29,7 +29,7 @@ from pinocchio.store.chain import (
     NewRow,
     append_rows,
     chain_of,
-    head,
+    heads,
     new_ids,
     take_every_turn,
     take_turn,
@@ -82,7 +82,7 @@ def record_all(session: Session, entries: Sequence[Entry]) -> list[LoggedEvent]:
     chains = {chain_of(entry.stream_id) for entry in entries}
     take_turn(session, *chains)  # a stream's events queue behind that stream's writers only
     with session.begin_nested():
-        heads = {chain: head(session, chain) for chain in chains}
+        tips = heads(session, chains)
         ids = new_ids(session, len(entries))
         decoded = []
         for entry in entries:
@@ -92,7 +92,7 @@ def record_all(session: Session, entries: Sequence[Entry]) -> list[LoggedEvent]:
         rows = append_rows(session, [NewRow(actor=entry.actor, action=str(payload.ACTION),
                                             subject=ev.subject(payload.SUBJECT, entry.subject_id),
                                             stream_id=entry.stream_id, payload={"at": iso(at), **values})
-                                     for entry, at, values, payload in decoded], ids=ids, heads=heads)
+                                     for entry, at, values, payload in decoded], ids=ids, heads=tips)
         events = [LoggedEvent(id=row.id, created_at=aware(row.created_at), at=at, actor=entry.actor,
                               action=payload.ACTION, subject=row.subject, stream_id=entry.stream_id, payload=payload)
                   for row, (entry, at, _values, payload) in zip(rows, decoded)]
@@ -122,18 +122,25 @@ class ModerationLedger:
                at: datetime | None = None) -> LoggedEvent:
         return record(session, payload, actor=self.actor, subject_id=subject_id, stream_id=stream_id, at=at)
 
-    def verdict_stored(self, session: Session, stored: StoredVerdict) -> None:
-        from pinocchio.moderation.reports import (
-            attach_waiting_reports,  # reports record through this module
+    def verdicts_stored(self, session: Session, stored: Sequence[StoredVerdict]) -> None:
+        from pinocchio.moderation.reports import (  # reports record through this module
+            attach_waiting_reports,
+            reported_streams,
         )
 
-        verdict = stored.verdict
-        if verdict.action != VerdictAction.PASS:
-            self.record(session, ev.Flag(action=verdict.action, labels=verdict.labels,
-                                         start_s=verdict.segment.start_s, end_s=verdict.segment.end_s,
-                                         scan_id=stored.scan_id),
-                        subject_id=stored.segment_id, stream_id=stored.stream_id)
-        attach_waiting_reports(session, session.get(SegmentRow, stored.segment_id))
+        # Most streams have no reports: one query for the batch instead of three per segment.
+        reported = reported_streams(session, {s.stream_id for s in stored})
+        flagged = [s for s in stored if s.verdict.action != VerdictAction.PASS]
+        # Every turn this batch will need, taken at once in chain order (take_turn's rule).
+        if chains := {chain_of(s.stream_id) for s in flagged} | {chain_of(r) for r in reported}:
+            take_turn(session, *chains)
+        record_all(session, [Entry(ev.Flag(action=s.verdict.action, labels=s.verdict.labels,
+                                           start_s=s.verdict.segment.start_s, end_s=s.verdict.segment.end_s,
+                                           scan_id=s.scan_id), self.actor, s.segment_id, s.stream_id)
+                             for s in flagged])
+        for s in stored:
+            if s.stream_id in reported:
+                attach_waiting_reports(session, session.get(SegmentRow, s.segment_id))
 
 
 def rebuild(session: Session) -> int:

@@ -170,6 +170,13 @@ def take_reports(session: Session, requests: list[ReportRequest], options: Repor
         return results
 
 
+def reported_streams(session: Session, stream_ids: set[int]) -> set[int]:
+    """Which of these streams viewers have reported at all: only their segments can meet a report."""
+    if not stream_ids:
+        return set()
+    return set(session.exec(select(Report.stream_id).where(Report.stream_id.in_(sorted(stream_ids))).distinct()).all())
+
+
 def attach_waiting_reports(session: Session, segment: SegmentRow,
                            options: ReportOptions = ReportOptions()) -> list[int]:
     """Attach to a just-stored segment the reports that point at it (the ledger does this for every

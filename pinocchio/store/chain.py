@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import func, insert, text, update
+from sqlalchemy import func, insert, text, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -58,19 +59,36 @@ def take_turn(session: Session, *chains: int) -> None:
     held = session.info.get("ledger_turns")
     if held is None or held[0] is not root:
         held = session.info["ledger_turns"] = (root, set())
-    for chain in sorted(set(chains or (GLOBAL_CHAIN,))):
-        if chain in held[1] or "all" in held[1]:
-            continue
-        done = session.exec(update(LedgerLock).where(LedgerLock.id == chain)
-                            .values(appended=LedgerLock.appended + 1)).rowcount
-        if not done:
-            try:
-                with session.begin_nested():
-                    session.add(LedgerLock(id=chain, appended=1))
-            except IntegrityError:  # another writer created it first: queue behind it
-                session.exec(update(LedgerLock).where(LedgerLock.id == chain).values(appended=LedgerLock.appended + 1))
-        if not session.in_nested_transaction():
-            held[1].add(chain)
+    if "all" in held[1]:
+        return
+    wanted = [chain for chain in sorted(set(chains or (GLOBAL_CHAIN,))) if chain not in held[1]]
+    if not wanted:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect in _UPSERTS:
+        # One statement for all of them (a live writer's batch holds dozens of streams): the rows
+        # are inserted or bumped, and so locked, in the order given; a chain's first writer makes its row.
+        table = LedgerLock.__table__
+        session.execute(_UPSERTS[dialect](table).values([{"id": chain, "appended": 1} for chain in wanted])
+                        .on_conflict_do_update(index_elements=[table.c.id], set_={"appended": table.c.appended + 1}))
+    else:
+        for chain in wanted:
+            _bump(session, chain)
+    if not session.in_nested_transaction():
+        held[1].update(wanted)
+
+
+_UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _bump(session: Session, chain: int) -> None:
+    done = session.exec(update(LedgerLock).where(LedgerLock.id == chain).values(appended=LedgerLock.appended + 1)).rowcount
+    if not done:
+        try:
+            with session.begin_nested():
+                session.add(LedgerLock(id=chain, appended=1))
+        except IntegrityError:  # another writer created it first: queue behind it
+            session.exec(update(LedgerLock).where(LedgerLock.id == chain).values(appended=LedgerLock.appended + 1))
 
 
 def take_every_turn(session: Session) -> None:
@@ -112,9 +130,19 @@ class ChainedRow:
 
 def head(session: Session, chain: int = GLOBAL_CHAIN) -> tuple[int, str]:
     """A chain's last event's id and hash (0 and the genesis hash for an empty chain)."""
-    last = session.exec(select(ModerationEvent.id, ModerationEvent.hash).where(ModerationEvent.chain == chain)
-                        .order_by(ModerationEvent.id.desc()).limit(1)).first()
-    return (last.id, last.hash) if last is not None else (0, GENESIS_HASH)
+    return heads(session, [chain])[chain]
+
+
+def heads(session: Session, chains: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """Several chains' heads in one statement: each chain's last row, read backwards on its index."""
+    chains = sorted(set(chains))
+    if not chains:
+        return {}
+    lasts = [select(ModerationEvent.chain, ModerationEvent.id, ModerationEvent.hash).where(ModerationEvent.chain == chain)
+             .order_by(ModerationEvent.id.desc()).limit(1).subquery() for chain in chains]
+    parts = [select(last.c.chain, last.c.id, last.c.hash) for last in lasts]
+    found = {row.chain: (row.id, row.hash) for row in session.exec(parts[0] if len(parts) == 1 else union_all(*parts))}
+    return {chain: found.get(chain, (0, GENESIS_HASH)) for chain in chains}
 
 
 def newest_id(session: Session) -> int:

@@ -5,7 +5,10 @@ the ledger, not here."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from pinocchio.core.clock import utcnow
@@ -18,6 +21,15 @@ from pinocchio.core.records import (
     VerdictAction,
 )
 from pinocchio.store.tables import FindingRow, Scan, SegmentRow, Stream
+
+
+@dataclass(frozen=True)
+class ScanOf:
+    """A scan as its segments need it: plain values, handed between threads as a session's row
+    cannot be."""
+
+    id: int
+    stream_id: int
 
 
 def stream_for(session: Session, *, source: str, content_sha256: str, duration_s: float | None) -> Stream:
@@ -57,19 +69,26 @@ def start_scan(session: Session, *, stream: Stream, pipeline_version: str, prove
     return scan
 
 
-def add_segment(session: Session, *, scan: Scan, verdict: Verdict) -> SegmentRow:
-    """Store one segment and its findings (the ledger is told separately)."""
-    seg = verdict.segment
-    row = SegmentRow(scan_id=scan.id, stream_id=scan.stream_id, start_ms=round(seg.start_s * 1000),
-                     end_ms=round(seg.end_s * 1000), text=seg.text,
-                     tokens=json.dumps(list(seg.tokens), ensure_ascii=False), action=str(verdict.action))
-    session.add(row)
-    session.flush()
-    for f in verdict.findings:
-        session.add(FindingRow(segment_id=row.id, source=str(f.source), label=f.label, term=f.term,
-                               matched=f.matched, match_kind=str(f.match_kind), severity=f.severity,
-                               article=f.article, span_start=f.span[0], span_end=f.span[1], score=f.score))
-    return row
+def add_segments(session: Session, stored: Sequence[tuple[Scan | ScanOf, Verdict]]) -> list[int]:
+    """Store segments (each of its scan) and their findings, two plain INSERTs for all of them (a
+    live worker's batch is dozens); their ids, in order. The ledger is told separately."""
+    if not stored:
+        return []
+    session.flush()  # rows the session holds (a stream, a scan) go in first: these statements bypass it
+    segments = SegmentRow.__table__
+    ids = list(session.connection().execute(
+        insert(segments).returning(segments.c.id, sort_by_parameter_order=True),
+        [{"scan_id": scan.id, "stream_id": scan.stream_id, "start_ms": round(v.segment.start_s * 1000),
+          "end_ms": round(v.segment.end_s * 1000), "text": v.segment.text,
+          "tokens": json.dumps(list(v.segment.tokens), ensure_ascii=False), "action": str(v.action)}
+         for scan, v in stored]).scalars())
+    findings = [{"segment_id": segment_id, "source": str(f.source), "label": f.label, "term": f.term,
+                 "matched": f.matched, "match_kind": str(f.match_kind), "severity": f.severity,
+                 "article": f.article, "span_start": f.span[0], "span_end": f.span[1], "score": f.score}
+                for segment_id, (_, v) in zip(ids, stored) for f in v.findings]
+    if findings:
+        session.connection().execute(insert(FindingRow.__table__), findings)
+    return ids
 
 
 def finish_scan(session: Session, *, scan: Scan, status: str, error: str | None = None) -> None:
