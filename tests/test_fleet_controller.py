@@ -6,6 +6,7 @@ twice. The real cluster is tests/fleet/."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 from sqlmodel import Session
@@ -28,6 +29,7 @@ class ScriptedWorker:
         self.feeds: dict[str, FeedReport] = {}
         self.silent = False
         self.died = False  # Ray said its process died (it may come back, restarted, empty)
+        self.lingering = False  # a dropped feed goes on a while, storing what it heard
 
     def restart(self) -> None:
         self.incarnation, self.feeds = uuid.uuid4().hex, {}
@@ -43,6 +45,7 @@ class ScriptedLinks:
         self.by_name = {w.name: w for w in workers}
         self.calls: list[tuple[str, str, str]] = []
         self.resumed: list[str] = []  # feeds told to resume (joined from as far back as they keep)
+        self.behind: dict[str, float] = {}  # how far behind live each feed's last worker was
 
     def workers(self):
         return {name: (f"node-{name}", "127.0.0.1") for name in self.by_name}
@@ -50,16 +53,17 @@ class ScriptedLinks:
     def statuses(self, wait_s):
         return {name: None if w.died else w.status() for name, w in self.by_name.items() if not w.silent}
 
-    def follow(self, worker, feed, resume=False):
+    def follow(self, worker, feed, resume=False, behind_s=0.0):
         self.calls.append(("follow", worker, feed.name))
         self.resumed += [feed.name] if resume else []
+        self.behind[feed.name] = behind_s
         feeds = self.by_name[worker].feeds
         if not self.by_name[worker].silent and not (feed.name in feeds and feeds[feed.name].following):
             feeds[feed.name] = FeedReport(lag_s=0.5, segments=0, following=True)  # an ended one starts again
 
     def drop(self, worker, feed):
         self.calls.append(("drop", worker, feed))
-        if worker in self.by_name and not self.by_name[worker].silent:
+        if worker in self.by_name and not self.by_name[worker].silent and not self.by_name[worker].lingering:
             self.by_name[worker].feeds.pop(feed, None)
 
     def drain(self, wait_s):
@@ -122,6 +126,9 @@ def test_a_lost_workers_feeds_move_once_to_the_others(fleet, how):
     controller.step()
     on_a = sorted(feed for feed, workers in followers(links).items() if workers == ["a"])
     assert len(on_a) == 2
+    for k, name in enumerate(on_a):
+        a.feeds[name] = replace(a.feeds[name], lag_s=3.0 + k)
+    controller.step()  # seen: how far behind live a is on each
     if how == "silent":
         a.silent = True
         clock.now += 1.0
@@ -142,6 +149,7 @@ def test_a_lost_workers_feeds_move_once_to_the_others(fleet, how):
                                                                      for i in range(4)}
     assert all(state == "following" and worker == "b" for state, worker, _ in after.values())
     assert links.resumed == on_a  # taken up from as far back as the source keeps; new feeds are not
+    assert [links.behind[name] for name in on_a] == [3.0, 4.0]  # and as far as a was behind on them
     if how == "silent":  # it is told to drop them, should it come back
         assert {("drop", "a", feed) for feed in on_a} <= set(links.calls)
         a.silent = False  # back, still following them (the drops were lost): told again
@@ -260,3 +268,56 @@ def test_a_feed_name_already_followed_from_another_url_is_refused(fleet):
         with pytest.raises(Conflict, match="'room1' is already followed from rtmp://127.0.0.1/live/room1"):
             fleet_store.add_feeds(session, [Feed("room1", "rtmp://127.0.0.1/live/other")])
         assert fleet_store.add_feeds(session, [Feed("room1", "rtmp://127.0.0.1/live/room1")]) == []
+
+
+def test_a_restarted_controller_takes_up_a_feed_that_ended_at_once_though_a_worker_is_starting(fleet):
+    """The feed ended while no controller ran: the new one must not hold it back for workers still
+    loading (the start grace is for feeds never placed)."""
+    a = ScriptedWorker("a", 4)
+    links, clock = ScriptedLinks(a), Clock()
+    Controller(fleet, links, OPTIONS, clock=clock).step()
+    a.feeds["room1"] = FeedReport(lag_s=None, segments=3, following=False, error="room1: feed ended at 40.0 s")
+    loading = ScriptedWorker("b", None)
+    loading.silent = True  # its actor is still loading whisper: it answers nothing yet
+    links.by_name["b"] = loading
+    again = Controller(fleet, links, OPTIONS, clock=clock)
+    told = len(links.calls)
+    again.step()
+    assert ("follow", "a", "room1") in links.calls[told:]
+    assert followers(links)["room1"] == ["a"]
+
+
+def test_a_worker_over_its_capacity_gives_feeds_to_one_that_came_back_once_it_has_settled(fleet):
+    a, b = ScriptedWorker("a", 2), ScriptedWorker("b", 2)
+    links, clock = ScriptedLinks(a, b), Clock()
+    controller = Controller(fleet, links, OPTIONS, clock=clock)
+    controller.step()
+    b.restart()  # its two feeds go to a, which then holds twice what it can
+    controller.step()
+    assert all(workers == ["a"] for workers in followers(links).values())
+    a.feeds = {name: replace(report, lag_s=lag) for (name, report), lag in zip(sorted(a.feeds.items()), (9, 2, 7, 5))}
+    clock.now += OPTIONS.settled_s - 1
+    controller.step()
+    assert all(workers == ["a"] for workers in followers(links).values())  # b came back too lately to be trusted
+    a.lingering = True
+    clock.now += 1
+    controller.step()  # the feed least behind (room1) is dropped on a...
+    assert ("drop", "a", "room1") in links.calls
+    controller.step()
+    assert followers(links)["room1"] == ["a"]  # ...which stores what it heard before b joins it
+    del a.feeds["room1"]
+    controller.step()
+    assert followers(links)["room1"] == ["b"] and links.resumed[-1] == "room1"  # from as far back as it keeps
+    assert links.behind["room1"] == 2  # and as far behind as a was on it
+    a.lingering = False
+    clock.now += OPTIONS.relieve_every_s - 1
+    controller.step()
+    assert sorted(followers(links).values()) == [["a"], ["a"], ["a"], ["b"]]  # one move per while
+    clock.now += 1
+    controller.step()
+    controller.step()
+    assert sorted(followers(links).values()) == [["a"], ["a"], ["b"], ["b"]]
+    clock.now += 10 * OPTIONS.relieve_every_s
+    controller.step()
+    assert sorted(followers(links).values()) == [["a"], ["a"], ["b"], ["b"]]  # even: nothing more moves
+    assert {name: moves for name, (_, _, moves) in stored(fleet).items()}["room1"] == 2

@@ -47,6 +47,12 @@ class ControllerOptions:
     # measuring their capacity), so that the first worker up does not take every feed; a feed
     # that lost its worker moves at once.
     start_grace_s: float = 90.0
+    # A worker over its capacity while another has room (it came back, or its node joined) gives
+    # one feed away per this many seconds, to a worker that has answered for `settled_s` (one
+    # that crash-loops gets nothing). The feed is dropped first and followed again, from as far
+    # back as its source keeps, once its old worker has stored what it heard.
+    relieve_every_s: float = 10.0
+    settled_s: float = 10.0
 
 
 class Links(Protocol):
@@ -59,7 +65,8 @@ class Links(Protocol):
         """Those that answered in time; None for one whose process is known to have died."""
         ...
 
-    def follow(self, worker: str, feed: Feed, resume: bool = False) -> None:
+    def follow(self, worker: str, feed: Feed, resume: bool = False, behind_s: float = 0.0) -> None:
+        """`resume`: the feed lost its worker, which was `behind_s` behind live on it."""
         ...
 
     def drop(self, worker: str, feed: str) -> None:
@@ -88,6 +95,10 @@ class Controller:
         self._over: dict[str, int] = {}  # workers over their capacity, as last said
         self._ever_placed: set[str] = set()
         self._orphans: set[str] = set()  # lost their worker, not placed again yet
+        self._behind: dict[str, float] = {}  # a moving feed -> how far behind live its old worker was
+        self._leaving: dict[str, str] = {}  # feed -> the worker over capacity it is moving away from
+        self._alive_since: dict[str, float] = {}  # answering without a break since
+        self._relieved_at = float("-inf")
         self._where = (node, address)
         self._started_at = utcnow()
 
@@ -104,6 +115,8 @@ class Controller:
         self._lose_the_silent(known, alive, now)
         self._settle_who_follows_what(alive, wanted)
         self._follow_up(alive, wanted, now)
+        self._let_go(alive)
+        self._relieve(alive, now)
         self._place_waiting(alive, wanted, starting=any(
             w not in self._last and now - self._first_seen[w] < self.options.start_grace_s for w in known))
         with Session(self.engine) as session:
@@ -121,6 +134,7 @@ class Controller:
                 self._lose(worker, "restarted")
             self._incarnation[worker] = status.incarnation
             self._answered_at[worker] = now
+            self._alive_since.setdefault(worker, now)
             self._last[worker] = status
             alive[worker] = status
         return alive
@@ -139,8 +153,12 @@ class Controller:
         if lost:
             log.warning("worker %s: %s; moving its feeds: %s", worker, why, ", ".join(lost))
         self._just_lost.add(worker)
+        self._alive_since.pop(worker, None)
+        reports = self._last[worker].feeds if worker in self._last else {}
         for name in lost:
             del self.placed[name]
+            self._ended_at.pop(name, None)
+            self._behind[name] = (reports[name].lag_s or 0.0) if name in reports else 0.0
             self._moved.add(name)
             self._orphans.add(name)
             self.links.drop(worker, name)  # should it come back, it must not follow them too
@@ -149,8 +167,13 @@ class Controller:
         """A feed a worker follows but should not (removed, or placed elsewhere) is dropped there;
         one the controller had not placed (it restarted) is adopted where it runs."""
         for worker, status in sorted(alive.items()):
+            # A feed a worker reports, even one that ended there, was placed by a controller before
+            # this one: it need not wait for workers still starting.
+            self._ever_placed.update(name for name in status.feeds if name in wanted)
             for name in sorted(status.following):
                 owner = self.placed.get(name)
+                if name in self._leaving:
+                    continue  # dropped there, still storing what it heard
                 if name not in wanted or (owner is not None and owner != worker):
                     self.links.drop(worker, name)
                 elif owner is None:
@@ -163,6 +186,7 @@ class Controller:
                 log.info("feed %s removed; %s stops following it", name, worker)
                 self.links.drop(worker, name)
                 del self.placed[name]
+                self._ended_at.pop(name, None)
                 continue
             status = alive.get(worker)
             if status is None:
@@ -178,17 +202,56 @@ class Controller:
             else:
                 self._ended_at.pop(name, None)
 
+    def _relieve(self, alive: dict[str, WorkerStatus], now: float) -> None:
+        """One feed of the worker most over its capacity starts moving to a settled worker with
+        room: the one least behind live, which the rewind covers best."""
+        if now - self._relieved_at < self.options.relieve_every_s:
+            return
+        capacity = {w: s.capacity for w, s in alive.items() if s.capacity is not None}
+        load = Counter(self.placed.values())
+        over = [w for w in capacity if load[w] > capacity[w]]
+        room = [w for w in capacity if load[w] < capacity[w]
+                and now - self._alive_since.get(w, now) >= self.options.settled_s]
+        if not over or not room:
+            return
+        source = max(over, key=lambda w: (load[w] / max(capacity[w], 1), w))
+        reports = alive[source].feeds
+        held = [((reports[n].lag_s or 0.0), n) for n, w in self.placed.items()
+                if w == source and n in reports and reports[n].following]
+        if not held:
+            return
+        lag_s, name = min(held)
+        self._behind[name] = lag_s
+        log.info("worker %s holds %d feed(s), its capacity %d, while others have room: %s moves", source,
+                 load[source], capacity[source], name)
+        self.links.drop(source, name)
+        del self.placed[name]
+        self._leaving[name] = source
+        self._moved.add(name)
+        self._relieved_at = now
+
+    def _let_go(self, alive: dict[str, WorkerStatus]) -> None:
+        """A moving feed is placed again once its old worker has stored what it heard (or is gone)."""
+        for name, source in list(self._leaving.items()):
+            status = alive.get(source)
+            if status is None and source not in self._just_lost:
+                continue  # no answer this time: ask again at the next look
+            report = status.feeds.get(name) if status else None
+            if report is None or not report.following:
+                del self._leaving[name]
+                self._orphans.add(name)  # taken up from as far back as its source keeps
+
     def _place_waiting(self, alive: dict[str, WorkerStatus], wanted: dict[str, Feed], starting: bool) -> None:
         capacity = {w: s.capacity for w, s in alive.items() if s.capacity is not None}
         # A worker that just restarted may be crash-looping: its feeds go elsewhere if they can.
         capacity = {w: c for w, c in capacity.items() if w not in self._just_lost} or capacity
         load = Counter(w for w in self.placed.values())
-        waiting = [name for name in sorted(wanted) if name not in self.placed
+        waiting = [name for name in sorted(wanted) if name not in self.placed and name not in self._leaving
                    and (name in self._ever_placed or not starting)]
         for name, worker in place(waiting, capacity, load).items():
             log.info("feed %s -> %s", name, worker)
             # A feed that lost its worker is taken up from as far back as its source keeps.
-            self.links.follow(worker, wanted[name], resume=name in self._orphans)
+            self.links.follow(worker, wanted[name], resume=name in self._orphans, behind_s=self._behind.pop(name, 0.0))
             self._orphans.discard(name)
             self.placed[name] = worker
             self._ever_placed.add(name)
@@ -290,10 +353,10 @@ class RayLinks:
                 pass
         return answers
 
-    def follow(self, worker: str, feed: Feed, resume: bool = False) -> None:
+    def follow(self, worker: str, feed: Feed, resume: bool = False, behind_s: float = 0.0) -> None:
         handle = self._handle(worker)
         if handle is not None:
-            handle.follow.remote(feed, resume)
+            handle.follow.remote(feed, resume, behind_s)
 
     def drop(self, worker: str, feed: str) -> None:
         handle = self._handle(worker)
@@ -315,8 +378,10 @@ class ControllerActor:
     def __init__(self, db_url: str, options: ControllerOptions = ControllerOptions()):
         import ray
 
+        from pinocchio.fleet.worker import log_as_the_command_does
         from pinocchio.store import open_store
 
+        log_as_the_command_does()
         self.links = RayLinks()
         node = ray.get_runtime_context().get_node_id()
         self.controller = Controller(open_store(db_url), self.links, options, node=node,

@@ -4,7 +4,9 @@ feeds to follow and asks what it is doing; each worker serves its own Prometheus
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import uuid
 from dataclasses import dataclass, replace
 
@@ -13,6 +15,17 @@ from pinocchio.core.records import Feed
 from pinocchio.core.settings import Settings
 from pinocchio.fleet.records import WorkerStatus
 from pinocchio.listen.streaming import StreamOptions
+
+
+def log_as_the_command_does() -> None:
+    """An actor's process logs as `pinocchio` does (INFO and up, the level named); Ray hands its
+    lines to the driver's output, so the operator sees placements and moves there."""
+    logger = logging.getLogger("pinocchio")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,7 @@ class FleetWorker:
         from pinocchio.moderation.ledger import ModerationLedger
         from pinocchio.store import open_store
 
+        log_as_the_command_does()
         self.name = name
         self.incarnation = uuid.uuid4().hex
         self.started_at = utcnow()
@@ -64,11 +78,12 @@ class FleetWorker:
                             incarnation=self.incarnation, started_at=self.started_at, capacity=capacity,
                             metrics_url=self.metrics_url, feeds=self.live.progress())
 
-    def follow(self, feed: Feed, resume: bool = False) -> None:
-        self.live.follow(feed, resume)
+    def follow(self, feed: Feed, resume: bool = False, behind_s: float = 0.0) -> None:
+        self.live.follow(feed, resume, behind_s)
 
     def drop(self, name: str) -> None:
-        self.live.unfollow(name)
+        """At once: the feed stores what it heard meanwhile, and the controller keeps asking."""
+        self.live.unfollow(name, wait=False)
 
     def drain(self) -> None:
         self.live.drain()
