@@ -115,7 +115,8 @@ def test_packing_keeps_the_real_clips_words(pipeline):
     orders = [sorted(references), sorted(references, reverse=True)]
     feeds = [joined(order) for order in orders]
     said = ["".join(references[n] for n in order) for order in orders]
-    alone = ["".join(u.text for u in StreamingTranscriber(transcriber).transcribe(chunks)) for chunks in feeds]
+    # One window per call, for one of the orders: the other holds the same words.
+    alone = "".join(u.text for u in StreamingTranscriber(transcriber).transcribe(feeds[0]))
     decoder = PackedDecoder(transcriber, PackOptions(max_wait_s=60.0))
     packed: dict[int, str] = {}
 
@@ -128,7 +129,7 @@ def test_packing_keeps_the_real_clips_words(pipeline):
     for thread in threads:
         thread.join(600)
     assert decoder.windows > decoder.packs
-    cer_alone = character_error_rate(list(zip(said, alone)))
+    cer_alone = character_error_rate([(said[0], alone)])
     cer_packed = character_error_rate([(said[k], packed[k]) for k in range(2)])
     print(f"real clips, two feeds: CER packed {cer_packed:.4f}, alone {cer_alone:.4f}")
     # Measured here: beam 5 (the default) packed 0.277 against 0.248 alone; greedy 0.313 against

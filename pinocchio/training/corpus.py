@@ -4,6 +4,7 @@ Errors read `corpus.jsonl:LINE: reason`; `pinocchio seeds check` prints them wit
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -328,11 +329,24 @@ def load_corpus(path: Path = DEFAULT_CORPUS, split: str | None = None) -> list[S
     """The valid corpus, or only one split of it; any error stops here, before training starts."""
     if split is not None and split not in SPLITS:
         raise CorpusError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    try:
+        version = path.stat()
+    except OSError:  # check_corpus says what is wrong with it
+        rows = _valid_rows(path, 0, -1)
+    else:
+        rows = _valid_rows(path.resolve(), version.st_mtime_ns, version.st_size)
+    return [row for row in rows if split is None or row.split == split]
+
+
+@functools.lru_cache(maxsize=4)
+def _valid_rows(path: Path, _mtime_ns: int, _size: int) -> tuple[SeedRow, ...]:
+    """The corpus checked once per version of the file: training and evaluation load it split by
+    split, and the check (the held-out sentences included) takes seconds."""
     rows, errors = check_corpus(path)
     if errors:
         more = f" (and {len(errors) - 1} more; run 'pinocchio seeds check')" if len(errors) > 1 else ""
         raise CorpusError(errors[0] + more)
-    return [row for row in rows if split is None or row.split == split]
+    return tuple(rows)
 
 
 # ---------------------------------------------------------------- counting

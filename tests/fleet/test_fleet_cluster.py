@@ -111,6 +111,11 @@ class Fleet:
                 "SELECT s.start_ms, s.end_ms, s.text FROM segment s JOIN stream st ON st.id = s.stream_id "
                 "WHERE st.name = :name ORDER BY s.start_ms"), {"name": feed})]
 
+    def warnings(self, chars: int = 6000) -> str:
+        """The log's WARNING and ERROR lines: what a failed run's report needs from it."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(line for line in text.splitlines() if "WARNING" in line or "ERROR" in line)[-chars:]
+
     def tail(self, chars: int = 6000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
@@ -206,7 +211,8 @@ def run(cluster, postgres, nginx, tmp_path_factory):
         # For a failure's message: the run and what each room stored.
         seen["report"] = "\n".join([str({k: v for k, v in seen.items() if k not in ("metrics", "final")})] + [
             "\n  ".join([f"{name}: {sorted(fleet.claims_stored(name))}"] + [
-                f"{a / 1000:.1f}-{b / 1000:.1f} {t}" for a, b, t in fleet.segments(name)]) for name in FEEDS])
+                f"{a / 1000:.1f}-{b / 1000:.1f} {t}" for a, b, t in fleet.segments(name)]) for name in FEEDS]
+            + ["the fleet's log, its warnings:", fleet.warnings()])
         yield fleet, seen
     finally:
         if fleet.process.poll() is None:
