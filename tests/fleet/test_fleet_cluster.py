@@ -39,6 +39,9 @@ CLAIMS_END_S = {"efficacy_guarantee": 10.7, "false_endorsement": 15.7, "price_de
 CLAIMS = set(CLAIMS_END_S)
 LATE_S = 8.0  # a claim is stored this long after it is said, at worst, on these cores
 MOVE_WITHIN_S = 10.0
+# The node leaves this long after the rooms start at the earliest, so that the claims counted (said
+# before it left) are at least eight: up to room1's last claim (16 + 32.8 + LATE_S = 56.8 s).
+NODE_LEAVES_AT_S = 58.0
 AUDIO_S = sum(p[1] - p[0] if isinstance(p, tuple) else p for p in STRETCHES) + STAGGER_S * (len(FEEDS) - 1)
 
 
@@ -183,8 +186,11 @@ def run(cluster, postgres, nginx, tmp_path_factory):
         seen["moves_across_controller_restart"] = {n: (before[n]["worker"], after[n]["worker"], before[n]["moves"],
                                                        after[n]["moves"]) for n in FEEDS}
 
-        # Remove the other node once the restarted worker is back: everything moves to it.
+        # Remove the other node once the restarted worker is back, and not before NODE_LEAVES_AT_S
+        # (a fast machine has it back sooner): everything moves to it.
         fleet.wait("the killed worker back", lambda feeds, m: m[victim]["state"] == "alive" and m[victim]["pid"] != members[victim]["pid"], timeout_s=120)
+        while time.monotonic() - started < NODE_LEAVES_AT_S:
+            time.sleep(0.2)
         node = next(n for n in cluster.list_all_nodes() if n.node_id == members[other]["node"])
         cluster.remove_node(node)
         removed = time.monotonic()
