@@ -209,7 +209,7 @@ class Controller:
             return
         capacity = {w: s.capacity for w, s in alive.items() if s.capacity is not None}
         load = Counter(self.placed.values())
-        over = [w for w in capacity if load[w] > capacity[w]]
+        over = over_capacity(capacity, load)
         room = [w for w in capacity if load[w] < capacity[w]
                 and now - self._alive_since.get(w, now) >= self.options.settled_s]
         if not over or not room:
