@@ -33,10 +33,27 @@ sys.path.insert(0, str(ROOT / "tests"))  # the PostgreSQL launcher and the verdi
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
+def keep_storing(store, stop, latencies: list, errors: list) -> None:
+    """Flagged verdicts of one stream, two seconds apart, each stored by `store` as soon as the
+    last one was, until `stop`: each store's latency kept, an error counted and the same one tried again."""
+    from moderation_world import verdict
+
+    t = 0.0
+    while not stop.is_set():
+        started = time.perf_counter()
+        try:
+            store(verdict(t, t + 2.0, "review", "medical_claim"))
+        except Exception as exc:  # counted and shown, the writer goes on
+            errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+            continue
+        latencies.append(time.perf_counter() - started)
+        t += 2.0
+
+
 def write(url: str, k: int, feeds: int, ready, stop, out) -> None:
     """One writer process: `feeds` 0 stores one stream's verdicts one per transaction; more
     follows that many streams through one `VerdictWriter`."""
-    from moderation_world import PIPELINE, verdict
+    from moderation_world import PIPELINE
     from sqlmodel import Session
 
     from pinocchio.listen.pipeline import store_verdict
@@ -57,35 +74,21 @@ def write(url: str, k: int, feeds: int, ready, stop, out) -> None:
         scan_ofs = [scans.ScanOf(id=scan.id, stream_id=scan.stream_id) for scan in streams]
         ready.wait(timeout=120)  # a writer that could not start breaks the barrier for all
         if not feeds:
-            t = 0.0
-            while not stop.is_set():
-                started = time.perf_counter()
+            def one_per_transaction(stored) -> None:
                 try:
-                    store_verdict(session, streams[0], verdict(t, t + 2.0, "review", "medical_claim"), PIPELINE)
+                    store_verdict(session, streams[0], stored, PIPELINE)
                     session.commit()
-                except Exception as exc:  # counted and shown, the writer goes on
+                except Exception:
                     session.rollback()
-                    errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
-                    continue
-                latencies.append(time.perf_counter() - started)
-                t += 2.0
+                    raise
+
+            keep_storing(one_per_transaction, stop, latencies, errors)
     batches = (0, 0)
     if feeds:
         writer = VerdictWriter(engine, PIPELINE)
-
-        def feed(scan_of) -> None:
-            t = 0.0
-            while not stop.is_set():
-                started = time.perf_counter()
-                try:
-                    writer.store(scan_of, verdict(t, t + 2.0, "review", "medical_claim")).result()
-                except Exception as exc:
-                    errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
-                    continue
-                latencies.append(time.perf_counter() - started)
-                t += 2.0
-
-        threads = [threading.Thread(target=feed, args=(scan_of,)) for scan_of in scan_ofs]
+        threads = [threading.Thread(target=keep_storing, args=(
+            lambda stored, scan_of=scan_of: writer.store(scan_of, stored).result(), stop, latencies, errors))
+            for scan_of in scan_ofs]
         for thread in threads:
             thread.start()
         for thread in threads:
