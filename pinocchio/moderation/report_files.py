@@ -10,7 +10,6 @@ stored before."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from pinocchio.core.csv_file import csv_rows, decoded, file_lines
 from pinocchio.core.errors import InputError, PinocchioError
 from pinocchio.moderation.report_targets import SegmentCache
 from pinocchio.moderation.reports import ReportOptions, ReportRequest, take_reports
@@ -48,13 +48,7 @@ def import_reports(session: Session, path: Path | str, options: ReportOptions = 
     """Submit every row of a CSV or JSONL file of reports, committing every `batch` rows. Bad rows
     are rejected with their line and reason; the good ones are kept."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror}") from None
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
+    lines = file_lines(path)
     counts: Counter[str] = Counter()
     rejected: list[tuple[int, str]] = []  # (line, reason): a batch's refusals come after later lines' parse errors
     waiting: list[tuple[int, ReportRequest]] = []
@@ -94,20 +88,6 @@ def import_reports(session: Session, path: Path | str, options: ReportOptions = 
 # ---------------------------------------------------------------- lines to requests
 
 
-def _decoded(raw: bytes, number: int) -> str:
-    """A line as text; its own one-line refusal when it is not UTF-8 or holds a NUL."""
-    if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    raw = raw.rstrip(b"\r")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
-    if "\x00" in text:
-        raise InputError(f"a NUL byte at column {text.index(chr(0)) + 1}")
-    return text
-
-
 class _Keys:
     """Intake keys from rows' content: the n-th copy of a row in a file is always the same key."""
 
@@ -126,73 +106,25 @@ def _request(row: dict, keys: _Keys) -> ReportRequest:
                          label=row.get("label"), comment=row.get("comment") or "", key=keys(row))
 
 
+def _check_header(header: list[str]) -> None:
+    missing = [c for c in REQUIRED if c not in header]
+    unknown = [c for c in header if c not in COLUMNS]
+    if missing or unknown:
+        what = f"missing column '{missing[0]}'" if missing else f"unknown column '{unknown[0]}'"
+        raise InputError(f"{what} (columns: {', '.join(COLUMNS)}; label and comment may be left out)")
+
+
 def _csv_rows(path: Path, lines: list[bytes]) -> Iterator[tuple[int, ReportRequest | str]]:
-    header: list[str] | None = None
     keys = _Keys()
-    index = 0
-    while index < len(lines):
-        number = index + 1
-        try:
-            text = _decoded(lines[index], number)
-            if not text.strip():
-                index += 1
-                continue
-            fields, index = _record(lines, index, text, None if header is None else len(header))
-        except InputError as exc:
-            if header is None:
-                raise InputError(f"{path}:{number}: {exc}") from None
-            yield number, str(exc)
-            index += 1
-            continue
-        if header is None:
-            header = [h.strip().lower() for h in fields]
-            missing = [c for c in REQUIRED if c not in header]
-            unknown = [c for c in header if c not in COLUMNS]
-            if missing or unknown:
-                what = f"missing column '{missing[0]}'" if missing else f"unknown column '{unknown[0]}'"
-                raise InputError(f"{path}:{number}: {what} (columns: {', '.join(COLUMNS)}; "
-                                 "label and comment may be left out)")
-            continue
-        if len(fields) != len(header):
-            yield number, f"{len(fields)} fields, the header has {len(header)}"
-            continue
-        yield number, _request({k: v.strip() for k, v in zip(header, fields)}, keys)
-
-
-MAX_RECORD_LINES = 20  # a quoted field may hold line breaks, up to this many lines in all
-
-
-def _record(lines: list[bytes], index: int, text: str, width: int | None) -> tuple[list[str], int]:
-    """The CSV record starting on line `index` and the index of the line after it. A quoted field
-    may run over the next lines when that closes it into a record of the header's width; a quote
-    that never closes is this line's error, and the next line is read on its own."""
-    try:
-        return next(csv.reader([text], strict=True)), index + 1
-    except csv.Error as exc:
-        if "end of data" not in str(exc):
-            raise InputError(f"not CSV: {exc}") from None
-    joined = text
-    for end in range(index + 1, min(len(lines), index + MAX_RECORD_LINES)):
-        try:
-            joined += "\n" + _decoded(lines[end], end + 1)
-            fields = next(csv.reader([joined], strict=True))
-        except csv.Error as exc:
-            if "end of data" in str(exc):
-                continue
-            break
-        except InputError:
-            break
-        if width is None or len(fields) == width:
-            return fields, end + 1
-        break
-    raise InputError("not CSV: a quote is left open (a field in quotes must close on this line or the next ones)")
+    for number, row in csv_rows(path, lines, _check_header):
+        yield number, row if isinstance(row, str) else _request(row, keys)
 
 
 def _jsonl_rows(lines: list[bytes]) -> Iterator[tuple[int, ReportRequest | str]]:
     keys = _Keys()
     for number, raw in enumerate(lines, start=1):
         try:
-            text = _decoded(raw, number)
+            text = decoded(raw, number)
         except InputError as exc:
             yield number, str(exc)
             continue
