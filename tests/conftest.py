@@ -49,8 +49,15 @@ def speech_references() -> dict[str, str]:
     return dict(line.split("\t", 1) for line in lines if line.strip())
 
 
-def demo_sentences() -> list[dict]:
-    return [x for x in json.loads(DEMO_REFERENCE.read_text(encoding="utf-8")) if x.get("kind", "speech") == "speech"]
+def demo_sentences(with_facts: bool = False) -> list[dict]:
+    """The demo's sentences; `with_facts`: as checked against the demo shop (fixtures/demo/shop.yaml),
+    each also carrying the labels of the promises those facts break."""
+    sentences = [x for x in json.loads(DEMO_REFERENCE.read_text(encoding="utf-8")) if x.get("kind", "speech") == "speech"]
+    if with_facts:
+        sentences = [dict(s, labels=sorted(set(s["labels"]) | {p["label"] for p in s.get("promises", [])
+                                                                if p["outcome"] == "contradicted"}))
+                     for s in sentences]
+    return sentences
 
 
 def overlapping(rows: list[dict], sentence: dict, slack_s: float = 0.5) -> list[dict]:
@@ -61,12 +68,13 @@ def _inside(sentence: dict, within: tuple[float, float]) -> bool:
     return within[0] <= sentence["start_s"] and sentence["end_s"] <= within[1]
 
 
-def missed_claims(rows: list[dict], within: tuple[float, float] = (0.0, math.inf)) -> list[str]:
+def missed_claims(rows: list[dict], within: tuple[float, float] = (0.0, math.inf), with_facts: bool = False) -> list[str]:
     """Planted claims of the demo that no flagged segment near their time carries, as a reviewer
     would check them: by label and time, not by exact words (whisper mishears). `within` limits
-    the check to the claims said wholly inside that stretch of the recording."""
+    the check to the claims said wholly inside that stretch of the recording; `with_facts`: the
+    promises the demo shop's facts break are claims too."""
     missed = []
-    for sentence in demo_sentences():
+    for sentence in demo_sentences(with_facts):
         if not _inside(sentence, within):
             continue
         for label in sentence["labels"]:
@@ -78,12 +86,34 @@ def missed_claims(rows: list[dict], within: tuple[float, float] = (0.0, math.inf
     return missed
 
 
-def false_flags(rows: list[dict], within: tuple[float, float] = (0.0, math.inf)) -> list[dict]:
+def false_flags(rows: list[dict], within: tuple[float, float] = (0.0, math.inf), with_facts: bool = False) -> list[dict]:
     """Flagged segments that lie over compliant demo sentences only (those wholly inside `within`)."""
-    claim_times = [(s["start_s"], s["end_s"]) for s in demo_sentences() if s["labels"]]
-    return [r for s in demo_sentences() if not s["labels"] and _inside(s, within)
+    sentences = demo_sentences(with_facts)
+    claim_times = [(s["start_s"], s["end_s"]) for s in sentences if s["labels"]]
+    return [r for s in sentences if not s["labels"] and _inside(s, within)
             for r in overlapping(rows, s, slack_s=0.0)
             if r["action"] != "pass" and not any(r["start"] < e and r["end"] > b for b, e in claim_times)]
+
+
+def unmet_promises(rows: list[dict], within: tuple[float, float] = (0.0, math.inf)) -> list[str]:
+    """The demo's promises (script.yaml) that were not checked as planted against the demo shop:
+    each must be found, by kind and time, with its outcome; a broken one must also be flagged by a
+    facts finding of its label that cites the fact."""
+    unmet = []
+    for sentence in demo_sentences():
+        if not _inside(sentence, within):
+            continue
+        near = overlapping(rows, sentence)
+        for promise in sentence.get("promises", []):
+            checked = [p for r in near for p in r.get("promises", [])
+                       if p["kind"] == promise["kind"] and p["outcome"] == promise["outcome"]]
+            cited = [f for r in near if r["action"] != "pass" for f in r["findings"]
+                     if f["source"] == "facts" and f["label"] == promise.get("label") and f.get("fact")]
+            if not checked or (promise["outcome"] == "contradicted" and not cited):
+                unmet.append(f"{sentence['start_s']:.1f}s {promise['kind']} {promise['said']} should be "
+                             f"{promise['outcome']} / heard: " + " | ".join(
+                                 f"{r['text']} {[(p['kind'], p['outcome']) for p in r.get('promises', [])]}" for r in near))
+    return unmet
 
 
 def _timed_chars(spans: list[tuple[float, float, str]]) -> tuple[str, list[float]]:

@@ -17,9 +17,14 @@ from conftest import (
     false_flags,
     missed_claims,
     shifted,
+    unmet_promises,
 )
+from sqlmodel import Session
 
 from pinocchio.core.settings import Settings
+from pinocchio.facts.catalog import import_facts, link_stream
+from pinocchio.facts.files import read_facts_file
+from pinocchio.facts.shop import LinkChange, StreamBinding
 from pinocchio.listen.audio import ReconnectPolicy
 from pinocchio.listen.detect import DetectOptions
 from pinocchio.listen.pipeline import Pipeline
@@ -70,12 +75,19 @@ class Watch:
     `pinocchio live --format jsonl` prints (with the wall time it came) and the warnings it logs
     (drops, reconnects, gaps), which say how far it has read."""
 
-    def __init__(self, pipeline: Pipeline, db_path, feeds: dict[str, str]):
+    def __init__(self, pipeline: Pipeline, db_path, feeds: dict[str, str], shop: str | None = None):
         self.rows: dict[str, list[dict]] = {name: [] for name in feeds}
         self.warnings: list[tuple[float, str, str]] = []  # (wall time, logger, message)
         self._handler = _Recorder(self.warnings)
         logging.getLogger("pinocchio").addHandler(self._handler)
-        self.worker = LiveWorker(pipeline, open_store(str(db_path)), [Feed(name, url) for name, url in feeds.items()],
+        engine = open_store(str(db_path))
+        if shop:  # every feed sells for the demo shop, the cream's link up from the start
+            with Session(engine) as session:
+                import_facts(session, read_facts_file(DEMO.parent / "shop.yaml"))
+                for name in feeds:
+                    link_stream(session, StreamBinding(name, shop, links=(LinkChange(3, "rose-cream", at_s=0.0),)), "test")
+                session.commit()
+        self.worker = LiveWorker(pipeline, engine, [Feed(name, url) for name, url in feeds.items()],
                                  ModerationLedger("pinocchio@test"), on_verdict=self._heard, policy=POLICY,
                                  measure_capacity=False)  # join at once: a live feed does not wait
         self.thread = threading.Thread(target=self.worker.run, daemon=True)
@@ -124,8 +136,8 @@ def follow(live_pipeline, tmp_path):
     """Starts a Watch on feeds ({name: url}); whatever happens in the test, it is stopped after."""
     started = []
 
-    def start(feeds: dict[str, str]) -> Watch:
-        started.append(Watch(live_pipeline, tmp_path / f"live{len(started)}.db", feeds))
+    def start(feeds: dict[str, str], shop: str | None = None) -> Watch:
+        started.append(Watch(live_pipeline, tmp_path / f"live{len(started)}.db", feeds, shop))
         return started[-1]
 
     yield start
@@ -170,10 +182,11 @@ def report(record_property, name: str, **values) -> None:
 
 def test_rtmp_feed_gives_the_planted_claims(nginx, follow, record_property):
     """The demo's first 45 s, its first four claims (the rest of the demo is heard over the same
-    server in the tests below, and whole from files in test_scan.py)."""
+    server in the tests below, and whole from files in test_scan.py), and its promises checked
+    against the demo shop's facts as they are said."""
     seconds = 45.0
     url = nginx.rtmp_url("demo")
-    watch = follow({"demo": url})  # started first: it retries until the streamer goes live
+    watch = follow({"demo": url}, shop="meimei-shop")  # started first: it retries until the streamer goes live
     published_at = time.monotonic()
     last_sent = play(nginx.publish(DEMO, "demo", seconds=seconds), seconds=seconds)
     watch.wait_until_read(url, since=last_sent)
@@ -186,6 +199,8 @@ def test_rtmp_feed_gives_the_planted_claims(nginx, follow, record_property):
     assert not missed, "\n".join(missed)
     assert sum(len(x["labels"]) for x in demo_sentences() if x["end_s"] <= seconds) == 4  # what was checked
     assert not false
+    unmet = unmet_promises(placed, within=(0.0, seconds))
+    assert not unmet, "\n".join(unmet)
     # Stream time keeps pace with the publisher for the whole stretch: no audio dropped or doubled.
     half = len(rows) // 2
     assert abs(demo_offset(rows[:half]) - demo_offset(rows[half:])) < 1.0
@@ -255,5 +270,6 @@ def test_hls_playlist_gives_the_planted_claims(nginx, follow, record_property):
     assert start_s - 0.5 < offset < start_s + 4.0
     placed = shifted(rows, offset)
     assert_tea_and_shop_claims(placed, start_s, start_s + seconds)
+    assert not any(r.get("promises") for r in rows)  # a feed that sells for no shop: nothing checked
     report(record_property, "hls", join_offset_s=round(offset - start_s, 2),
            claim_latency_s=claim_latencies(placed, published_at, start_s))

@@ -4,7 +4,7 @@ import json
 import sqlite3
 
 import pytest
-from conftest import DEMO, SPEECH, false_flags, ffmpeg, missed_claims, speech_references
+from conftest import DEMO, SPEECH, false_flags, ffmpeg, missed_claims, speech_references, unmet_promises
 from typer.testing import CliRunner
 
 from pinocchio.cli import app
@@ -30,23 +30,41 @@ def count(db_path, table):
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
+SHOP = DEMO.parent / "shop.yaml"
+DEMO_SECONDS = 109.5
+
+
 @pytest.fixture(scope="module")
 def demo_scan(tmp_path_factory):
+    """The demo scanned with its shop's facts (--facts): the claims and the promises checked."""
     db = tmp_path_factory.mktemp("demo") / "demo.db"
-    result, rows = scan("--db", db, DEMO)
+    result, rows = scan("--db", db, "--facts", SHOP, DEMO)
     assert result.exit_code == 0, result.output
     return db, rows
 
 
 def test_demo_planted_claims_are_found_with_label_time_and_article(demo_scan):
     _, rows = demo_scan
-    missed = missed_claims(rows)
+    missed = missed_claims(rows, with_facts=True)
     assert not missed, "\n".join(missed)
 
 
 def test_demo_compliant_talk_is_not_flagged(demo_scan):
     _, rows = demo_scan
-    assert not false_flags(rows)
+    assert not false_flags(rows, with_facts=True)
+
+
+def test_demo_promises_are_checked_against_the_shop_s_facts(demo_scan):
+    """Every planted contradiction is reported with the fact it breaks; every honest promise passes."""
+    db, rows = demo_scan
+    unmet = unmet_promises(rows)
+    assert not unmet, "\n".join(unmet)
+    facts_findings = [f for r in rows for f in r["findings"] if f["source"] == "facts"]
+    assert facts_findings and all(f["fact"].endswith("[meimei-shop@1]") for f in facts_findings)
+    assert count(db, "promise_check") == sum(len(r.get("promises", [])) for r in rows)
+    with sqlite3.connect(db) as conn:
+        provenance = json.loads(conn.execute("SELECT provenance FROM scan").fetchone()[0])
+    assert provenance["facts"] == "meimei-shop@1" and provenance["fact_checks"]
 
 
 def test_demo_segments_are_ordered_and_the_music_gives_no_text(demo_scan):
@@ -147,7 +165,7 @@ def test_every_flagged_segment_has_its_evidence_clip_beside_the_database(demo_sc
                                 "-of", "json", str(path)], capture_output=True, text=True, check=True)
         info = json.loads(probe.stdout)
         assert info["streams"][0]["codec_name"] == "opus"
-        expected = (min(end_ms / 1000 + 2, 105.6) - max(start_ms / 1000 - 2, 0))
+        expected = (min(end_ms / 1000 + 2, DEMO_SECONDS) - max(start_ms / 1000 - 2, 0))
         assert float(info["format"]["duration"]) == pytest.approx(expected, abs=0.1)
         assert path.stat().st_size < 40_000  # small enough to keep every one of them
 

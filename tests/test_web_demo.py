@@ -63,7 +63,7 @@ def test_the_demo_database_has_the_whole_flow_in_it(demo_settings):
         for account in demo.ACCOUNTS:
             assert verify_reviewer(session, name=account.name, password=account.password).role == account.role
         reports = {(r.reporter_id, r.at_s): r for r in list_reports(session)}
-        assert len(reports) == 6  # seven rows in the seeds, one folded
+        assert len(reports) == 7  # eight rows in the seeds, one folded
         assert reports[("viewer_7719", 63.0)].duplicates == 1
         assert reports[("viewer_5120", 96.0)].credibility == pytest.approx(2 / 3)  # their earlier report was confirmed
         assert reports[("viewer_2231", 18.5)].credibility == 0.5
@@ -73,6 +73,11 @@ def test_the_demo_database_has_the_whole_flow_in_it(demo_settings):
         assert {"medical_claim", "off_platform_trade"} <= {label for c in queue for label in c.found_labels}
         assert any(c.severity == 0 and c.report_count for c in queue)  # viewers flagged what the pipeline passed
         clips = set(session.exec(select(EvidenceClip.clip)).all())
+        # The demo shop's facts checked the streamer's promises: three broken, the rest held.
+        checks = session.exec(select(tables.PromiseCheckRow)).all()
+        assert {c.facts for c in checks} == {"meimei-shop@1"}
+        assert sorted(c.kind for c in checks if c.outcome == "contradicted") == ["guarantee", "reference_price", "stock"]
+        assert {c.kind for c in checks if c.outcome == "honest"} >= {"stated_price", "guarantee", "shipping"}
     evidence = Path(demo_settings.db_url.removeprefix("sqlite:///")).parent / "evidence"
     assert clips and all((evidence / name).is_file() for name in clips)
 
@@ -87,3 +92,11 @@ def test_the_demo_is_built_once_and_served(demo_settings):
     with client_for(world) as client:
         login(client, "demo", "demodemo")
         assert demo.STREAM_NAME in client.get("/queue").text
+        # A viewer doubted 七天无理由 (the facts bear it out) and another reported 假一赔十 (they break it).
+        engine = open_store(demo_settings.db_url)
+        with Session(engine) as session:
+            reports = {r.reporter_id: r for r in list_reports(session)}
+        doubted = client.get(f"/cases/{reports['viewer_6408'].segment_ids[-1]}").text
+        assert "Promises checked" in doubted and "✓ holds" in doubted and "已开通 七天无理由退货" in doubted
+        broken = client.get(f"/cases/{reports['viewer_8830'].segment_ids[-1]}").text
+        assert "✗ false" in broken and "breaks the fact: 美美优选 未开通 假一赔N" in broken

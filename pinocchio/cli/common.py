@@ -25,7 +25,7 @@ from pinocchio.core.settings import Settings
 
 # Tables for people; off a terminal (a pipe, a log) lines may be long rather than cut.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line: never broken at 80 columns
 
 
 class OutputFormat(str, Enum):
@@ -41,6 +41,7 @@ ComputeTypeOption = Annotated[Optional[str], typer.Option("--compute-type", help
 ClassifierOption = Annotated[Optional[str], typer.Option("--classifier", help="Claim-classifier directory, or 'none' for the lexicons alone [env PINOCCHIO_CLASSIFIER; default: the shipped model].")]
 EvidenceOption = Annotated[Optional[Path], typer.Option("--evidence", help="Folder for evidence clips [env PINOCCHIO_EVIDENCE; default: 'evidence' beside the database].")]
 LexiconsOption = Annotated[Optional[Path], typer.Option("--lexicons", help="Lexicon directory [env PINOCCHIO_LEXICONS].")]
+FactsOption = Annotated[Optional[list[Path]], typer.Option("--facts", help="Import this shop-facts file first (YAML or CSV, as `shops import`); repeatable.")]
 AsOption = Annotated[Optional[str], typer.Option("--as", help="The reviewer acting [env PINOCCHIO_REVIEWER].")]
 CommentOption = Annotated[str, typer.Option("--comment", "-m", help="Why, for the record.")]
 

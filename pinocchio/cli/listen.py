@@ -19,6 +19,7 @@ from pinocchio.cli.common import (
     DbOption,
     DeviceOption,
     EvidenceOption,
+    FactsOption,
     FormatOption,
     LexiconsOption,
     ModelOption,
@@ -33,6 +34,7 @@ from pinocchio.cli.common import (
     settings,
     visible,
 )
+from pinocchio.cli.shops import import_facts_files
 from pinocchio.core.errors import ConfigError, PinocchioError
 from pinocchio.core.records import FindingSource, Verdict, VerdictAction
 
@@ -97,8 +99,11 @@ def scan(
     show_all: Annotated[bool, typer.Option("--all", help="Table: list compliant segments too.")] = False,
     asr_prompt: Annotated[Optional[bool], typer.Option("--asr-prompt/--no-asr-prompt", help="Give whisper the initial prompt in prompts/ [env PINOCCHIO_ASR_PROMPT; default off].")] = None,
     ray: Annotated[Optional[str], typer.Option("--ray", help="Spread the files over this Ray cluster (host:port), one task each, into a shared --db (PostgreSQL); the paths must be readable on every node.")] = None,
+    facts: FactsOption = None,
 ) -> None:
-    """Transcribe recordings, find the claims that break advertising rules, store and print verdicts."""
+    """Transcribe recordings, find the claims that break advertising rules, store and print verdicts.
+    A recording whose stream sells for a shop (`shops import`, or --facts) has its promises and
+    prices checked against the shop's facts."""
     s = settings(db_url=db, model=model, device=device, compute_type=compute_type, classifier=classifier,
                  lexicon_dir=lexicons, asr_prompt=asr_prompt, evidence_dir=evidence)
     files = recordings(paths)
@@ -119,13 +124,14 @@ def scan(
             err.print(escape(f"{outcome.source}: already scanned, printed from the store"))
 
     if ray:
-        _scan_on_ray(files, s, ray, force, format, show)
+        _scan_on_ray(files, s, ray, force, format, show, facts or [])
     else:
-        _scan_here(files, s, force, format, show)
+        _scan_here(files, s, force, format, show, facts or [])
     raise typer.Exit(1 if failed else 0)
 
 
-def _scan_here(files: list[Path], s, force: bool, format: OutputFormat, show) -> None:
+def _scan_here(files: list[Path], s, force: bool, format: OutputFormat, show, facts_files: list[Path]) -> None:
+    from pinocchio.facts.catalog import recording_checker
     from pinocchio.listen.evidence import EvidenceStore
     from pinocchio.listen.pipeline import Pipeline
     from pinocchio.store import open_store
@@ -133,6 +139,7 @@ def _scan_here(files: list[Path], s, force: bool, format: OutputFormat, show) ->
     with or_exit():
         pipeline = Pipeline(s)
         engine = open_store(s.db_url)
+    import_facts_files(engine, facts_files)
     ledger, clips = _ledger(), EvidenceStore(s.evidence_path())
     for path in files:
         emit = (lambda v, p=str(path): emit_json(v.as_json(p))) if format is OutputFormat.jsonl else None
@@ -140,20 +147,24 @@ def _scan_here(files: list[Path], s, force: bool, format: OutputFormat, show) ->
         try:
             with or_exit():  # a model that cannot be loaded fails every file alike
                 outcome = pipeline.scan_file(path, engine, ledger, force=force, evidence=clips, on_verdict=emit,
-                                             on_progress=progress.update if progress else None)
+                                             on_progress=progress.update if progress else None,
+                                             facts=lambda stream, started: recording_checker(engine, stream, started))
         finally:
             if progress:
                 progress.stop()
         show(outcome)
 
 
-def _scan_on_ray(files: list[Path], s, address: str, force: bool, format: OutputFormat, show) -> None:
+def _scan_on_ray(files: list[Path], s, address: str, force: bool, format: OutputFormat, show,
+                 facts_files: list[Path]) -> None:
     """One task per file on the cluster; one bar for them all; each file printed as it is done."""
     from pinocchio.fleet.batch import scan_on_ray
     from pinocchio.store import open_store
 
     with or_exit():
-        open_store(s.db_url).dispose()  # the schema made (or refused) once, here, not by every task
+        engine = open_store(s.db_url)  # the schema made (or refused) once, here, not by every task
+        import_facts_files(engine, facts_files)
+        engine.dispose()
         progress = ProgressBar(f"{len(files)} file(s) on {address}") if err.is_terminal else None
         try:
             for done, outcome in enumerate(scan_on_ray([p.resolve() for p in files], s, address, force), 1):
@@ -187,6 +198,7 @@ def live(
     max_utterance: Annotated[Optional[float], typer.Option("--max-utterance", min=2.0, max=30.0, help="Talk without such a pause is committed at this length (seconds) [env PINOCCHIO_LIVE_MAX_UTTERANCE_S; default 6].")] = None,
     commit: Annotated[Optional[CommitPolicy], typer.Option("--commit", help="pause: decode each utterance once it ends; agreement: also commit what two decodes of the talk in progress agree on (about 3x the CPU, see README) [env PINOCCHIO_LIVE_COMMIT].")] = None,
     pack: Annotated[Optional[bool], typer.Option("--pack/--no-pack", help="Decode several feeds' utterances in one whisper call (default), or each on its own [env PINOCCHIO_LIVE_PACK].")] = None,
+    facts: FactsOption = None,
 ) -> None:
     """Follow live feeds, flag claims as they are said, store every committed segment.
     SIGTERM or Ctrl-C stops it cleanly: what was heard is committed and stored first."""
@@ -214,6 +226,7 @@ def live(
         pipeline = Pipeline(s, detect_options=DetectOptions(batch_size=1))
         engine = open_store(s.db_url)
         pipeline.transcriber  # load the model before joining the feeds
+    import_facts_files(engine, facts or [])
     metrics = WorkerMetrics()
     if metrics_port is not None:
         with or_exit():

@@ -17,6 +17,7 @@ from pinocchio.cli.common import (
     or_exit,
     settings,
 )
+from pinocchio.core.errors import ConfigError
 
 seeds_app = typer.Typer(help="The labelled corpus the classifier learns from.", no_args_is_help=True)
 CorpusOption = Annotated[Optional[Path], typer.Option("--corpus", help="Corpus JSONL [default: seeds/corpus.jsonl].")]
@@ -73,10 +74,13 @@ def evaluate(
     classifier: ClassifierOption = None,
     corpus: CorpusOption = None,
     lexicons: LexiconsOption = None,
+    facts: Annotated[Optional[Path], typer.Option("--facts", help="With --set: also check each line's promises against this facts file's stream (its first, or --stream), and say what the facts changed.")] = None,
+    stream: Annotated[Optional[str], typer.Option("--stream", help="With --facts: the stream of the file to read the lines in.")] = None,
 ) -> None:
     """Per-label precision, recall and F1 (with counts), micro- and macro-F1 and the compliant
     false-flag rate of `check`: on a corpus split, or on a labelled set of real sentences (sure
-    items and all, per split, with a confusion table)."""
+    items and all, per split, with a confusion table); with --facts, what checking promises
+    against a shop's facts adds and takes away."""
     from pinocchio.listen.pipeline import Pipeline
     from pinocchio.training import evaluate as ev
     from pinocchio.training.corpus import DEFAULT_CORPUS, load_corpus
@@ -100,6 +104,20 @@ def evaluate(
             return
         items = [i for i in ev.read_labelled_set(labelled) if split is None or i.split == split]
         judged = ev.judge_set(pipeline, items)
+        checked = None
+        if facts is not None:
+            from pinocchio.facts.catalog import file_stream_facts
+            from pinocchio.facts.checker import FactChecker
+            from pinocchio.facts.files import read_facts_file
+
+            read = read_facts_file(facts)
+            if read.errors:
+                raise ConfigError("; ".join(read.errors))
+            stream_facts = file_stream_facts(read, stream)
+            checked = ev.judge_set(pipeline, items, lambda: FactChecker(lambda: stream_facts))
+    if checked is not None:
+        _print_facts_effect(facts.name, ev.facts_effect(judged, checked), errors)
+        judged = checked
     for part in ev.set_slices(judged):
         _print_report(f"{labelled.name}, {part.name} ({scorer})", part.report)
         _print_confusion(part.confusion)
@@ -108,6 +126,21 @@ def evaluate(
         gold = ", ".join(sorted(j.item.labels)) or "compliant"
         typer.echo(f"{labelled}:{j.item.line}\t{j.item.split}\tgold {gold}\tgot {', '.join(sorted(j.predicted)) or 'nothing'}"
                    f"\t{j.item.text}")
+
+
+def _print_facts_effect(name: str, effects, errors: int) -> None:
+    for effect in effects:
+        typer.echo(f"facts of {name}, {effect.name}: compliant lines flagged {effect.flagged_without}/{effect.compliant} "
+                   f"without the facts, {effect.flagged_with}/{effect.compliant} with them "
+                   f"({len(effect.added)} added, {len(effect.cleared)} taken back)")
+        kinds = sorted({kind for kind, _ in effect.outcomes})
+        for kind in kinds:
+            counts = ", ".join(f"{outcome} {effect.outcomes[(kind, outcome)]}"
+                               for outcome in ("honest", "contradicted", "unchecked") if effect.outcomes[(kind, outcome)])
+            typer.echo(f"  {kind:<16}{counts}")
+        for j in effect.added[:errors]:
+            typer.echo(f"  added\t{j.item.line}\t{', '.join(sorted(j.predicted))}\t{j.item.text}")
+    typer.echo("")
 
 
 def _print_report(title: str, report) -> None:

@@ -22,6 +22,7 @@ class VerdictAction(StrEnum):
 class FindingSource(StrEnum):
     LEXICON = "lexicon"
     CLASSIFIER = "classifier"
+    FACTS = "facts"  # a spoken promise or price that the shop's facts contradict (facts/)
 
 
 class MatchKind(StrEnum):
@@ -31,6 +32,7 @@ class MatchKind(StrEnum):
     PATTERN = "pattern"  # a frame with a number or a price (最后{n}单)
     DISGUISE = "disguise"  # found once a disguised spelling was resolved (小糖人 -> 糖尿病患者)
     MODEL = "model"  # the classifier's label for the whole segment
+    FACT = "fact"  # a promise checked against the shop's facts; `term` names the check
 
 
 @dataclass(frozen=True)
@@ -93,11 +95,92 @@ class Finding:
     matched: str = ""  # the text as it appeared in the segment
     match_kind: MatchKind | str = ""
     score: float = 1.0
+    fact: str = ""  # a facts finding: the fact it contradicts, naming the facts' version
 
     def as_json(self) -> dict:
-        return {"source": str(self.source), "label": self.label, "term": self.term, "matched": self.matched,
-                "match_kind": str(self.match_kind), "severity": self.severity, "article": self.article,
-                "span": list(self.span), "score": self.score}
+        found = {"source": str(self.source), "label": self.label, "term": self.term, "matched": self.matched,
+                 "match_kind": str(self.match_kind), "severity": self.severity, "article": self.article,
+                 "span": list(self.span), "score": self.score}
+        if self.fact:
+            found["fact"] = self.fact
+        return found
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A number as it was said, read as the range it can mean: 九十九 is 99 to 99, 三位数 100 to 999,
+    一百多 101 to 199. A check only calls a promise honest or false when the whole range says so."""
+
+    low: float
+    high: float
+
+    @property
+    def exact(self) -> bool:
+        return self.low == self.high
+
+    def __str__(self) -> str:
+        def shown(x: float) -> str:
+            return "∞" if x == float("inf") else f"{x:g}" if x != int(x) else f"{int(x)}"
+        return shown(self.low) if self.exact else f"{shown(self.low)}–{shown(self.high)}"
+
+
+class PromiseKind(StrEnum):
+    """What a streamer can promise that the shop's facts can check."""
+
+    REFERENCE_PRICE = "reference_price"  # 原价/日常价/专柜价/划线价/线下 X
+    STATED_PRICE = "stated_price"  # 今天只要/到手/直播间 Y, 一盒六十九
+    GUARANTEE = "guarantee"  # 假一赔N, 七天无理由, 退货包运费, 运费险, 破损包退, 退款不退货, 极速退款
+    SHIPPING = "shipping"  # 包邮, 全国包邮, 顺丰
+    STOCK = "stock"  # 最后N单, 仅剩N件
+    SALES = "sales"  # 卖了N万单
+    LINK = "link"  # N号链接: which product the talk is about
+
+
+@dataclass(frozen=True)
+class Promise:
+    """One promise found in a segment, its value normalised: an amount (a price, a count, the N of
+    假一赔N), the quantity a price is for (两盒一百二: 2), or the guarantee or shipping term."""
+
+    kind: PromiseKind
+    span: tuple[int, int]  # character offsets into Segment.text
+    said: str
+    amount: Amount | None = None
+    quantity: int | None = None
+    term: str = ""  # guarantee or shipping term (seven_day_return, free_shipping...), or the price cue
+    scope: str = ""  # 全国 for 全国包邮
+
+    def value(self) -> str:
+        """The normalised value as one short line: '¥99', '2 × ¥120', 'counterfeit_compensation 10'."""
+        if self.kind in (PromiseKind.REFERENCE_PRICE, PromiseKind.STATED_PRICE):
+            return (f"{self.quantity} × " if self.quantity and self.quantity > 1 else "") + f"¥{self.amount}"
+        parts = [p for p in (self.scope, self.term, str(self.amount) if self.amount else "") if p]
+        return " ".join(parts)
+
+
+class CheckOutcome(StrEnum):
+    HONEST = "honest"  # the facts bear it out: nothing is raised, a lexicon flag on it is taken back
+    CONTRADICTED = "contradicted"  # the facts break it: a finding cites the fact
+    UNCHECKED = "unchecked"  # the facts do not say (no price history, stock unknown...)
+
+
+@dataclass(frozen=True)
+class PromiseCheck:
+    """A promise checked against a shop's facts: the outcome, the fact it was held against (one
+    line, in the reviewers' language), and which facts, by shop and version."""
+
+    promise: Promise
+    outcome: CheckOutcome
+    fact: str
+    facts: str  # "shop-id@version"
+    product: str = ""  # the product it was taken to be about
+    check: str = ""  # the check's name (reference_price_above_7_day_lowest...)
+    value: str = ""  # the promise's normalised value as checked (Promise.value())
+
+    def as_json(self) -> dict:
+        p = self.promise
+        return {"kind": str(p.kind), "said": p.said, "span": list(p.span), "value": self.value or p.value(),
+                "outcome": str(self.outcome), "check": self.check, "fact": self.fact, "facts": self.facts,
+                "product": self.product}
 
 
 @dataclass(frozen=True)
@@ -105,6 +188,7 @@ class Verdict:
     segment: Segment
     findings: tuple[Finding, ...]
     action: VerdictAction
+    checks: tuple[PromiseCheck, ...] = ()  # the segment's promises checked against its shop's facts
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -119,6 +203,8 @@ class Verdict:
         seg = self.segment
         found = {"action": str(self.action), "labels": list(self.labels),
                  "findings": [f.as_json() for f in self.findings]}
+        if self.checks:
+            found["promises"] = [c.as_json() for c in self.checks]
         if stream is None:
             return {"text": seg.text, **found}
         return {"stream": stream, "start": round(seg.start_s, 2), "end": round(seg.end_s, 2), "text": seg.text,

@@ -31,8 +31,12 @@ def _tools(settings: Settings):
 def scan_one(path: str, settings: Settings, force: bool) -> ScanOutcome:
     if not Path(path).is_file():
         return ScanOutcome(source=path, status="failed", error=f"{path}: not found on this node")
+    from pinocchio.facts.catalog import recording_checker
+
     tools = _tools(settings)
-    return tools["pipeline"].scan_file(path, tools["engine"], tools["ledger"], force=force, evidence=tools["evidence"])
+    engine = tools["engine"]
+    return tools["pipeline"].scan_file(path, engine, tools["ledger"], force=force, evidence=tools["evidence"],
+                                       facts=lambda stream, started: recording_checker(engine, stream, started))
 
 
 def scan_on_ray(paths: Sequence[Path], settings: Settings, address: str, force: bool = False,

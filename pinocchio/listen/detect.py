@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from pinocchio.core.records import Finding, FindingSource, MatchKind, Segment, Verdict, VerdictAction
+from pinocchio.core.records import Finding, FindingSource, MatchKind, PromiseCheck, Segment, Verdict, VerdictAction
 from pinocchio.listen.disguise import Disguises
 from pinocchio.listen.lexicon import Matcher
 
@@ -22,6 +22,17 @@ class ClaimScorer(Protocol):
 
     def thresholds(self) -> dict[str, float]:
         """Each label's score threshold, for provenance."""
+
+
+class PromiseChecker(Protocol):
+    """What a stream's facts stage offers the detector (facts.checker.FactChecker): given a
+    segment and its findings, the findings with contradictions added and disproved flags taken
+    back, and the segment's promises as checked. Called once per segment, in stream order."""
+
+    def check(self, segment: Segment, findings: Sequence[Finding]) -> tuple[tuple[Finding, ...], tuple[PromiseCheck, ...]]: ...
+
+    def provenance(self) -> dict:
+        """Which facts (shop and version) and which rules it checks with."""
 
 
 @dataclass(frozen=True)
@@ -71,36 +82,40 @@ class Detector:
             "stand_alone_score": self.options.stand_alone_score,
         }
 
-    def verdict(self, segment: Segment) -> Verdict:
-        return next(self.verdicts([segment]))
+    def verdict(self, segment: Segment, checker: PromiseChecker | None = None) -> Verdict:
+        return next(self.verdicts([segment], checker))
 
-    def verdicts(self, segments: Iterable[Segment]) -> Iterator[Verdict]:
+    def verdicts(self, segments: Iterable[Segment], checker: PromiseChecker | None = None) -> Iterator[Verdict]:
         """Batch only as far as scorers need; with the lexicon alone each segment goes straight
-        through, so a live stream is never held back waiting for a batch to fill."""
+        through, so a live stream is never held back waiting for a batch to fill. `checker`: the
+        stream's shop facts, when it has them."""
         if not self.scorers:
             for segment in segments:
-                yield self._combine(segment, [])
+                yield self._combine(segment, [], checker)
             return
         batch: list[Segment] = []
         for segment in segments:
             batch.append(segment)
             if len(batch) >= self.options.batch_size:
-                yield from self._score_batch(batch)
+                yield from self._score_batch(batch, checker)
                 batch = []
         if batch:
-            yield from self._score_batch(batch)
+            yield from self._score_batch(batch, checker)
 
-    def _score_batch(self, batch: list[Segment]) -> Iterator[Verdict]:
+    def _score_batch(self, batch: list[Segment], checker: PromiseChecker | None) -> Iterator[Verdict]:
         per_scorer = [scorer.findings(batch) for scorer in self.scorers]
         for i, segment in enumerate(batch):
-            yield self._combine(segment, [f for found in per_scorer for f in found[i]])
+            yield self._combine(segment, [f for found in per_scorer for f in found[i]], checker)
 
-    def _combine(self, segment: Segment, extra: list[Finding]) -> Verdict:
+    def _combine(self, segment: Segment, extra: list[Finding], checker: PromiseChecker | None = None) -> Verdict:
         lexicon = tuple(self.matcher.match(segment.text, segment.tokens, segment.before)) + self._disguised(segment)
         backed = {f.label for f in lexicon}
         floor = self.options.stand_alone_score
         findings = lexicon + tuple(f for f in extra if f.label in backed or f.score >= floor)
-        return Verdict(segment=segment, findings=findings, action=decide(findings, self.options))
+        checks: tuple[PromiseCheck, ...] = ()
+        if checker is not None:
+            findings, checks = checker.check(segment, findings)
+        return Verdict(segment=segment, findings=findings, action=decide(findings, self.options), checks=checks)
 
     def _disguised(self, segment: Segment) -> tuple[Finding, ...]:
         """Lexicon hits that only show once the streamer's disguised spellings are resolved, placed on

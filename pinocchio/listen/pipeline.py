@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -14,6 +15,7 @@ from sqlmodel import Session
 
 from pinocchio import __version__
 from pinocchio.core.background import BackgroundLoad
+from pinocchio.core.clock import utcnow
 from pinocchio.core.errors import PinocchioError
 from pinocchio.core.events import Evidence
 from pinocchio.core.ledger import Ledger
@@ -29,7 +31,7 @@ from pinocchio.listen.asr import (
 )
 from pinocchio.listen.audio import decode_chunks, probe_file
 from pinocchio.listen.classify import SHIPPED_MODEL, ClaimClassifier
-from pinocchio.listen.detect import DetectOptions, Detector
+from pinocchio.listen.detect import DetectOptions, Detector, PromiseChecker
 from pinocchio.listen.disguise import load_disguises
 from pinocchio.listen.evidence import EvidenceRecorder, EvidenceStore
 from pinocchio.listen.lexicon import Matcher, load_lexicon
@@ -38,7 +40,7 @@ from pinocchio.listen.packing import PackOptions
 from pinocchio.listen.segment import Segmenter, SegmentOptions, Tokenizer
 from pinocchio.listen.streaming import StreamOptions
 from pinocchio.store import scans
-from pinocchio.store.tables import Scan
+from pinocchio.store.tables import Scan, Stream
 
 log = logging.getLogger(__name__)
 
@@ -133,29 +135,30 @@ class Pipeline:
             found["stream"] = asdict(stream_options)
         return found
 
-    def check_text(self, text: str) -> Verdict:
-        return self.detector.verdict(self.segmenter.segment_text(text))
+    def check_text(self, text: str, facts: PromiseChecker | None = None) -> Verdict:
+        return self.detector.verdict(self.segmenter.segment_text(text), facts)
 
-    def check_lines(self, lines: Iterable[str]) -> Iterator[Verdict]:
-        """Verdicts for lines of text, batched for the classifier."""
-        return self.detector.verdicts(self.segmenter.segment_text(line) for line in lines)
+    def check_lines(self, lines: Iterable[str], facts: PromiseChecker | None = None) -> Iterator[Verdict]:
+        """Verdicts for lines of text, batched for the classifier (with `facts`, as one stream's)."""
+        return self.detector.verdicts((self.segmenter.segment_text(line) for line in lines), facts)
 
-    def audio_verdicts(self, chunks: Iterable[AudioChunk]) -> Iterator[Verdict]:
-        """The shared stage chain; a finite iterator of chunks is a recording, an endless one a feed."""
-        return self._judge(self.transcriber.transcribe(chunks))
+    def audio_verdicts(self, chunks: Iterable[AudioChunk], facts: PromiseChecker | None = None) -> Iterator[Verdict]:
+        """The shared stage chain; a finite iterator of chunks is a recording, an endless one a feed.
+        `facts`: the stream's shop facts stage (facts.checker), when it has a shop."""
+        return self._judge(self.transcriber.transcribe(chunks), facts)
 
-    def live_verdicts(self, chunks: Iterable[AudioChunk],
-                      stream_options: StreamOptions = StreamOptions()) -> Iterator[Verdict]:
+    def live_verdicts(self, chunks: Iterable[AudioChunk], stream_options: StreamOptions = StreamOptions(),
+                      facts: PromiseChecker | None = None) -> Iterator[Verdict]:
         """The same chain for live audio: utterances are committed at pauses as the chunks arrive."""
-        return self._judge(self.transcriber.streaming(stream_options).transcribe(chunks))
+        return self._judge(self.transcriber.streaming(stream_options).transcribe(chunks), facts)
 
-    def _judge(self, utterances: Iterator[Utterance]) -> Iterator[Verdict]:
+    def _judge(self, utterances: Iterator[Utterance], facts: PromiseChecker | None = None) -> Iterator[Verdict]:
         # Called once the whisper model is loaded (the caller fetched it), so these loads do not
         # contend with it; while whisper decodes they cost nothing.
         self.segmenter.tokenizer.warm_up()
         if self.classifier:
             self.classifier.warm_up()
-        return self.detector.verdicts(self.segmenter.segments(utterances))
+        return self.detector.verdicts(self.segmenter.segments(utterances), facts)
 
     def evidence_recorder(self, evidence: EvidenceStore, live: bool) -> EvidenceRecorder:
         """Live clips are cut seconds after their segment; a batch segment may come a whole
@@ -166,9 +169,11 @@ class Pipeline:
     def scan_file(self, path: str | Path, engine: Engine, ledger: Ledger, *, force: bool = False,
                   evidence: EvidenceStore | None = None,
                   on_verdict: Callable[[Verdict], None] | None = None,
-                  on_progress: Callable[[float, float | None], None] | None = None) -> ScanOutcome:
+                  on_progress: Callable[[float, float | None], None] | None = None,
+                  facts: Callable[[Stream, datetime], PromiseChecker | None] | None = None) -> ScanOutcome:
         """Scan one recording into the store. Bad input comes back as a failed outcome, never raised,
-        so that a batch goes on with its other files."""
+        so that a batch goes on with its other files. `facts` gives the stream's facts stage (its
+        shop's facts, from the scan's start), or None when it has none (facts.catalog)."""
         source = str(path)
         self._transcriber.start()  # the model loads while ffprobe, hashing and the database work run
         try:
@@ -185,8 +190,11 @@ class Pipeline:
                         on_verdict(verdict)
                 return ScanOutcome(source=source, status="skipped", verdicts=tuple(verdicts),
                                    stream_id=stream.id, scan_id=done.id, duration_s=info.duration_s)
-            scan = scans.start_scan(session, stream=stream, pipeline_version=PIPELINE_VERSION,
-                                    provenance=self.provenance())
+            started = utcnow()
+            checker = facts(stream, started) if facts else None
+            provenance = {**self.provenance(), **(checker.provenance() if checker else {})}
+            scan = scans.start_scan(session, stream=stream, pipeline_version=PIPELINE_VERSION, provenance=provenance)
+            scan.started_at = started
             session.commit()
             if on_progress:
                 on_progress(0.0, info.duration_s)
@@ -196,7 +204,7 @@ class Pipeline:
             if recorder:
                 chunks = recorder.tap(chunks)
             try:
-                for verdict in self.audio_verdicts(chunks):
+                for verdict in self.audio_verdicts(chunks, checker):
                     store_verdict(session, scan, verdict, ledger, recorder)
                     verdicts.append(verdict)
                     if len(verdicts) % COMMIT_EVERY == 0:

@@ -26,6 +26,7 @@ from pinocchio.core.errors import PinocchioError
 from pinocchio.core.events import Evidence, FeedGap, FeedLag, Remind
 from pinocchio.core.ledger import Ledger
 from pinocchio.core.records import AudioChunk, FeedReport, Verdict
+from pinocchio.facts.catalog import live_checker
 from pinocchio.listen.audio import REWIND_S, Outage, ReconnectPolicy, live_chunks
 from pinocchio.listen.evidence import EvidenceStore
 from pinocchio.listen.pipeline import PIPELINE_VERSION, Pipeline
@@ -233,8 +234,9 @@ class LiveWorker:
         recorder = self.pipeline.evidence_recorder(self.evidence, live=True) if self.evidence else None
         if recorder:
             chunks = recorder.tap(chunks)
+        facts = live_checker(self.engine, stream.id, feed.name)  # the feed's shop facts, when it has a shop
         try:
-            for verdict in self.pipeline.live_verdicts(chunks, self.stream_options):
+            for verdict in self.pipeline.live_verdicts(chunks, self.stream_options, facts):
                 if guard.is_replay(session, stream.id, verdict):
                     m.duplicates.labels(feed.name).inc()
                     log.info("%s: %.1f s was stored before the rejoin; not again: %s", feed.name,

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from pinocchio.core.errors import ConfigError
-from pinocchio.store import fleet, projections, tables  # noqa: F401  (their tables join SQLModel.metadata)
+from pinocchio.store import fleet, projections, shops, tables  # noqa: F401  (their tables join SQLModel.metadata)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001"  # the schema as it stood when migrations began (tables made by create_all)

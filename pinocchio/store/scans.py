@@ -13,14 +13,18 @@ from sqlmodel import Session, select
 
 from pinocchio.core.clock import utcnow
 from pinocchio.core.records import (
+    CheckOutcome,
     Finding,
     FindingSource,
     MatchKind,
+    Promise,
+    PromiseCheck,
+    PromiseKind,
     Segment,
     Verdict,
     VerdictAction,
 )
-from pinocchio.store.tables import FindingRow, Scan, SegmentRow, Stream
+from pinocchio.store.tables import FindingRow, PromiseCheckRow, Scan, SegmentRow, Stream
 
 
 @dataclass(frozen=True)
@@ -84,10 +88,17 @@ def add_segments(session: Session, stored: Sequence[tuple[Scan | ScanOf, Verdict
          for scan, v in stored]).scalars())
     findings = [{"segment_id": segment_id, "source": str(f.source), "label": f.label, "term": f.term,
                  "matched": f.matched, "match_kind": str(f.match_kind), "severity": f.severity,
-                 "article": f.article, "span_start": f.span[0], "span_end": f.span[1], "score": f.score}
+                 "article": f.article, "span_start": f.span[0], "span_end": f.span[1], "score": f.score,
+                 "fact": f.fact or None}
                 for segment_id, (_, v) in zip(ids, stored) for f in v.findings]
     if findings:
         session.connection().execute(insert(FindingRow.__table__), findings)
+    checks = [{"segment_id": segment_id, "kind": str(c.promise.kind), "said": c.promise.said,
+               "span_start": c.promise.span[0], "span_end": c.promise.span[1], "value": c.value or c.promise.value(),
+               "outcome": str(c.outcome), "check_name": c.check, "fact": c.fact, "facts": c.facts, "product": c.product}
+              for segment_id, (_, v) in zip(ids, stored) for c in v.checks]
+    if checks:
+        session.connection().execute(insert(PromiseCheckRow.__table__), checks)
     return ids
 
 
@@ -109,11 +120,25 @@ def scan_verdicts(session: Session, *, scan_id: int) -> list[Verdict]:
                             tokens=tuple(json.loads(row.tokens))),
             findings=tuple(Finding(source=FindingSource(f.source), label=f.label, severity=f.severity,
                                    article=f.article, span=(f.span_start, f.span_end), term=f.term,
-                                   matched=f.matched, match_kind=_match_kind(f.match_kind), score=f.score)
+                                   matched=f.matched, match_kind=_match_kind(f.match_kind), score=f.score,
+                                   fact=f.fact or "")
                            for f in findings),
             action=VerdictAction(row.action),
+            checks=tuple(stored_check(c) for c in promise_checks(session, row.id)),
         ))
     return verdicts
+
+
+def promise_checks(session: Session, segment_id: int) -> list[PromiseCheckRow]:
+    return list(session.exec(select(PromiseCheckRow).where(PromiseCheckRow.segment_id == segment_id)
+                             .order_by(PromiseCheckRow.span_start, PromiseCheckRow.id)).all())
+
+
+def stored_check(row: PromiseCheckRow) -> PromiseCheck:
+    """A stored check as its record (the promise's value as the text it was stored as)."""
+    return PromiseCheck(promise=Promise(kind=PromiseKind(row.kind), span=(row.span_start, row.span_end), said=row.said),
+                        outcome=CheckOutcome(row.outcome), fact=row.fact, facts=row.facts, product=row.product,
+                        check=row.check_name, value=row.value)
 
 
 def _match_kind(value: str) -> MatchKind | str:

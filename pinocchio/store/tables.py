@@ -1,4 +1,4 @@
-"""The tables of what was heard: streams, scans, segments, findings, and the append-only,
+"""The tables of what was heard: streams, scans, segments, findings, promises checked, and the append-only,
 hash-chained moderation event log (written only by `moderation.ledger.record`), the ledger's
 turn-taking row and the webhooks' dead letters."""
 
@@ -73,6 +73,26 @@ class FindingRow(SQLModel, table=True):
     span_start: int
     span_end: int
     score: float
+    fact: str | None = None  # a facts finding: the fact it contradicts, with the facts' version
+
+
+class PromiseCheckRow(SQLModel, table=True):
+    """A promise said in a segment, checked against its stream's shop facts (facts/checker.py)."""
+
+    __tablename__ = "promise_check"
+
+    id: int | None = Field(default=None, primary_key=True)
+    segment_id: int = Field(foreign_key="segment.id", index=True)
+    kind: str
+    said: str
+    span_start: int
+    span_end: int
+    value: str  # normalised: ¥999, 2 × ¥120, counterfeit_compensation 10
+    outcome: str  # honest | contradicted | unchecked
+    check_name: str
+    fact: str
+    facts: str  # shop-id@version
+    product: str
 
 
 class ModerationEvent(SQLModel, table=True):

@@ -132,6 +132,7 @@ def read_labelled_set(path: Path | str) -> list[LabelledLine]:
 class Judged:
     item: LabelledLine
     predicted: frozenset[str]
+    checks: tuple = ()  # the line's promises as checked, when it was judged with a shop's facts
 
 
 @dataclass(frozen=True)
@@ -143,9 +144,47 @@ class SetSlice:
     confusion: dict[str, Counter]  # gold label (or "compliant") -> predicted labels (or "nothing")
 
 
-def judge_set(pipeline, items: Sequence[LabelledLine]) -> list[Judged]:
-    verdicts = pipeline.check_lines(item.text for item in items)
-    return [Judged(item, frozenset(v.labels)) for item, v in zip(items, verdicts)]
+def judge_set(pipeline, items: Sequence[LabelledLine], checker_for=None) -> list[Judged]:
+    """Each item's verdict; with `checker_for` (a new facts stage for each line, which is read as
+    said on its own in the facts' stream) its promises are checked too."""
+    if checker_for is None:
+        verdicts = pipeline.check_lines(item.text for item in items)
+    else:
+        verdicts = (pipeline.check_text(item.text, checker_for()) for item in items)
+    return [Judged(item, frozenset(v.labels), v.checks) for item, v in zip(items, verdicts)]
+
+
+@dataclass(frozen=True)
+class FactsEffect:
+    """What checking against a shop's facts changed on one slice of a labelled set: compliant lines
+    flagged without and with the facts, the lines the facts alone flagged or cleared, and the
+    promises checked by kind and outcome."""
+
+    name: str
+    compliant: int
+    flagged_without: int
+    flagged_with: int
+    added: tuple[Judged, ...]  # compliant lines flagged only with the facts
+    cleared: tuple[Judged, ...]  # compliant lines flagged only without them
+    outcomes: Counter  # (kind, outcome) -> promises
+
+
+def facts_effect(plain: Sequence[Judged], checked: Sequence[Judged], sure_only: bool = True) -> list[FactsEffect]:
+    """Per split and for the whole set, on sure compliant lines: what the facts changed."""
+    splits = sorted({j.item.split for j in plain if j.item.split})
+    effects = []
+    for split in [*splits, ""]:
+        pairs = [(a, b) for a, b in zip(plain, checked) if (not split or a.item.split == split)
+                 and not (sure_only and a.item.unsure)]
+        compliant = [(a, b) for a, b in pairs if not a.item.labels]
+        outcomes = Counter((str(c.promise.kind), str(c.outcome)) for _, b in pairs for c in b.checks)
+        effects.append(FactsEffect(
+            name=f"{split or 'all splits'}, {'sure items' if sure_only else 'all items'}", compliant=len(compliant),
+            flagged_without=sum(bool(a.predicted) for a, _ in compliant),
+            flagged_with=sum(bool(b.predicted) for _, b in compliant),
+            added=tuple(b for a, b in compliant if b.predicted and not a.predicted),
+            cleared=tuple(b for a, b in compliant if a.predicted and not b.predicted), outcomes=outcomes))
+    return effects
 
 
 def set_slices(judged: Sequence[Judged]) -> list[SetSlice]:

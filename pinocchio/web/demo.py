@@ -1,8 +1,9 @@
 """`pinocchio serve --demo`: a console with something in it, so a newcomer sees the whole flow.
 
 The demo database is built once (about a minute) and kept in the cache:
-1. the demo recording (fixtures/demo/demo_stream.m4a) is scanned by the real pipeline, with its
-   evidence clips, and its stream is attributed to a streamer;
+1. the demo shop's facts (fixtures/demo/shop.yaml) are imported and the demo recording
+   (fixtures/demo/demo_stream.m4a) is scanned by the real pipeline, with its evidence clips and
+   its promises checked against those facts, and its stream is attributed to a streamer;
 2. two demo reviewers are added (a reviewer and a senior; their passwords are printed);
 3. `seeds/demo_history.csv` is imported and the senior confirms what it reports, so the streamer
    starts with a warning and that reporter with a record (credibility 2/3);
@@ -21,6 +22,8 @@ from sqlmodel import Session, select
 
 from pinocchio.core.errors import ConfigError
 from pinocchio.core.settings import Settings, checkout_path
+from pinocchio.facts.catalog import import_facts, recording_checker
+from pinocchio.facts.files import read_facts_file
 from pinocchio.listen.evidence import EvidenceStore
 from pinocchio.moderation.cases import claim_case, confirm_case
 from pinocchio.moderation.report_files import import_reports
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 
 # The demo's recording and seed reports live in the source checkout, not in the wheel.
 RECORDING = checkout_path("fixtures", "demo", "demo_stream.m4a")
+SHOP = checkout_path("fixtures", "demo", "shop.yaml")
 HISTORY = checkout_path("seeds", "demo_history.csv")
 REPORTS = checkout_path("seeds", "demo_reports.csv")
 STREAM_NAME = "美美好物直播间"  # the name the seed files use
@@ -51,7 +55,7 @@ class DemoAccount:
 ACCOUNTS = (DemoAccount("demo", "reviewer", "demodemo"), DemoAccount("senior", "senior", "seniorsenior"))
 
 
-DEMO_FORMAT = 3  # raised when the log's format changes, so that an old cached demo is built anew
+DEMO_FORMAT = 4  # raised when the log's format changes, so that an old cached demo is built anew
 
 
 def default_demo_db(settings: Settings) -> Path:
@@ -93,7 +97,7 @@ def build_demo(settings: Settings, path: Path) -> None:
     )
     from pinocchio.moderation.ledger import ModerationLedger
 
-    missing = [p for p in (RECORDING, HISTORY, REPORTS) if not p.is_file()]
+    missing = [p for p in (RECORDING, SHOP, HISTORY, REPORTS) if not p.is_file()]
     if missing:
         raise ConfigError(f"--demo needs the source checkout: {missing[0]} is not here")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,8 +107,14 @@ def build_demo(settings: Settings, path: Path) -> None:
     url = f"sqlite:///{part}"
     engine = open_store(url)
     try:
+        with Session(engine) as session:
+            facts = import_facts(session, read_facts_file(SHOP))
+            if facts.errors:  # our own fixture: a refused entry is a bug to fix, not to skip
+                raise ConfigError("demo: " + "; ".join(facts.errors))
+            session.commit()
         outcome = Pipeline(settings).scan_file(RECORDING, engine, ModerationLedger(PIPELINE_VERSION),
-                                               evidence=EvidenceStore(settings.with_overrides(db_url=url).evidence_path()))
+                                               evidence=EvidenceStore(settings.with_overrides(db_url=url).evidence_path()),
+                                               facts=lambda stream, started: recording_checker(engine, stream, started))
         if outcome.status == "failed":
             raise ConfigError(f"demo: scanning {RECORDING} failed: {outcome.error}")
         with Session(engine) as session:

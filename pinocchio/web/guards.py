@@ -12,6 +12,8 @@ from pinocchio.store.engine import UNAVAILABLE  # noqa: F401  (the app answers t
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024  # a report or a form is a few hundred bytes
+# A shop's facts are its whole catalogue with price histories: PUT there may carry more.
+LARGE_BODIES = {"/api/v1/shops/": 8 * 1024 * 1024}
 RETRY_AFTER_S = 5
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -41,16 +43,18 @@ class Guards:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        cap = next((size for prefix, size in LARGE_BODIES.items() if scope.get("path", "").startswith(prefix)),
+                   self.max_body_bytes)
         declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            return await self._too_large(send)
+        if declared.isdigit() and int(declared) > cap:
+            return await self._too_large(send, cap)
         seen = 0
 
         async def counted_receive():
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_body_bytes:
+            if seen > cap:
                 raise BodyTooLarge()
             return message
 
@@ -62,10 +66,10 @@ class Guards:
         try:
             await self.app(scope, counted_receive, with_headers)
         except BodyTooLarge:
-            await self._too_large(send)
+            await self._too_large(send, cap)
 
-    async def _too_large(self, send):
-        body = b'{"detail":"request body too large (at most %d bytes)"}' % self.max_body_bytes
+    async def _too_large(self, send, cap: int):
+        body = b'{"detail":"request body too large (at most %d bytes)"}' % cap
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 *self.headers]})

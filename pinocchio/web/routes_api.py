@@ -1,6 +1,8 @@
 """The HTTP API for the platform's backend (API key, JSON): viewers' reports and streamers'
-appeals come in here, and the rooms the fleet follows are added and removed as they go live. The bodies are checked by pydantic, then by the library, which gives the
-one-line reasons (unknown stream, bad label, a time past the stream's end...)."""
+appeals come in here, the rooms the fleet follows are added and removed as they go live, and
+shops' facts and streams' link changes are put here for the promise checks. The bodies are
+checked by pydantic, then by the library, which gives the one-line reasons (unknown stream, bad
+label, a time past the stream's end, a price that is not a number...)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,15 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from pinocchio.core.errors import InputError, NotFound
 from pinocchio.core.records import Feed
 from pinocchio.core.urls import live_url_problem
+from pinocchio.facts.catalog import link_stream, load_shop, save_shop
+from pinocchio.facts.shop import binding_from_data, shop_from_data
 from pinocchio.moderation.appeals import file_appeal
 from pinocchio.moderation.reports import ReportRequest
 from pinocchio.store import fleet as fleet_store
@@ -128,3 +132,59 @@ def delete_fleet_feed(name: str, session: SessionDep) -> Response:
         raise NotFound(f"no feed named {name!r} is followed")
     session.commit()
     return Response(status_code=204)
+
+
+# ---------------------------------------------------------------- shop facts
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: float | str = Field(description="Seconds into the stream, or an ISO 8601 wall time with its offset.")
+    link: int = Field(ge=1, le=999, description="The link number the streamer says (三号链接: 3).")
+    product: str = Field(min_length=1, max_length=120, description="The product's id in the shop's facts.")
+
+
+class StreamLinksIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shop: str = Field(min_length=1, max_length=120, description="The shop the stream sells for.")
+    started_at: str | None = Field(default=None, description="0 s of the stream (ISO 8601 with offset), if not live.")
+    links: list[LinkIn] = Field(default=[], max_length=1000)
+
+
+def _where(prefix: str):
+    return lambda place: ".".join([prefix, *map(str, place)]) if place else prefix
+
+
+@router.put("/shops/{shop_id}")
+def put_shop(shop_id: str, body: dict, session: SessionDep, response: Response) -> dict:
+    """A shop's facts, whole (the format of `shops import`'s YAML, as JSON): stored as its next
+    version when they differ from its newest (201), or answered 200 when they do not."""
+    if "id" in body and body["id"] != shop_id:
+        raise InputError(f"body.id: {body['id']!r} is not the shop of the path ({shop_id!r})")
+    shop = shop_from_data({**body, "id": shop_id}, _where("body"))
+    saved = save_shop(session, shop, source="api")
+    session.commit()
+    response.status_code = 201 if saved.changed else 200
+    return {"shop": saved.shop, "version": saved.version, "changed": saved.changed}
+
+
+@router.get("/shops/{shop_id}")
+def get_shop(shop_id: str, session: SessionDep, version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> dict:
+    """A shop's facts at their newest version, or at `?version=N`."""
+    loaded = load_shop(session, shop_id, version)
+    if loaded is None:
+        raise NotFound(f"no shop {shop_id!r}" + (f" at version {version}" if version else ""))
+    facts, number = loaded
+    return {"version": number, "facts": facts.as_json()}
+
+
+@router.post("/streams/{stream}/links", status_code=201)
+def post_stream_links(stream: str, body: StreamLinksIn, session: SessionDep) -> dict:
+    """The stream sells for `shop`, and its links changed: each from `at` on points at a product.
+    A live feed's checks use them within seconds; ones sent before are not added twice."""
+    binding = binding_from_data({"stream": stream, **body.model_dump(exclude_none=True)}, _where("body"))
+    added = link_stream(session, binding, source="api")
+    session.commit()
+    return {"stream": binding.stream, "shop": binding.shop, "added": added}

@@ -150,6 +150,7 @@ def case_page(request: Request, session: SessionDep, me: ReviewerDep, segment_id
     return _page(request, "case.html", {
         "case": case, "stream": stream, "transcript": views.transcript(session, segment_id),
         "findings": views.findings(session, segment_id), "tally": views.report_tally(session, segment_id),
+        "promises": views.promise_checks(session, segment_id),
         "reports": views.case_reports(session, segment_id, newest_first=True, limit=CASE_REPORTS),
         "clip": views.clip_name(session, segment_id), "events": events,
         "history": case_history(session, segment_id, offset=max(0, events - CASE_HISTORY)),

@@ -12,8 +12,9 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from pinocchio.core import events as ev
+from pinocchio.store import scans
 from pinocchio.store.projections import EvidenceClip, Report, ReportLink
-from pinocchio.store.tables import FindingRow, SegmentRow, Stream
+from pinocchio.store.tables import FindingRow, PromiseCheckRow, SegmentRow, Stream
 
 TRANSCRIPT_WINDOW_S = 30.0
 CLIP_NAME = re.compile(r"^[0-9a-f]{64}\.opus$")
@@ -70,10 +71,15 @@ def findings(session: Session, segment_id: int) -> list[FindingRow]:
 
 
 def marked_spans(found: list[FindingRow]) -> list[tuple[int, int]]:
-    """The words to mark: the lexicon's matches where there are any (a classifier's span is
-    usually the whole sentence, which says nothing more)."""
-    lexicon = [(f.span_start, f.span_end) for f in found if f.source == "lexicon"]
-    return lexicon or [(f.span_start, f.span_end) for f in found]
+    """The words to mark: the lexicon's and the facts' matches where there are any (a
+    classifier's span is usually the whole sentence, which says nothing more)."""
+    precise = [(f.span_start, f.span_end) for f in found if f.source in ("lexicon", "facts")]
+    return precise or [(f.span_start, f.span_end) for f in found]
+
+
+def promise_checks(session: Session, segment_id: int) -> list[PromiseCheckRow]:
+    """The segment's promises as checked against its shop's facts (none when it has no shop)."""
+    return scans.promise_checks(session, segment_id)
 
 
 def transcript(session: Session, segment_id: int, window_s: float = TRANSCRIPT_WINDOW_S) -> list[TranscriptLine]:
