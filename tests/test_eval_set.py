@@ -97,3 +97,22 @@ def test_the_real_dev_set_is_read_at_run_time():
     assert len(items) == 800 and {i.split for i in items} == {"tune", "report"}
     assert sum(not i.unsure for i in items) == 623
     assert isinstance(items[0], LabelledLine)
+
+
+def test_eval_with_facts_says_what_the_shop_s_facts_added_and_took_back(tmp_path):
+    """Lines of our own, read as said in the demo shop's stream: a false 假一赔十 is added on a
+    line labelled compliant, 最后五单 keeps its flag (2,000 in stock), an honest 七天无理由 adds nothing."""
+    path = tmp_path / "set.jsonl"
+    lines = [("手镯支持假一赔十", []), ("支持七天无理由退货", []), ("最后五单了", ["fake_scarcity"]), ("家人们晚上好", [])]
+    path.write_text("".join(json.dumps({"text": t, "labels": labels, "split": "tune"}, ensure_ascii=False) + "\n"
+                            for t, labels in lines), encoding="utf-8")
+    shop = ROOT / "fixtures" / "demo" / "shop.yaml"
+    result = runner.invoke(app, ["eval", "--set", str(path), "--facts", str(shop), "--errors", "5"])
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert first == ("facts of shop.yaml, tune, sure items: compliant lines flagged 0/3 without the facts, "
+                     "1/3 with them (1 added, 0 taken back)")
+    assert "guarantee       honest 1, contradicted 1" in result.stdout and "stock           contradicted 1" in result.stdout
+    assert "added\t1\tfalse_endorsement\t手镯支持假一赔十" in result.stdout
+    missing = runner.invoke(app, ["eval", "--set", str(path), "--facts", str(shop), "--stream", "nowhere"])
+    assert missing.exit_code == 2 and "no stream 'nowhere'" in missing.stderr
