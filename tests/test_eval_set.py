@@ -116,3 +116,22 @@ def test_eval_with_facts_says_what_the_shop_s_facts_added_and_took_back(tmp_path
     assert "added\t1\tfalse_endorsement\t手镯支持假一赔十" in result.stdout
     missing = runner.invoke(app, ["eval", "--set", str(path), "--facts", str(shop), "--stream", "nowhere"])
     assert missing.exit_code == 2 and "no stream 'nowhere'" in missing.stderr
+
+
+def test_on_real_speech_the_facts_of_an_honest_shop_add_no_flag(pipeline):
+    """Real streamer sentences (read from the shared dev set at run time), checked as said in the
+    stream of a shop that holds what honest streamers promise: no compliant line gains a flag, and
+    the guarantees said there are found and checked honest."""
+    from pinocchio.facts.catalog import file_stream_facts
+    from pinocchio.facts.checker import FactChecker
+    from pinocchio.facts.files import read_facts_file
+    from pinocchio.training.evaluate import facts_effect, judge_set
+
+    facts = file_stream_facts(read_facts_file(ROOT / "benchmarks" / "facts" / "honest_shop.yaml"))
+    items = read_labelled_set(DEV_SET)
+    plain = judge_set(pipeline, items)
+    checked = judge_set(pipeline, items, lambda: FactChecker(lambda: facts))
+    whole = facts_effect(plain, checked)[-1]
+    assert whole.name == "all splits, sure items" and whole.compliant > 400
+    assert whole.added == () and whole.flagged_with <= whole.flagged_without
+    assert whole.outcomes[("guarantee", "honest")] >= 20 and whole.outcomes[("guarantee", "contradicted")] == 0

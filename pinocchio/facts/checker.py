@@ -93,7 +93,7 @@ class FactChecker:
     def _disproved(self, finding: Finding, checks: list[PromiseCheck]) -> bool:
         """A lexicon or model finding on the words of promises the facts bear out, of a label those
         promises' checks raise, and of none the facts contradict: the flag was false."""
-        if finding.source is FindingSource.FACTS:
+        if finding.source == FindingSource.FACTS:
             return False
         on_it = [c for c in checks if c.promise.span[0] < finding.span[1] and finding.span[0] < c.promise.span[1]
                  and finding.label in self.rules.labels_of(c.promise.kind)]
