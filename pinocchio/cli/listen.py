@@ -36,7 +36,7 @@ from pinocchio.cli.common import (
 )
 from pinocchio.cli.shops import import_facts_files
 from pinocchio.core.errors import ConfigError, PinocchioError
-from pinocchio.core.records import FindingSource, Verdict, VerdictAction
+from pinocchio.core.records import CheckOutcome, FindingSource, PromiseKind, Verdict, VerdictAction
 
 webhooks_app = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
 COLOURS = {VerdictAction.REVIEW: "bold red", VerdictAction.REMIND: "yellow", VerdictAction.PASS: "dim"}
@@ -47,20 +47,30 @@ class CommitPolicy(str, Enum):
     agreement = "agreement"
 
 
+OUTCOME_MARKS = {CheckOutcome.HONEST: "[green]✓[/]", CheckOutcome.CONTRADICTED: "[bold red]✗[/]",
+                 CheckOutcome.UNCHECKED: "[dim]?[/]"}
+
+
 def verdict_table(title: str, verdicts: list[Verdict], with_times: bool, show_all: bool) -> Table:
+    """Flagged verdicts (all with `show_all`), and those whose promises the shop's facts checked,
+    with a column of what each promise was held against."""
     table = Table(title=escape(title), title_justify="left", show_lines=False, expand=False)
+    checked = any(c.promise.kind != PromiseKind.LINK for v in verdicts for c in v.checks)
     if with_times:
         table.add_column("time", no_wrap=True)
-    for column in ("action", "labels", "found by", "articles", "text"):
+    for column in ("action", "labels", "found by", "articles", "text", *(["shop facts"] if checked else [])):
         table.add_column(column, no_wrap=column == "action")
     for v in verdicts:
-        if not v.flagged and not show_all:
+        promises = [c for c in v.checks if c.promise.kind != PromiseKind.LINK]
+        if not v.flagged and not show_all and not promises:
             continue
         row = [] if not with_times else [f"{clock(v.segment.start_s)}-{clock(v.segment.end_s)}"]
-        found_by = dict.fromkeys(f.matched if f.source == FindingSource.LEXICON else f"{f.source} {f.score:.2f}"
-                                 for f in v.findings)
+        found_by = dict.fromkeys(f.matched if f.source in (FindingSource.LEXICON, FindingSource.FACTS)
+                                 else f"{f.source} {f.score:.2f}" for f in v.findings)
         row += [f"[{COLOURS[v.action]}]{v.action}[/]", "\n".join(v.labels), visible("\n".join(found_by)),
                 visible("\n".join(dict.fromkeys(f.article for f in v.findings))), visible(v.segment.text)]
+        if checked:
+            row.append("\n".join(f"{OUTCOME_MARKS[c.outcome]} {visible(c.promise.said)}: {visible(c.fact)}" for c in promises))
         table.add_row(*row)
     return table
 
