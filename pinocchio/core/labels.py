@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pinocchio.core.errors import ConfigError, InputError
 from pinocchio.core.settings import package_data
-from pinocchio.core.yaml_file import YamlFileError, key_nodes, read_yaml
+from pinocchio.core.yaml_file import key_nodes, read_yaml
 
 LABELS = (
     "absolute_claim",
@@ -42,10 +42,7 @@ def label_table_path() -> Path:
 def label_table(path: Path | None = None) -> dict[str, LabelRule]:
     """Each label's default severity, article and description; a broken table fails naming file:line."""
     path = path or label_table_path()
-    try:
-        document = read_yaml(path)
-    except YamlFileError as exc:
-        raise ConfigError(str(exc)) from None
+    document = read_yaml(path, ConfigError)
     data, lines = document.data, {k: line for k, (line, _) in key_nodes(document.root).items()}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping of labels")

@@ -23,7 +23,18 @@ class YamlFile:
     root: yaml.Node | None  # the same document as nodes, which know their lines
 
 
-def read_yaml(path: Path) -> YamlFile:
+def read_yaml(path: Path, error: type[Exception] = YamlFileError) -> YamlFile:
+    """The file as data and as nodes; a file that cannot be read is `error` ('file:line: reason'),
+    so each caller raises its own kind (a broken lexicon is a LexiconError)."""
+    try:
+        return _read(path)
+    except YamlFileError as exc:
+        if error is YamlFileError:
+            raise
+        raise error(str(exc)) from None
+
+
+def _read(path: Path) -> YamlFile:
     try:
         text = path.read_text(encoding="utf-8")
         return YamlFile(path, yaml.load(text, Loader=_Loader), yaml.compose(text, Loader=_Loader))

@@ -23,7 +23,7 @@ from pinocchio.core.errors import ConfigError
 from pinocchio.core.labels import LABELS
 from pinocchio.core.records import Amount, CheckOutcome, Promise, PromiseKind
 from pinocchio.core.settings import package_data
-from pinocchio.core.yaml_file import YamlFileError, read_yaml
+from pinocchio.core.yaml_file import read_yaml
 from pinocchio.facts.shop import SHOWN, Guarantee, Product, StreamFacts
 
 # The checks each kind of promise may fail: an honest promise of that kind takes back the lexicon's
@@ -63,10 +63,7 @@ class CheckRules:
 @functools.cache
 def load_check_rules(path: Path | None = None) -> CheckRules:
     path = path or package_data("fact_checks.yaml")
-    try:
-        data = read_yaml(path).data
-    except YamlFileError as exc:
-        raise ConfigError(str(exc)) from None
+    data = read_yaml(path, ConfigError).data
     try:
         rules = {name: CheckRule(str(r["label"]), int(r["severity"]), str(r["article"]))
                  for name, r in data["checks"].items()}

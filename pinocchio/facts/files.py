@@ -12,7 +12,7 @@ import yaml
 
 from pinocchio.core.csv_file import csv_rows, file_lines
 from pinocchio.core.errors import InputError
-from pinocchio.core.yaml_file import YamlFileError, line_of, read_yaml
+from pinocchio.core.yaml_file import line_of, read_yaml
 from pinocchio.facts.shop import (
     Enrolment,
     FieldReader,
@@ -88,10 +88,7 @@ def read_facts_file(path: Path | str) -> FactsFile:
 
 
 def _yaml_file(path: Path) -> FactsFile:
-    try:
-        document = read_yaml(path)
-    except YamlFileError as exc:
-        raise InputError(str(exc)) from None
+    document = read_yaml(path, InputError)
     lines = _lines(document.root) if document.root is not None else {}
 
     def where(place: Path_) -> str:

@@ -15,7 +15,7 @@ from pinocchio.core.pinyin import Syllables, syllables
 from pinocchio.core.records import Amount, Promise, PromiseKind
 from pinocchio.core.settings import package_data
 from pinocchio.core.text import han_count
-from pinocchio.core.yaml_file import YamlFileError, read_yaml
+from pinocchio.core.yaml_file import read_yaml
 from pinocchio.facts.numerals import AMOUNT, find_amounts, read_amount
 
 SOUND_MIN_CHARS = 3  # shorter cues sound like everyday words (保佑 / 包邮): as written or as heard only
@@ -93,10 +93,7 @@ class PromiseWords:
 def load_promise_words(path: Path | None = None) -> PromiseWords:
     """The cue file (the packaged one by default); a broken one fails naming the file."""
     path = path or package_data("promises.yaml")
-    try:
-        data = read_yaml(path).data
-    except YamlFileError as exc:
-        raise ConfigError(str(exc)) from None
+    data = read_yaml(path, ConfigError).data
     if not isinstance(data, dict) or set(data) - _TOP_KEYS or not _TOP_KEYS <= set(data):
         raise ConfigError(f"{path}: expected the keys {', '.join(sorted(_TOP_KEYS))}")
     try:

@@ -14,7 +14,7 @@ import ahocorasick
 
 from pinocchio.core.errors import LexiconError
 from pinocchio.core.text import normalize_text
-from pinocchio.core.yaml_file import YamlFileError, line_of, read_yaml
+from pinocchio.core.yaml_file import line_of, read_yaml
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,7 @@ class Disguises:
 
 def load_disguises(path: Path) -> Disguises:
     """The table, checked: every entry a {said, means} pair of non-empty strings; errors name file:line."""
-    try:
-        document = read_yaml(path)
-    except YamlFileError as exc:
-        raise LexiconError(str(exc)) from None
+    document = read_yaml(path, LexiconError)
     items = (document.data or {}).get("disguises") if isinstance(document.data, dict) else None
     nodes = document.root.value if document.root is not None else []
     entries_node = next((v for k, v in nodes if getattr(k, "value", None) == "disguises"), None)

@@ -21,7 +21,7 @@ import yaml
 from pinocchio.core.errors import ConfigError
 from pinocchio.core.records import Feed
 from pinocchio.core.urls import live_url_problem
-from pinocchio.core.yaml_file import YamlFileError, key_nodes, line_of, read_yaml
+from pinocchio.core.yaml_file import key_nodes, line_of, read_yaml
 
 ENTRY_KEYS = {"name", "url", "streamer", "room"}
 
@@ -51,10 +51,7 @@ def feeds_for(urls: list[str], streams: Path | None) -> list[Feed]:
 
 def load_streams(path: Path) -> list[Feed]:
     """The feeds of a streams file; the first problem is raised as file:line: reason."""
-    try:
-        root = read_yaml(path).root
-    except YamlFileError as exc:
-        raise ConfigError(str(exc)) from None
+    root = read_yaml(path, ConfigError).root
     top = _mapping(root, path, 1, "a mapping with version and streams")
     if "version" not in top:
         raise ConfigError(f"{path}:1: version is missing")

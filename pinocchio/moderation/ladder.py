@@ -20,7 +20,7 @@ from pinocchio.core.errors import LadderError
 from pinocchio.core.events import PenaltyKind
 from pinocchio.core.labels import LABELS, SEVERITIES
 from pinocchio.core.settings import Settings
-from pinocchio.core.yaml_file import YamlFileError, key_nodes, line_of, read_yaml
+from pinocchio.core.yaml_file import key_nodes, line_of, read_yaml
 
 FILE_KEYS = {"version", "strike_expiry_days", "points_by_severity", "label_points", "steps"}
 STEP_KEYS = {"at", "penalty", "hours"}
@@ -75,10 +75,7 @@ def load_ladder(path: Path | str | None = None) -> Ladder:
     """Read and check a ladder file (default: the one the settings name); the first problem raises
     `LadderError` naming file:line."""
     path = Path(path) if path is not None else Settings.from_env().ladder_path
-    try:
-        document = read_yaml(path)
-    except YamlFileError as exc:
-        raise LadderError(str(exc)) from None
+    document = read_yaml(path, LadderError)
     data, root = document.data, document.root
     if not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
         raise LadderError(f"{path}:1: expected a mapping with {', '.join(sorted(FILE_KEYS))}")
