@@ -152,8 +152,8 @@ def reviewers_list(db: DbOption = None) -> None:
 # ---------------------------------------------------------------- cases
 
 cases_app = typer.Typer(help="The review queue: claim a case, then confirm, dismiss or escalate it.", no_args_is_help=True)
-CASE_COLUMNS = ["segment_id", "priority", "status", "found_labels", "severity", "score", "report_count",
-                "strike_points", "streamer_id", "claimed_by", "start_s", "text"]
+CASE_COLUMNS = ["segment_id", "priority", "status", "due_at", "live", "found_labels", "severity", "score",
+                "report_count", "strike_points", "streamer_id", "claimed_by", "start_s", "text"]
 
 
 @cases_app.command("queue")
@@ -161,12 +161,25 @@ def cases_queue(db: DbOption = None,
                 reviewer: Annotated[Optional[str], typer.Option("--as", help="Only what this reviewer may claim now [env PINOCCHIO_REVIEWER].")] = None,
                 limit: Annotated[int, typer.Option("--limit", help="At most this many cases.")] = 50,
                 format: FormatOption = OutputFormat.table) -> None:
-    """Open and escalated cases, highest priority first."""
+    """Open and escalated cases: overdue ones first (the most overdue first), then by priority."""
     from pinocchio.moderation.cases import review_queue
 
     with session(db) as s:
         rows = review_queue(s, reviewer=settings(reviewer=reviewer).reviewer, limit=limit)
     emit_rows(rows, CASE_COLUMNS, format, f"{len(rows)} cases")
+
+
+@cases_app.command("sweep")
+def cases_sweep(db: DbOption = None) -> None:
+    """Escalate to the seniors every open serious case past its deadline (the console's server does
+    this each minute; run it from cron where no server runs)."""
+    from pinocchio.moderation.deadlines import sweep
+
+    with session(db) as s:
+        escalated = sweep(s)
+    for case in escalated:
+        typer.echo(f"case {case.segment_id} escalated: overdue by {case.overdue_minutes:g} min")
+    typer.echo(f"{len(escalated)} overdue case(s) escalated", err=True)
 
 
 @cases_app.command("show")

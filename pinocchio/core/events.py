@@ -191,6 +191,7 @@ class Escalate:
     ACTION: ClassVar[Action] = Action.ESCALATE
     SUBJECT: ClassVar[SubjectKind] = SubjectKind.SEGMENT
     comment: str
+    overdue: bool = False  # escalated by its deadline (moderation/deadlines.py), not by a reviewer holding it
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,11 @@ class Settings:
     # -- moderation
     ladder_path: Path = _setting(env="PINOCCHIO_LADDER", parse=_path, factory=lambda: package_data("ladder.yaml"),
                                  shown="the packaged `pinocchio/data/ladder.yaml`", help="The penalty ladder.")
+    deadlines_path: Path = _setting(env="PINOCCHIO_DEADLINES", parse=_path, factory=lambda: package_data("deadlines.yaml"),
+                                    shown="the packaged `pinocchio/data/deadlines.yaml`",
+                                    help="When cases are due, by severity and whether the stream is live.")
+    deadline_sweep_s: float = _setting(60.0, env="PINOCCHIO_DEADLINE_SWEEP_S", parse=float,
+                                       help="How often the console's server escalates overdue serious cases (0: never; `cases sweep`).")
     reviewer: str | None = _setting(env="PINOCCHIO_REVIEWER", help="The reviewer acting in moderation commands (`--as`).")
     # -- console and API
     secret_key: str | None = _setting(env="PINOCCHIO_SECRET_KEY", shown="a random key kept in `DB.secret`",

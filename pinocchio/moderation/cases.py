@@ -14,6 +14,9 @@ Priority (higher first; computed when the queue is read, because strikes expire)
 Caps keep a flood of reports or a long record from outranking a severe claim. Example: severity 3,
 score 0.8, reports weighing 0.5 + 0.75, a streamer with 3 points: 30 + 4 + 3.75 + 6 = 43.75.
 
+Every undecided case is due by a deadline (`moderation/deadlines.py`: by severity, and sooner while
+its stream is live); overdue cases come first, the most overdue first, then the rest by priority.
+
 A claim lasts `claim_minutes`. One claim wins: the `claim` transition refuses a case someone else
 holds, and writers of the log take turns, so two reviewers never hold the same case. Escalated
 cases are for seniors. Reading the queue writes nothing."""
@@ -33,6 +36,7 @@ from pinocchio.core.errors import Forbidden, InputError, NotFound
 from pinocchio.core.events import CaseStatus
 from pinocchio.core.labels import check_label, label_table
 from pinocchio.core.records import MAX_ID
+from pinocchio.moderation.deadlines import live_streams, load_deadlines
 from pinocchio.moderation.ladder import Ladder, PenaltyPlan, load_ladder
 from pinocchio.moderation.ledger import history, history_count, hold, record
 from pinocchio.moderation.penalties import active_strike_points
@@ -72,6 +76,11 @@ class CaseInfo:
     end_s: float
     text: str
     opened_at: datetime
+    due_at: datetime | None = None  # when an undecided case should be decided (None once decided)
+    live: bool = False  # its stream is on air now
+
+    def overdue_at(self, now: datetime) -> bool:
+        return self.due_at is not None and self.due_at <= now
 
 
 @dataclass(frozen=True)
@@ -151,17 +160,23 @@ def queue_page(session: Session, *, reviewer: str | None = None, now: datetime |
     if where.older_than is not None:
         query = query.where(Case.opened_at <= now - where.older_than)
     points: dict[str | None, int] = {None: 0}
+    rows = session.exec(query).all()
+    deadlines = load_deadlines()
+    live = live_streams(session, {row.stream_id for row, _ in rows})
     ranked = []
-    for row, streamer_id in session.exec(query).all():
+    for row, streamer_id in rows:
         if streamer_id not in points:
             points[streamer_id] = active_strike_points(session, streamer_id, now)
-        ranked.append((-priority(row.severity, row.score, row.report_weight, points[streamer_id]),
-                       aware(row.opened_at), row.segment_id, row))
+        due = deadlines.due_at(row.opened_at, row.severity, row.stream_id in live)
+        # Overdue first, the most overdue first; then by priority, then oldest.
+        order = (0, due.timestamp()) if due <= now else (1, -priority(row.severity, row.score, row.report_weight,
+                                                                       points[streamer_id]))
+        ranked.append((order, aware(row.opened_at), row.segment_id, row))
     ranked.sort(key=lambda r: r[:3])
     page = max(1, page)
     chosen = ranked[(page - 1) * per_page: page * per_page]
-    return QueuePage(cases=[_info(session, row, now) for *_, row in chosen], total=len(ranked), page=page,
-                     per_page=per_page)
+    return QueuePage(cases=[_info(session, row, now, deadlines, live) for *_, row in chosen], total=len(ranked),
+                     page=page, per_page=per_page)
 
 
 def get_case(session: Session, segment_id: int, now: datetime | None = None) -> CaseInfo:
@@ -296,8 +311,12 @@ def _case(session: Session, segment_id: int) -> CaseState:
     return case
 
 
-def _info(session: Session, row: Case, now: datetime) -> CaseInfo:
+def _info(session: Session, row: Case, now: datetime, deadlines=None, live: set[int] | None = None) -> CaseInfo:
     stream = session.get(Stream, row.stream_id)
+    if live is None:
+        live = live_streams(session, {row.stream_id})
+    on_air = row.stream_id in live
+    due = (deadlines or load_deadlines()).due_at(row.opened_at, row.severity, on_air) if row.status in OPEN else None
     segment = session.get(SegmentRow, row.segment_id)
     found = session.exec(select(FindingRow.label).where(FindingRow.segment_id == row.segment_id).distinct()).all()
     points = active_strike_points(session, stream.streamer_id, now) if stream.streamer_id else 0
@@ -307,4 +326,5 @@ def _info(session: Session, row: Case, now: datetime) -> CaseInfo:
                     report_weight=row.report_weight, strike_points=points, claimed_by=row.claimed_by,
                     claim_expires_at=aware(row.claim_expires_at), labels=tuple(json.loads(row.labels)),
                     found_labels=tuple(sorted(found)), decided_by=row.decided_by, start_s=segment.start_ms / 1000,
-                    end_s=segment.end_ms / 1000, text=segment.text, opened_at=aware(row.opened_at))
+                    end_s=segment.end_ms / 1000, text=segment.text, opened_at=aware(row.opened_at), due_at=due,
+                    live=on_air)

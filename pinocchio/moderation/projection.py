@@ -233,8 +233,14 @@ def _held(case: CaseState, reviewer: str, at: datetime) -> None:
         raise Conflict(f"claim case {case.segment_id} first" + (f"; {holder} holds it" if holder else ""))
 
 
-def case_escalated(case: CaseState, reviewer: str, at: datetime) -> CaseState:
-    _held(case, reviewer, at)
+def case_escalated(case: CaseState, reviewer: str, at: datetime, overdue: bool = False) -> CaseState:
+    """A reviewer holding the case hands it to the seniors; an overdue one goes by itself (its
+    deadline), whoever holds it."""
+    if overdue:
+        if case.status != CaseStatus.OPEN:
+            raise Conflict(f"case {case.segment_id} is {case.status}: only an open case is escalated by its deadline")
+    else:
+        _held(case, reviewer, at)
     if case.status == CaseStatus.ESCALATED:
         raise Conflict(f"case {case.segment_id} is escalated already: a senior decides it")
     return replace(case, status=CaseStatus.ESCALATED, claimed_by=None, claim_expires_at=None, updated_at=at)

@@ -280,7 +280,7 @@ def _on_claim(rows: Rows, event: LoggedEvent) -> None:
 
 def _on_escalate(rows: Rows, event: LoggedEvent) -> None:
     case = rows.case(event.subject_id)
-    rows.save(case_escalated(case, event.actor, event.at), case.segment_id)
+    rows.save(case_escalated(case, event.actor, event.at, overdue=event.payload.overdue), case.segment_id)
 
 
 def _on_decide(rows: Rows, event: LoggedEvent) -> None:

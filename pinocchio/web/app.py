@@ -28,6 +28,7 @@ from pinocchio.core.errors import (
     Unavailable,
 )
 from pinocchio.core.settings import Settings
+from pinocchio.moderation.deadlines import Sweeper
 from pinocchio.moderation.intake import ReportIntake
 from pinocchio.store import open_store
 from pinocchio.web import auth, guards, routes_api, routes_console, views
@@ -52,7 +53,10 @@ def _page_context(request: Request) -> dict:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        sweeper = Sweeper(app.state.engine, settings.deadline_sweep_s).start() if settings.deadline_sweep_s > 0 else None
         yield
+        if sweeper:
+            sweeper.stop()
         app.state.intake.close()  # what is queued is written and answered first
 
     app = FastAPI(title="Pinocchio", docs_url=None, redoc_url=None, openapi_url=None,  # nothing unauthenticated

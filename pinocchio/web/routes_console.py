@@ -114,7 +114,8 @@ def queue(request: Request, session: SessionDep, me: ReviewerDep, label: str = "
     streams = {c.stream_id: views.stream_of(session, c.stream_id) for c in shown.cases}
     filters = {"label": label, "stream": stream.strip(), "streamer": streamer.strip(), "age": age}
     return _page(request, "queue.html", {
-        "cases": shown.cases, "shown": shown, "streams": streams, "now": now, "age_of": views.age, "labels": LABELS,
+        "cases": shown.cases, "shown": shown, "streams": streams, "now": now, "age_of": views.age,
+        "time_left": views.time_left, "labels": LABELS,
         "ages": AGES, "filters": filters, "page_url": _page_url("/queue", filters)})
 
 
@@ -157,7 +158,7 @@ def case_page(request: Request, session: SessionDep, me: ReviewerDep, segment_id
         "summary": views.event_summary, "penalties": list(reversed(penalties)),
         "case_penalties": [p for p in penalties if p.segment_id == segment_id],
         "labels": LABELS, "checked": set(case.labels or case.found_labels), "open": case.status in OPEN,
-        "mine": _holds(case, me.name), "age_of": views.age, "now": utcnow()})
+        "mine": _holds(case, me.name), "age_of": views.age, "time_left": views.time_left, "now": utcnow()})
 
 
 @router.get("/cases/{segment_id}/reports")

@@ -181,5 +181,12 @@ def age(moment: datetime | None, now: datetime) -> str:
     return f"{seconds // 86400} d"
 
 
+def time_left(due: datetime | None, now: datetime) -> str:
+    """'12 min left' or 'overdue 3 h' (empty for a decided case)."""
+    if due is None:
+        return ""
+    return f"overdue {age(due, now)}" if due <= now else f"{age(now, due)} left"
+
+
 def when(moment: datetime | None) -> str:
     return "" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
