@@ -24,7 +24,7 @@ ALLOWED = {
     "moderation": {"core", "store"},
     "training": {"core", "store", "listen"},
     "fleet": {"core", "store", "listen", "live", "moderation", "facts"},
-    "web": {"core", "store", "moderation", "listen", "facts"},
+    "web": {"core", "store", "moderation", "listen", "facts", "live"},  # live: the reminders' webhook sender
     "cli": set(ROOMS),
 }
 

@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from pinocchio.core.errors import InputError, Unavailable
-from pinocchio.moderation.intake import IntakeFull, ReportIntake, WriterProcess
+from pinocchio.moderation.intake import IntakeFull, ReportIntake, WriterProcess, Written
 from pinocchio.moderation.reports import ReportReceipt, ReportRequest
 from pinocchio.store import open_store
 from pinocchio.store.projections import Report
@@ -92,7 +92,7 @@ class _Stuck:
 
     def write(self, requests):
         self.release.result(timeout=60)
-        return [ReportReceipt(1, "accepted", (), 0.5) for _ in requests]
+        return Written([ReportReceipt(1, "accepted", (), 0.5) for _ in requests])
 
     def close(self):
         pass

@@ -5,8 +5,9 @@ import pytest
 from pinocchio.core.errors import ConfigError
 from pinocchio.core.labels import LABELS
 from pinocchio.core.records import Finding, Segment, Verdict
+from pinocchio.core.reminder_texts import load_templates
 from pinocchio.core.settings import package_data
-from pinocchio.live.reminders import Reminders, load_templates
+from pinocchio.live.reminders import Reminders
 
 TEMPLATES = package_data("prompts", "reminders")
 
@@ -18,7 +19,7 @@ def verdict(start_s, label="medical_claim", action="review"):
 
 def test_every_label_has_a_template_naming_the_rule():
     templates = load_templates(TEMPLATES)
-    assert set(templates) == set(LABELS) | {"facts"}
+    assert set(templates) == set(LABELS) | {"facts", "viewers"}
     message = Reminders(templates).for_verdict("room7", verdict(61.0))[0].message
     assert "能治糖尿病" in message and "广告法第十七条" in message
 

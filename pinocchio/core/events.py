@@ -117,12 +117,18 @@ class Remind:
     action: VerdictAction  # the verdict's: remind or review
     message: str  # what the streamer is told
     text: str  # what they said
+    source: str = "pipeline"  # or "viewers": raised by viewers' reports, not by detection
+    reports: int = 0  # viewers: how many reports of the label raised it
+    weight: float = 0.0  # viewers: their credibility, summed
 
     def as_json(self) -> dict:
         """The reminder as `live` prints it and the webhook sends it."""
-        return {"type": "reminder", "stream": self.stream, "start": round(self.start_s, 2),
-                "end": round(self.end_s, 2), "label": self.label, "article": self.article,
-                "action": str(self.action), "message": self.message, "text": self.text}
+        found = {"type": "reminder", "stream": self.stream, "start": round(self.start_s, 2),
+                 "end": round(self.end_s, 2), "label": self.label, "article": self.article,
+                 "action": str(self.action), "message": self.message, "text": self.text, "source": self.source}
+        if self.source == "viewers":
+            found.update(reports=self.reports, weight=self.weight)
+        return found
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,12 @@ class Settings:
                                        help="How long a waiting utterance may wait for other feeds' to share its decode.")
     remind_window_s: float = _setting(120.0, env="PINOCCHIO_REMIND_WINDOW_S", parse=float,
                                       help="A label repeated in a stream within this many seconds is reminded once.")
+    remind_webhook: str | None = _setting(env="PINOCCHIO_REMIND_WEBHOOK",
+                                          help="The console's server POSTs viewers' reminders here (signed with the webhook secret).")
+    viewer_remind_weight: float = _setting(1.5, env="PINOCCHIO_VIEWER_REMIND_WEIGHT", parse=float,
+                                           help="Reports of one label on a live stream remind its streamer once their credibility adds up to this.")
+    viewer_remind_window_s: float = _setting(60.0, env="PINOCCHIO_VIEWER_REMIND_WINDOW_S", parse=float,
+                                             help="How far back in the stream (seconds) those reports count.")
     webhook_secret: str | None = _setting(env="PINOCCHIO_WEBHOOK_SECRET",
                                           help="HMAC key that signs webhook deliveries (`live --webhook-secret`).")
     # -- moderation

@@ -26,6 +26,7 @@ from pinocchio.core.errors import PinocchioError
 from pinocchio.core.events import Evidence, FeedGap, FeedLag, Remind
 from pinocchio.core.ledger import Ledger
 from pinocchio.core.records import AudioChunk, FeedReport, Verdict
+from pinocchio.core.reminder_texts import load_templates
 from pinocchio.facts.catalog import live_checker
 from pinocchio.listen.audio import REWIND_S, Outage, ReconnectPolicy, live_chunks
 from pinocchio.listen.evidence import EvidenceStore
@@ -35,10 +36,11 @@ from pinocchio.live.capacity import CapacityEstimate, estimate_capacity
 from pinocchio.live.feeds import Feed
 from pinocchio.live.lag import LagChange, LagOptions, LagWatch
 from pinocchio.live.metrics import WorkerMetrics
-from pinocchio.live.reminders import Reminders, load_templates
+from pinocchio.live.reminders import Reminders
 from pinocchio.live.replay import ReplayGuard
 from pinocchio.live.writer import VerdictWriter
 from pinocchio.store import scans
+from pinocchio.store.reminded import labels_reminded
 from pinocchio.store.tables import Scan, Stream
 
 log = logging.getLogger(__name__)
@@ -285,7 +287,11 @@ class LiveWorker:
         """Hand the verdict and its reminders to the process's writer (live/writer.py) and wait for
         them to be committed: every segment is stored before it is reported."""
         m = self.metrics
-        reminders = self.reminders.for_verdict(feed.name, verdict)
+        reminded: set[str] = set()
+        if verdict.flagged:  # what viewers' reports reminded the streamer of lately is not said again
+            with Session(self.engine) as session:
+                reminded = labels_reminded(session, scan.stream_id, utcnow() - timedelta(seconds=self.reminders.window_s))
+        reminders = self.reminders.for_verdict(feed.name, verdict, reminded)
         segment_id = self.writer.store(scan, verdict, reminders).result()
         if recorder and verdict.flagged:
             # The clip is cut a moment later, in this feed's thread: its event goes the same way.

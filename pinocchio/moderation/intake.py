@@ -17,21 +17,32 @@ import logging
 import multiprocessing
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlmodel import Session
 
+from pinocchio.core.clock import utcnow
 from pinocchio.core.errors import Unavailable
 from pinocchio.moderation.report_targets import SegmentCache
 from pinocchio.moderation.reports import ReportOptions, ReportReceipt, ReportRequest, take_reports
+from pinocchio.moderation.viewer_reminders import ViewerRemindOptions, remind_from_reports
 from pinocchio.store import open_store
 from pinocchio.store.engine import UNAVAILABLE, unavailable
 
 log = logging.getLogger(__name__)
 
 Results = list  # of ReportReceipt | PinocchioError, one per request, in order
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a group came to: each request's answer, and the reminders viewers' reports raised."""
+
+    results: Results
+    reminders: list = field(default_factory=list)  # core.events.Remind, already in the log
 BUSY = "the database is busy or unavailable: try again in a moment"  # what a client hears (the log has why)
 
 
@@ -47,28 +58,44 @@ class IntakeStats:
 
 
 class Writer(Protocol):
-    def write(self, requests: list[ReportRequest]) -> Results: ...
+    def write(self, requests: list[ReportRequest]) -> Written: ...
 
     def close(self) -> None: ...
 
 
-class GroupWriter:
-    """Writes groups of requests to the store, committing each (what the writer process runs)."""
+@dataclass(frozen=True)
+class ViewerReminding:
+    """Whether and how reports on a live stream remind its streamer (moderation/viewer_reminders.py)."""
 
-    def __init__(self, db_url: str, options: ReportOptions = ReportOptions()):
+    templates: dict
+    options: ViewerRemindOptions = ViewerRemindOptions()
+
+
+class GroupWriter:
+    """Writes groups of requests to the store, committing each (what the writer process runs);
+    with `reminding`, the reports of each group may remind a live stream's streamer, in the same
+    transaction."""
+
+    def __init__(self, db_url: str, options: ReportOptions = ReportOptions(), reminding: ViewerReminding | None = None):
         self._engine = open_store(db_url)
         self._options = options
+        self._reminding = reminding
         self._segments = SegmentCache()
 
-    def write(self, requests: list[ReportRequest]) -> Results:
+    def write(self, requests: list[ReportRequest]) -> Written:
+        reminders = []
         try:
             with Session(self._engine) as session:
                 results = take_reports(session, requests, self._options, self._segments)
+                if self._reminding is not None:
+                    taken = [r.report_id for r in results if isinstance(r, ReportReceipt) and r.status == "accepted"]
+                    reminders = remind_from_reports(session, taken, self._reminding.templates, now=utcnow(),
+                                                    options=self._reminding.options)
                 session.commit()
         except UNAVAILABLE as exc:
             log.warning("a group of %d reports waits: %s", len(requests), unavailable(exc))
             raise Unavailable(BUSY) from None
-        return results
+        return Written(results, reminders)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -78,12 +105,12 @@ class WriterProcess:
     """A `GroupWriter` in a child process, spoken to over a pipe; started when first needed, and
     again after it died."""
 
-    def __init__(self, db_url: str, options: ReportOptions = ReportOptions()):
-        self._db_url, self._options = db_url, options
+    def __init__(self, db_url: str, options: ReportOptions = ReportOptions(), reminding: ViewerReminding | None = None):
+        self._db_url, self._options, self._reminding = db_url, options, reminding
         self._process = None
         self._pipe = None
 
-    def write(self, requests: list[ReportRequest]) -> Results:
+    def write(self, requests: list[ReportRequest]) -> Written:
         if self._process is None or not self._process.is_alive():
             self._start()
         try:
@@ -110,7 +137,7 @@ class WriterProcess:
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")  # the server has threads: never fork it
         self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, self._db_url, self._options),
+        self._process = context.Process(target=_serve, args=(child, self._db_url, self._options, self._reminding),
                                         name="pinocchio-report-writer", daemon=True)
         self._process.start()
         child.close()
@@ -123,9 +150,9 @@ class WriterProcess:
         self._process = self._pipe = None
 
 
-def _serve(pipe, db_url: str, options: ReportOptions) -> None:
+def _serve(pipe, db_url: str, options: ReportOptions, reminding: ViewerReminding | None) -> None:
     """The writer process: groups in, results out, until told to stop."""
-    writer = GroupWriter(db_url, options)
+    writer = GroupWriter(db_url, options, reminding)
     while True:
         try:
             requests = pipe.recv()
@@ -143,16 +170,20 @@ def _serve(pipe, db_url: str, options: ReportOptions) -> None:
     writer.close()
 
 
-def writer_for(db_url: str, options: ReportOptions = ReportOptions()) -> Writer:
+def writer_for(db_url: str, options: ReportOptions = ReportOptions(), reminding: ViewerReminding | None = None) -> Writer:
     """A writer process, unless the database lives in this process's memory."""
     in_memory = db_url.startswith("sqlite") and (db_url == "sqlite://" or ":memory:" in db_url or "mode=memory" in db_url)
-    return GroupWriter(db_url, options) if in_memory else WriterProcess(db_url, options)
+    return GroupWriter(db_url, options, reminding) if in_memory else WriterProcess(db_url, options, reminding)
 
 
 class ReportIntake:
     def __init__(self, db_url: str, options: ReportOptions = ReportOptions(), *, max_group: int = 500,
-                 max_waiting: int = 20_000, writer: Writer | None = None):
-        self._writer = writer or writer_for(db_url, options)
+                 max_waiting: int = 20_000, writer: Writer | None = None, reminding: ViewerReminding | None = None,
+                 on_reminders: Callable[[list], None] | None = None):
+        """`on_reminders` hears the reminders each group raised, once committed (the server sends them)."""
+        self._writer = writer or writer_for(db_url, options, reminding)
+        self._on_reminders = on_reminders
+        self.reminded = 0  # reminders viewers' reports raised
         self._max_group = max_group
         self._queue: queue.Queue[tuple[ReportRequest, Future] | None] = queue.Queue(maxsize=max_waiting)
         self._groups = self._requests = self._largest = 0
@@ -202,7 +233,8 @@ class ReportIntake:
 
     def _write(self, group: list[tuple[ReportRequest, Future]]) -> None:
         try:
-            results = self._writer.write([request for request, _ in group])
+            written = self._writer.write([request for request, _ in group])
+            results = written.results
         except Exception as exc:  # a locked or lost database, or a bug: every request in the group hears it
             log.warning("a group of %d reports was not written: %s", len(group), str(exc).splitlines()[0])
             for _, answer in group:
@@ -216,3 +248,9 @@ class ReportIntake:
                 answer.set_exception(result)
             else:
                 answer.set_result(result)
+        self.reminded += len(written.reminders)
+        if written.reminders and self._on_reminders:
+            try:
+                self._on_reminders(written.reminders)
+            except Exception:  # a sender's fault must not stop the intake: the reminders are in the log
+                log.exception("sending %d viewers' reminders failed", len(written.reminders))

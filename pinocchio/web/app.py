@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from pinocchio.core.errors import (
+    ConfigError,
     Conflict,
     Forbidden,
     InputError,
@@ -27,9 +28,12 @@ from pinocchio.core.errors import (
     RateLimited,
     Unavailable,
 )
+from pinocchio.core.reminder_texts import load_templates
 from pinocchio.core.settings import Settings
+from pinocchio.live.webhooks import WebhookSender
 from pinocchio.moderation.deadlines import Sweeper
-from pinocchio.moderation.intake import ReportIntake
+from pinocchio.moderation.intake import ReportIntake, ViewerReminding
+from pinocchio.moderation.viewer_reminders import ViewerRemindOptions
 from pinocchio.store import open_store
 from pinocchio.web import auth, guards, routes_api, routes_console, views
 from pinocchio.web import metrics as console_metrics
@@ -50,7 +54,26 @@ def _page_context(request: Request) -> dict:
             "flashes": request.session.pop("flash", []), "clock": views.clock, "when": views.when}
 
 
+def _reminding(settings: Settings) -> ViewerReminding:
+    return ViewerReminding(load_templates(settings.prompts_dir / "reminders"),
+                           ViewerRemindOptions(weight=settings.viewer_remind_weight,
+                                               window_s=settings.viewer_remind_window_s,
+                                               remind_window_s=settings.remind_window_s))
+
+
+def _sender(sender: WebhookSender | None):
+    """What the intake does with viewers' reminders once committed: send them like the live worker's."""
+    def send(reminders: list) -> None:
+        for reminder in reminders:
+            log.info("viewers' reminder %s %s: %s", reminder.stream, reminder.label, reminder.message)
+            if sender:
+                sender.send(reminder.as_json())
+    return send
+
+
 def create_app(settings: Settings) -> FastAPI:
+    if settings.remind_webhook and not settings.webhook_secret:
+        raise ConfigError("PINOCCHIO_REMIND_WEBHOOK needs PINOCCHIO_WEBHOOK_SECRET to sign what it sends")
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         sweeper = Sweeper(app.state.engine, settings.deadline_sweep_s).start() if settings.deadline_sweep_s > 0 else None
@@ -58,12 +81,18 @@ def create_app(settings: Settings) -> FastAPI:
         if sweeper:
             sweeper.stop()
         app.state.intake.close()  # what is queued is written and answered first
+        if app.state.reminder_sender:
+            app.state.reminder_sender.close()
 
     app = FastAPI(title="Pinocchio", docs_url=None, redoc_url=None, openapi_url=None,  # nothing unauthenticated
                   lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = open_store(settings.db_url)
-    app.state.intake = ReportIntake(settings.db_url, max_group=settings.intake_group)  # API reports, written in groups
+    app.state.reminder_sender = (WebhookSender(settings.remind_webhook, settings.webhook_secret, app.state.engine)
+                                 if settings.remind_webhook else None)
+    # API reports, written in groups; on a live stream, enough of them remind the streamer.
+    app.state.intake = ReportIntake(settings.db_url, max_group=settings.intake_group, reminding=_reminding(settings),
+                                    on_reminders=_sender(app.state.reminder_sender))
     app.state.evidence_dir = settings.evidence_path().resolve()
     app.state.api_key_hashes = auth.api_key_hashes(settings.api_keys)
     app.state.metrics = console_metrics.ConsoleMetrics()

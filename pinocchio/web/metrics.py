@@ -29,6 +29,8 @@ class ConsoleMetrics:
               registry=r).set_function(lambda: intake.stats().groups)
         Gauge("pinocchio_intake_largest_group", "The most reports written in one transaction",
               registry=r).set_function(lambda: intake.stats().largest_group)
+        Gauge("pinocchio_viewer_reminders", "Streamers reminded because viewers' reports weighed enough",
+              registry=r).set_function(lambda: intake.reminded)
 
 
 router = APIRouter(prefix="/api/v1")
