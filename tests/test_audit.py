@@ -1,11 +1,14 @@
 """The log is tamper-evident and the projections are what replaying it gives."""
 
+from datetime import timedelta
+
 import pytest
 from moderation_world import PASSWORD, PIPELINE, recording, reviewers, store_verdicts, verdict
 from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
 from pinocchio.core import events as ev
+from pinocchio.core.clock import utcnow
 from pinocchio.core.errors import Conflict, Forbidden, InputError
 from pinocchio.moderation.appeals import file_appeal, resolve_appeal
 from pinocchio.moderation.audit import rebuild_projections, verify_chain
@@ -18,6 +21,7 @@ from pinocchio.moderation.cases import (
 )
 from pinocchio.moderation.ledger import snapshot
 from pinocchio.moderation.reports import attach_waiting_reports, submit_report
+from pinocchio.moderation.retention import purge_clips
 from pinocchio.moderation.reviewers import (
     add_reviewer,
     password_matches,
@@ -66,6 +70,9 @@ def realistic(session):
     claim_case(session, reviewer="bob", segment_id=row.id)  # left claimed
     appeal = file_appeal(session, penalty_id=decision.penalty_id, streamer_id="streamer-1", reason="a joke")
     resolve_appeal(session, reviewer="tina", appeal_id=appeal.id, uphold=True)
+    session.commit()
+    PIPELINE.record(session, ev.Evidence(clip="f" * 64 + ".opus"), subject_id=rows[1].id, stream_id=stream.id)
+    purge_clips(session, retention_days=1096, now=utcnow() + timedelta(days=1100))  # its case decided: the clip goes
     session.commit()
     return rows
 

@@ -216,6 +216,7 @@ def _world(session):
                                        comment="", credibility=0.5), actor="viewer:v1", subject_id=stream.id, at=T0)
     appeal = record(session, ev.Appeal(streamer_id="streamer-1", reason="r"), actor="streamer:streamer-1",
                     subject_id=penalty.id, at=T0)
+    record(session, ev.Evidence(clip="d" * 64 + ".opus"), actor="pipeline@test", subject_id=rows[2].id, at=T0)
     return dict(stream=stream.id, passed=rows[0].id, held=rows[1].id, confirmed=rows[2].id, penalty=penalty.id,
                 decide=decide.id, report=report.id, appeal=appeal.id)
 
@@ -225,7 +226,8 @@ EVERY_ACTION = {
     Action.FLAG: (lambda w: ("passed", ev.Flag(action="review", labels=("x",), start_s=0, end_s=2, scan_id=1)),
                   lambda w, s: w["passed"] in {c["segment_id"] for c in s["review_case"]}),
     Action.EVIDENCE: (lambda w: ("held", ev.Evidence(clip="c" * 64 + ".opus")),
-                      lambda w, s: [c["clip"] for c in s["evidence_clip"]] == ["c" * 64 + ".opus"]),
+                      lambda w, s: [c["clip"] for c in s["evidence_clip"] if c["segment_id"] == w["held"]]
+                      == ["c" * 64 + ".opus"]),
     Action.REMIND: (lambda w: ("held", ev.Remind(stream="room1", start_s=2, end_s=4, label="medical_claim",
                                                  article="a", action="review", message="m", text="t")),
                     lambda w, s: s == BEFORE[0]),
@@ -261,6 +263,10 @@ EVERY_ACTION = {
                                                       decide_event_id=w["decide"])),
                      lambda w, s: s["penalty"][0]["reversed_at"] == LATER and _case(s, w["confirmed"])["status"]
                      == "overturned" and all(x["reversed_at"] == LATER for x in s["strike"])),
+    Action.PURGE_EVIDENCE: (lambda w: ("confirmed", ev.PurgeEvidence(clip="d" * 64 + ".opus", cut_at=T0,
+                                                                       retention_days=1096)),
+                            lambda w, s: [(c["clip"], c["purged_at"]) for c in s["evidence_clip"]]
+                            == [("d" * 64 + ".opus", LATER)]),
 }
 BEFORE: list[dict] = []
 

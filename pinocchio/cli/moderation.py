@@ -392,7 +392,7 @@ def audit_anchor(db: DbOption = None,
     """Sign the log's head (last id, hash, count, time) with a key kept outside the database, and
     keep it elsewhere: a file, a webhook, or standard output. Run it on a schedule; `audit verify
     --anchor FILE` then holds the log to every anchor."""
-    from pinocchio.live.webhooks import post_signed
+    from pinocchio.core.signed_post import post_signed
     from pinocchio.moderation.audit import anchor_head
 
     key = _anchor_key(key_file)

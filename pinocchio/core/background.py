@@ -39,3 +39,33 @@ class BackgroundLoad(Generic[T]):
         if self._error is not None:
             raise self._error
         return self._value  # type: ignore[return-value]
+
+
+class Every:
+    """Run `work` every `interval_s` seconds on a daemon thread until stopped (a server's
+    housekeeping: the deadline sweep, the penalty notices). A run that raises is logged, and the
+    next one is tried on time."""
+
+    def __init__(self, interval_s: float, work: Callable[[], object], name: str):
+        import logging
+
+        self._log = logging.getLogger(__name__)
+        self.interval_s = interval_s
+        self._work = work
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> "Every":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self._work()
+            except Exception:  # the database busy, a receiver down: next time
+                self._log.exception("%s failed; trying again in %g s", self._thread.name, self.interval_s)

@@ -35,6 +35,7 @@ class Action(StrEnum):
     APPEAL = "appeal"  # a streamer contests a penalty
     RESOLVE_APPEAL = "resolve_appeal"  # a senior upholds or denies it
     REVERSE = "reverse"  # an upheld appeal undoes the penalty, its strikes and the decision
+    PURGE_EVIDENCE = "purge_evidence"  # a clip kept past its retention was deleted (the record of it stays)
 
 
 class SubjectKind(StrEnum):
@@ -268,8 +269,17 @@ class Reverse:
     decide_event_id: int | None
 
 
+@dataclass(frozen=True)
+class PurgeEvidence:
+    ACTION: ClassVar[Action] = Action.PURGE_EVIDENCE
+    SUBJECT: ClassVar[SubjectKind] = SubjectKind.SEGMENT
+    clip: str  # the file deleted: <sha256>.opus, so a copy elsewhere can still be matched
+    cut_at: datetime
+    retention_days: int  # how long clips were kept under the settings of the time
+
+
 Payload = (Flag | Evidence | Remind | FeedGap | FeedLag | Report | FoldReport | AttachReport | Claim | Escalate | Decide
-           | Penalize | Comment | Appeal | ResolveAppeal | Reverse)
+           | Penalize | Comment | Appeal | ResolveAppeal | Reverse | PurgeEvidence)
 PAYLOADS: dict[Action, type] = {cls.ACTION: cls for cls in Payload.__args__}  # type: ignore[attr-defined]
 assert set(PAYLOADS) == set(Action), "every action has exactly one payload record"
 

@@ -115,6 +115,12 @@ class Settings:
                                     help="When cases are due, by severity and whether the stream is live.")
     deadline_sweep_s: float = _setting(60.0, env="PINOCCHIO_DEADLINE_SWEEP_S", parse=float,
                                        help="How often the console's server escalates overdue serious cases (0: never; `cases sweep`).")
+    clip_retention_days: int = _setting(1096, env="PINOCCHIO_CLIP_RETENTION_DAYS", parse=int,
+                                        help="`evidence purge` deletes clips older than this (at least 1095: three years of records).")
+    notice_webhook: str | None = _setting(env="PINOCCHIO_NOTICE_WEBHOOK",
+                                          help="Penalty notices to streamers are POSTed here, signed with the webhook secret.")
+    console_url: str = _setting("http://127.0.0.1:8000", env="PINOCCHIO_CONSOLE_URL",
+                                help="The console's address as the platform reaches it: the clip links in notices.")
     reviewer: str | None = _setting(env="PINOCCHIO_REVIEWER", help="The reviewer acting in moderation commands (`--as`).")
     # -- console and API
     secret_key: str | None = _setting(env="PINOCCHIO_SECRET_KEY", shown="a random key kept in `DB.secret`",

@@ -4,8 +4,6 @@ in the dead-letter table, listed by `pinocchio webhooks failed`."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import queue
@@ -17,24 +15,10 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from pinocchio.core.signed_post import post_signed
 from pinocchio.store.tables import WebhookFailure
 
 log = logging.getLogger(__name__)
-
-SIGNATURE_HEADER = "X-Pinocchio-Signature"
-
-
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-
-
-def post_signed(url: str, secret: str, body: bytes, timeout_s: float) -> None:
-    """POST a JSON body with its HMAC signature in `X-Pinocchio-Signature`; raises what urllib raises."""
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json; charset=utf-8", SIGNATURE_HEADER: sign(secret, body)})
-    with urllib.request.urlopen(request, timeout=timeout_s) as response:
-        response.read()
-
 
 @dataclass(frozen=True)
 class WebhookOptions:

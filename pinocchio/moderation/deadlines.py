@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -106,29 +105,9 @@ def _overdue(session: Session, now: datetime, deadlines: Deadlines) -> list[tupl
     return [(row, at) for row, at in due if at <= now]
 
 
-class Sweeper:
-    """Sweeps every `interval_s` on a daemon thread (the console's server runs one), each sweep its
-    own transaction; a failed sweep is logged and the next one tried."""
-
-    def __init__(self, engine, interval_s: float = 60.0):
-        self.engine = engine
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="deadline-sweeper", daemon=True)
-
-    def start(self) -> "Sweeper":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                with Session(self.engine) as session:
-                    sweep(session)
-                    session.commit()
-            except Exception:  # the database busy, a conflict with a reviewer: next time
-                log.exception("the deadline sweep failed; trying again in %g s", self.interval_s)
+def sweep_now(engine) -> list[Escalated]:
+    """One sweep in its own transaction, committed (what the console's server runs each minute)."""
+    with Session(engine) as session:
+        escalated = sweep(session)
+        session.commit()
+    return escalated

@@ -196,6 +196,7 @@ class ClipState:
     clip: str
     event_id: int
     cut_at: datetime
+    purged_at: datetime | None = None  # the file was deleted after its retention
 
 
 # ---------------------------------------------------------------- pure transitions

@@ -47,7 +47,7 @@ from pinocchio.moderation.projection import (
     strike_reversed,
     strikes_decided,
 )
-from pinocchio.store.projections import Appeal, Case, Penalty, Report, ReportLink, Strike
+from pinocchio.store.projections import Appeal, Case, EvidenceClip, Penalty, Report, ReportLink, Strike
 from pinocchio.store.tables import FindingRow, SegmentRow
 
 
@@ -247,6 +247,12 @@ def _on_evidence(rows: Rows, event: LoggedEvent) -> None:
               event.subject_id)
 
 
+def _on_purge_evidence(rows: Rows, event: LoggedEvent) -> None:
+    clip = rows.state(ClipState, EvidenceClip, event.subject_id)
+    if clip is not None:
+        rows.save(replace(clip, purged_at=event.at), event.subject_id)
+
+
 def _no_projection(rows: Rows, event: LoggedEvent) -> None:
     """Reminders, feed gaps and lags change no state: the log itself is their record."""
 
@@ -335,5 +341,6 @@ _HANDLERS: Mapping[Action, Callable[[Rows, LoggedEvent], None]] = {
     Action.ATTACH_REPORT: _on_attach_report, Action.CLAIM: _on_claim, Action.ESCALATE: _on_escalate,
     Action.DECIDE: _on_decide, Action.PENALIZE: _on_penalize, Action.COMMENT: _on_comment,
     Action.APPEAL: _on_appeal, Action.RESOLVE_APPEAL: _on_resolve_appeal, Action.REVERSE: _on_reverse,
+    Action.PURGE_EVIDENCE: _on_purge_evidence,
 }
 assert set(_HANDLERS) == set(Action), "every action has a projection handler"

@@ -159,6 +159,7 @@ class EvidenceClip(SQLModel, table=True):
     clip: str  # <sha256>.opus in the evidence folder
     event_id: int
     cut_at: datetime = _when()
+    purged_at: datetime | None = _when(nullable=True)  # deleted after its retention (`evidence purge`)
 
 
 PROJECTIONS = (ReportLink, IntakeKey, Strike, Appeal, Penalty, Case, Report, EvidenceClip)  # children first, for deletes

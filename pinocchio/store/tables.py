@@ -119,6 +119,22 @@ class ModerationEvent(SQLModel, table=True):
     hash: str = Field(unique=True)
 
 
+class PenaltyNotice(SQLModel, table=True):
+    """The outbox of notices to streamers: one row per penalty and kind (the penalty, or its
+    reversal), made when the notice is first tried and marked once the platform took it, so a
+    notice is sent once and a server that stopped before sending sends it at its next start."""
+
+    __tablename__ = "penalty_notice"
+
+    penalty_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    kind: str = Field(primary_key=True)  # "penalty" or "reversal"
+    attempts: int = 0
+    last_error: str | None = None
+    next_try_at: datetime | None = None
+    delivered_at: datetime | None = None
+    body: str | None = None  # the JSON delivered, as signed
+
+
 class WebhookFailure(SQLModel, table=True):
     """A dead letter: a delivery that failed every attempt, kept whole so it can be sent again."""
 

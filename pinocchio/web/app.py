@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from pinocchio.core.background import Every
 from pinocchio.core.errors import (
     ConfigError,
     Conflict,
@@ -31,8 +32,9 @@ from pinocchio.core.errors import (
 from pinocchio.core.reminder_texts import load_templates
 from pinocchio.core.settings import Settings
 from pinocchio.live.webhooks import WebhookSender
-from pinocchio.moderation.deadlines import Sweeper
+from pinocchio.moderation.deadlines import sweep_now
 from pinocchio.moderation.intake import ReportIntake, ViewerReminding
+from pinocchio.moderation.notices import NoticeOptions, deliver_now
 from pinocchio.moderation.viewer_reminders import ViewerRemindOptions
 from pinocchio.store import open_store
 from pinocchio.web import auth, guards, routes_api, routes_console, views
@@ -40,6 +42,7 @@ from pinocchio.web import metrics as console_metrics
 from pinocchio.web.csrf import csrf_token
 
 HERE = Path(__file__).resolve().parent
+NOTICE_EVERY_S = 5.0  # how soon a new penalty's notice leaves
 log = logging.getLogger(__name__)
 STATUS_BY_ERROR = ((RateLimited, 429), (InputError, 422), (NotFound, 404), (Conflict, 409), (Forbidden, 403))
 
@@ -72,14 +75,22 @@ def _sender(sender: WebhookSender | None):
 
 
 def create_app(settings: Settings) -> FastAPI:
-    if settings.remind_webhook and not settings.webhook_secret:
-        raise ConfigError("PINOCCHIO_REMIND_WEBHOOK needs PINOCCHIO_WEBHOOK_SECRET to sign what it sends")
+    for name, url in (("PINOCCHIO_REMIND_WEBHOOK", settings.remind_webhook), ("PINOCCHIO_NOTICE_WEBHOOK", settings.notice_webhook)):
+        if url and not settings.webhook_secret:
+            raise ConfigError(f"{name} needs PINOCCHIO_WEBHOOK_SECRET to sign what it sends")
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        sweeper = Sweeper(app.state.engine, settings.deadline_sweep_s).start() if settings.deadline_sweep_s > 0 else None
+        housekeeping = []
+        if settings.deadline_sweep_s > 0:
+            housekeeping.append(Every(settings.deadline_sweep_s, lambda: sweep_now(app.state.engine), "deadline-sweep"))
+        if settings.notice_webhook:
+            notices = NoticeOptions(settings.notice_webhook, settings.webhook_secret, settings.console_url)
+            housekeeping.append(Every(NOTICE_EVERY_S, lambda: deliver_now(app.state.engine, notices), "penalty-notices"))
+        for job in housekeeping:
+            job.start()
         yield
-        if sweeper:
-            sweeper.stop()
+        for job in housekeeping:
+            job.stop()
         app.state.intake.close()  # what is queued is written and answered first
         if app.state.reminder_sender:
             app.state.reminder_sender.close()

@@ -6,12 +6,14 @@ it was taken from, a forbidden one as 403."""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from pinocchio.core import events as ev
@@ -19,6 +21,7 @@ from pinocchio.core.clock import utcnow
 from pinocchio.core.errors import Conflict, InputError
 from pinocchio.core.labels import LABELS
 from pinocchio.moderation.appeals import list_appeals, resolve_appeal
+from pinocchio.moderation.bundle import write_bundle
 from pinocchio.moderation.cases import (
     OPEN,
     CaseInfo,
@@ -153,7 +156,8 @@ def case_page(request: Request, session: SessionDep, me: ReviewerDep, segment_id
         "findings": views.findings(session, segment_id), "tally": views.report_tally(session, segment_id),
         "promises": views.promise_checks(session, segment_id),
         "reports": views.case_reports(session, segment_id, newest_first=True, limit=CASE_REPORTS),
-        "clip": views.clip_name(session, segment_id), "events": events,
+        "clip": views.clip_name(session, segment_id), "clip_purged_at": views.clip_purged_at(session, segment_id),
+        "events": events,
         "history": case_history(session, segment_id, offset=max(0, events - CASE_HISTORY)),
         "summary": views.event_summary, "penalties": list(reversed(penalties)),
         "case_penalties": [p for p in penalties if p.segment_id == segment_id],
@@ -219,6 +223,18 @@ def comment(request: Request, session: SessionDep, me: ReviewerDep, segment_id: 
         comment_case(session, reviewer=me.name, segment_id=segment_id, text=text)
         return "Comment added."
     return _act(request, session, segment_id, do)
+
+
+@router.get("/cases/{segment_id}/bundle")
+def case_bundle(request: Request, session: SessionDep, me: ReviewerDep, segment_id: RowId):
+    """The case's bundle for a regulator or a court (`cases export`), for seniors and admins."""
+    require_role(session, me.name, "senior", "exporting a case's bundle")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"case-{segment_id}.zip"
+        write_bundle(session, segment_id, path, request.app.state.evidence_dir)
+        data = path.read_bytes()
+    return Response(data, media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="case-{segment_id}.zip"'})
 
 
 @router.get("/evidence/{name}")

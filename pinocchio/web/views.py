@@ -133,9 +133,14 @@ def case_reports(session: Session, segment_id: int, *, newest_first: bool = Fals
 
 
 def clip_name(session: Session, segment_id: int) -> str | None:
-    """The segment's evidence clip, if one was cut."""
+    """The segment's evidence clip, if one was cut and is still kept."""
     row = session.get(EvidenceClip, segment_id)
-    return row.clip if row and CLIP_NAME.match(row.clip) else None
+    return row.clip if row and row.purged_at is None and CLIP_NAME.match(row.clip) else None
+
+
+def clip_purged_at(session: Session, segment_id: int) -> datetime | None:
+    row = session.get(EvidenceClip, segment_id)
+    return None if row is None else row.purged_at
 
 
 def stream_of(session: Session, stream_id: int) -> Stream:
