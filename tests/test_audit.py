@@ -20,6 +20,7 @@ from pinocchio.moderation.cases import (
     escalate_case,
 )
 from pinocchio.moderation.ledger import snapshot
+from pinocchio.moderation.qa import resolve_disagreement, review_again
 from pinocchio.moderation.reports import attach_waiting_reports, submit_report
 from pinocchio.moderation.retention import purge_clips
 from pinocchio.moderation.reviewers import (
@@ -66,6 +67,8 @@ def realistic(session):
     decision = confirm_case(session, reviewer="sam", segment_id=rows[3].id, labels=["off_platform_trade"])
     claim_case(session, reviewer="alice", segment_id=rows[2].id)
     dismiss_case(session, reviewer="alice", segment_id=rows[2].id)
+    review_again(session, reviewer="bob", segment_id=rows[1].id, confirm=False, share=1.0)  # a second opinion
+    resolve_disagreement(session, reviewer="sam", segment_id=rows[1].id, side="first")
     comment_case(session, reviewer="root", segment_id=rows[4].id, text="reported, nothing said")
     claim_case(session, reviewer="bob", segment_id=row.id)  # left claimed
     appeal = file_appeal(session, penalty_id=decision.penalty_id, streamer_id="streamer-1", reason="a joke")

@@ -35,8 +35,54 @@ def tiny_model(tmp_path_factory):
                                           "split": r.split, "origin": r.origin}, ensure_ascii=False) + "\n"
                               for r in picked), encoding="utf-8")
     options = TrainOptions(corpus=corpus, out=root / "model", epochs=4, hidden_size=32, layers=1, heads=2,
-                           intermediate_size=64, vocab_common_chars=200, batch_size=16, learning_rate=3e-3)
+                           intermediate_size=64, vocab_common_chars=200, batch_size=16, learning_rate=3e-3,
+                           decisions=decided_store(root / "decided.db"))
     return train(options), options
+
+
+def decided_store(path) -> str:
+    """Three cases a reviewer decided: two confirmed, one dismissed (what `--decisions` learns from)."""
+    from moderation_world import recording, reviewers, verdict
+    from sqlmodel import Session
+
+    from pinocchio.moderation.cases import claim_case, confirm_case, dismiss_case
+    from pinocchio.store import open_store
+
+    url = f"sqlite:///{path}"
+    with Session(open_store(url)) as session:
+        reviewers(session)
+        _, rows = recording(session, verdicts=[verdict(t, t + 2, "review", "medical_claim") for t in (0, 10, 20)])
+        session.commit()
+        for row, labels in zip(rows, (["medical_claim"], ["medical_claim", "absolute_claim"], [])):
+            claim_case(session, reviewer="alice", segment_id=row.id)
+            if labels:
+                confirm_case(session, reviewer="alice", segment_id=row.id, labels=labels)
+            else:
+                dismiss_case(session, reviewer="alice", segment_id=row.id)
+        session.commit()
+    return url
+
+
+def test_decided_cases_join_the_training_lines_and_the_card_says_how_many(tiny_model):
+    from pinocchio.training.decisions import load_decisions
+
+    result, options = tiny_model
+    decided = load_decisions(options.decisions)
+    assert (len(decided.rows), decided.confirmed, decided.dismissed) == (3, 2, 1)
+    assert {r.labels for r in decided.rows} == {("medical_claim",), ("absolute_claim", "medical_claim"), ()}
+    card = json.loads((options.out / "pinocchio.json").read_text(encoding="utf-8"))
+    assert card["version"].endswith(f"-d{decided.digest}")
+    assert card["decisions"] == {"from": options.decisions, "lines": 3, "confirmed": 2, "dismissed": 1,
+                                 "digest": decided.digest}
+    assert "3 sentences reviewers decided" in (options.out / "README.md").read_text(encoding="utf-8")
+    assert ClaimClassifier(options.out).name == f"classifier:{card['version']}"
+
+
+def test_each_finding_names_the_model_and_version_that_raised_it(pipeline):
+    verdict = pipeline.check_text("这个茶能治糖尿病")
+    sources = {(f.source.value, f.model) for f in verdict.findings}
+    assert ("lexicon", pipeline.detector.matcher.lexicon.version) in sources
+    assert any(source == "classifier" and model == pipeline.classifier.name for source, model in sources)
 
 
 def test_training_lowers_the_loss_and_saves_a_loadable_model(tiny_model):

@@ -267,6 +267,11 @@ EVERY_ACTION = {
                                                                        retention_days=1096)),
                             lambda w, s: [(c["clip"], c["purged_at"]) for c in s["evidence_clip"]]
                             == [("d" * 64 + ".opus", LATER)]),
+    Action.QA_REVIEW: (lambda w: ("confirmed", ev.QaReview(decision=ev.Decision.DISMISS, labels=(), comment="")),
+                       lambda w, s: [(q["segment_id"], q["second_reviewer"], q["agreed"]) for q in s["qa_review"]]
+                       == [(w["confirmed"], "alice", False)]),
+    Action.QA_RESOLVE: (lambda w: ("confirmed", ev.QaResolve(side="first", comment="")),
+                        NotFound("no second review of case")),
 }
 BEFORE: list[dict] = []
 

@@ -20,7 +20,7 @@ from pinocchio.moderation.reports import list_reports
 from pinocchio.moderation.reviewers import verify_reviewer
 from pinocchio.store import open_store, tables
 from pinocchio.store.projections import EvidenceClip
-from pinocchio.web import demo
+from pinocchio.web import create_app, demo
 
 runner = CliRunner()
 
@@ -104,3 +104,66 @@ def test_the_demo_is_built_once_and_served(demo_settings):
         broken, = [s for s in reports["viewer_8830"].segment_ids if s in checked]
         page = client.get(f"/cases/{broken}").text
         assert "✗ false" in page and "breaks the fact: 美美优选 未开通 假一赔N" in page
+
+
+@pytest.mark.slow
+def test_the_desk_shows_the_demo_s_figures_in_the_terminal_and_in_a_real_browser(demo_settings, tmp_path):
+    """`pinocchio stats` and the dashboard on the demo database: the same figures; in Debian's
+    chromium the charts are drawn (images decoded, and the screenshot of one holds many colours)."""
+    import io
+    import json
+    import shutil
+    import socket
+    import subprocess
+    import threading
+    import time
+
+    import uvicorn
+    from matplotlib import image
+    from playwright.sync_api import sync_playwright
+
+    lines = [json.loads(x) for x in runner.invoke(app, ["stats", "--db", demo_settings.db_url, "-f", "jsonl"])
+             .stdout.splitlines()]
+    total = next(x for x in lines if x["day"] == "total" and "streams" in x)
+    assert (total["streams"], total["reports"], total["reporters"], total["penalties_warning"]) == (1, 7, 6, 1)
+    assert total["findings_medical_claim"] >= 2 and total["segments"] > 20
+    table = runner.invoke(app, ["stats", "--db", demo_settings.db_url]).stdout
+    assert "the desk since the start" in table and "warning 1" in table
+
+    assert shutil.which("fc-list") and subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app_ = create_app(demo_settings.with_overrides(secret_key="demo-browser", deadline_sweep_s=0))
+    server = uvicorn.Server(uvicorn.Config(app_, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1500, "height": 1200})
+            refused = []
+            page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+            page.goto(f"{base}/dashboard")
+            page.fill("input[name=name]", "demo")
+            page.fill("input[name=password]", "demodemo")
+            page.press("input[name=password]", "Enter")
+            page.wait_for_url(f"{base}/dashboard")
+            assert "1</b> streams listened" in page.content() and "7</b> reports" in page.content()
+            page.wait_for_function("[...document.querySelectorAll('img.chart')].every(i => i.complete && i.naturalWidth > 0)",
+                                   timeout=20_000)
+            assert page.locator("img.chart").count() == 5
+            shot = page.locator("img.chart").nth(1).screenshot(path=str(tmp_path / "findings.png"))
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    pixels = image.imread(io.BytesIO(shot))
+    colours = {tuple((px[:3] * 255).astype(int)) for row in pixels[::4] for px in row[::4]}
+    assert len(colours) > 20, "the findings chart came out blank"
+    assert refused == []

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from pinocchio.cli import data, fleet, listen, moderation, records, serve, shops, training
+from pinocchio.cli import data, desk, fleet, listen, moderation, records, serve, shops, training
 
 app = typer.Typer(help="Catch false advertising in what Chinese live-commerce streamers say.",
                   no_args_is_help=True, add_completion=False)
@@ -29,8 +29,9 @@ app.command()(serve.serve)
 app.command()(training.train)
 app.command("eval")(training.evaluate)
 app.command()(training.calibrate)
+app.command()(desk.stats)
 for name, group in (("webhooks", listen.webhooks_app), ("seeds", training.seeds_app), ("models", data.models_app),
-                    ("lexicon", data.lexicon_app), ("db", data.db_app), ("fleet", fleet.fleet_app), ("shops", shops.shops_app), ("evidence", records.evidence_app),
+                    ("lexicon", data.lexicon_app), ("db", data.db_app), ("fleet", fleet.fleet_app), ("shops", shops.shops_app), ("evidence", records.evidence_app), ("qa", desk.qa_app),
                     *moderation.GROUPS):
     app.add_typer(group, name=name)
 

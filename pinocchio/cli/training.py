@@ -43,14 +43,17 @@ def train(
     out: Annotated[Optional[Path], typer.Option("--out", help="Model directory to write [default: the shipped model's].")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Training epochs.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (fixed by default, so runs repeat).")] = None,
+    decisions: Annotated[Optional[str], typer.Option("--decisions", help="A database (URL or SQLite path) whose decided cases join the training lines: confirmed with their labels, dismissed as compliant.")] = None,
 ) -> None:
-    """Train the claim classifier from the corpus and choose its thresholds on the dev split."""
+    """Train the claim classifier from the corpus (and reviewers' decisions) and choose its
+    thresholds on the dev split."""
     from pinocchio.training.train import TrainOptions
     from pinocchio.training.train import train as run_training
 
     defaults = TrainOptions()
     options = TrainOptions(corpus=corpus or defaults.corpus, out=out or defaults.out, epochs=epochs or defaults.epochs,
-                           seed=defaults.seed if seed is None else seed, threads=settings().cpu_threads)
+                           seed=defaults.seed if seed is None else seed, threads=settings().cpu_threads,
+                           decisions=settings(db_url=decisions).db_url if decisions else None)
     with Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(), console=err,
                   disable=not err.is_terminal) as bar:

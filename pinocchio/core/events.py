@@ -36,6 +36,8 @@ class Action(StrEnum):
     RESOLVE_APPEAL = "resolve_appeal"  # a senior upholds or denies it
     REVERSE = "reverse"  # an upheld appeal undoes the penalty, its strikes and the decision
     PURGE_EVIDENCE = "purge_evidence"  # a clip kept past its retention was deleted (the record of it stays)
+    QA_REVIEW = "qa_review"  # a second reviewer decided a decided case again, blind (quality of decisions)
+    QA_RESOLVE = "qa_resolve"  # a senior said which of two disagreeing reviewers was right
 
 
 class SubjectKind(StrEnum):
@@ -278,8 +280,25 @@ class PurgeEvidence:
     retention_days: int  # how long clips were kept under the settings of the time
 
 
+@dataclass(frozen=True)
+class QaReview:
+    ACTION: ClassVar[Action] = Action.QA_REVIEW
+    SUBJECT: ClassVar[SubjectKind] = SubjectKind.SEGMENT
+    decision: Decision
+    labels: tuple[str, ...]  # what the second reviewer would confirm (none for a dismissal)
+    comment: str
+
+
+@dataclass(frozen=True)
+class QaResolve:
+    ACTION: ClassVar[Action] = Action.QA_RESOLVE
+    SUBJECT: ClassVar[SubjectKind] = SubjectKind.SEGMENT
+    side: str  # "first" (the decision stands) or "second" (the second review was right)
+    comment: str
+
+
 Payload = (Flag | Evidence | Remind | FeedGap | FeedLag | Report | FoldReport | AttachReport | Claim | Escalate | Decide
-           | Penalize | Comment | Appeal | ResolveAppeal | Reverse | PurgeEvidence)
+           | Penalize | Comment | Appeal | ResolveAppeal | Reverse | PurgeEvidence | QaReview | QaResolve)
 PAYLOADS: dict[Action, type] = {cls.ACTION: cls for cls in Payload.__args__}  # type: ignore[attr-defined]
 assert set(PAYLOADS) == set(Action), "every action has exactly one payload record"
 

@@ -96,11 +96,14 @@ class Finding:
     match_kind: MatchKind | str = ""
     score: float = 1.0
     fact: str = ""  # a facts finding: the fact it contradicts, naming the facts' version
+    model: str = ""  # what raised it, at its version: classifier:claims-…, lexicon@<digest>, facts@…
 
     def as_json(self) -> dict:
         found = {"source": str(self.source), "label": self.label, "term": self.term, "matched": self.matched,
                  "match_kind": str(self.match_kind), "severity": self.severity, "article": self.article,
                  "span": list(self.span), "score": self.score}
+        if self.model:
+            found["model"] = self.model
         if self.fact:
             found["fact"] = self.fact
         return found

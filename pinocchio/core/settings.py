@@ -121,6 +121,8 @@ class Settings:
                                           help="Penalty notices to streamers are POSTed here, signed with the webhook secret.")
     console_url: str = _setting("http://127.0.0.1:8000", env="PINOCCHIO_CONSOLE_URL",
                                 help="The console's address as the platform reaches it: the clip links in notices.")
+    qa_share: float = _setting(0.1, env="PINOCCHIO_QA_SHARE", parse=float,
+                               help="The share of decided cases that go back, blind, to a second reviewer.")
     reviewer: str | None = _setting(env="PINOCCHIO_REVIEWER", help="The reviewer acting in moderation commands (`--as`).")
     # -- console and API
     secret_key: str | None = _setting(env="PINOCCHIO_SECRET_KEY", shown="a random key kept in `DB.secret`",

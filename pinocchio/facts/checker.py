@@ -74,7 +74,8 @@ class FactChecker:
                 rule = self.rules.rules[outcome.check]
                 added.append(Finding(source=FindingSource.FACTS, label=rule.label, severity=rule.severity,
                                      article=rule.article, span=promise.span, term=outcome.check, matched=promise.said,
-                                     match_kind=MatchKind.FACT, score=1.0, fact=f"{outcome.fact} [{facts.name}]"))
+                                     match_kind=MatchKind.FACT, score=1.0, fact=f"{outcome.fact} [{facts.name}]",
+                                     model=f"facts@{self.rules.version}"))
         kept = tuple(f for f in findings if not self._disproved(f, checks))
         return kept + tuple(added), tuple(checks)
 

@@ -188,6 +188,7 @@ class ClaimClassifier:
                 if score >= rule.threshold:
                     found.append(Finding(source=FindingSource.CLASSIFIER, label=label, severity=rule.severity,
                                          article=rule.article, span=(0, len(segment.text)), matched=segment.text,
-                                         match_kind=MatchKind.MODEL, score=round(float(score), 4)))
+                                         match_kind=MatchKind.MODEL, score=round(float(score), 4),
+                                         model=self.name))
             result.append(found)
         return result

@@ -272,6 +272,7 @@ class Matcher:
 
     def __init__(self, lexicon: Lexicon):
         self.lexicon = lexicon
+        self._version = lexicon.version  # "lexicon@<digest>": what each finding names
         self._literal = ahocorasick.Automaton()
         self._sound = ahocorasick.Automaton()
         literal: dict[str, list[tuple[Entry, MatchKind]]] = {}
@@ -315,7 +316,8 @@ class Matcher:
             candidates[key] = Finding(source=FindingSource.LEXICON, label=entry.label, severity=entry.severity,
                                       article=entry.article, span=(start, end), term=entry.term,
                                       matched=text[start:end], match_kind=kind,
-                                      score=1.0 if kind == MatchKind.LITERAL else 0.9)
+                                      score=1.0 if kind == MatchKind.LITERAL else 0.9,
+                                      model=self._version)
 
         if len(self._literal):
             for end_index, (word, found) in self._literal.iter(text):

@@ -48,6 +48,7 @@ from pinocchio.store.projections import (
     EvidenceClip,
     IntakeKey,
     Penalty,
+    QaReviewRow,
     Report,
     Strike,
 )
@@ -199,6 +200,22 @@ class ClipState:
     purged_at: datetime | None = None  # the file was deleted after its retention
 
 
+@dataclass(frozen=True)
+class QaState:
+    segment_id: int
+    first_reviewer: str
+    first_decision: str
+    first_labels: tuple[str, ...]
+    second_reviewer: str
+    second_decision: str
+    second_labels: tuple[str, ...]
+    agreed: bool
+    reviewed_at: datetime
+    resolved_by: str | None
+    side: str | None
+    resolved_at: datetime | None
+
+
 # ---------------------------------------------------------------- pure transitions
 
 
@@ -333,10 +350,41 @@ def appeal_resolved(appeal: AppealState, *, upheld: bool, by: str, at: datetime,
                    resolved_at=at, comment=comment)
 
 
+def qa_reviewed(case: CaseState, existing: QaState | None, review: ev.QaReview, *, reviewer: str,
+                at: datetime) -> QaState:
+    """A second, blind review of a decided case: by someone else, once."""
+    if case.status not in (CaseStatus.CONFIRMED, CaseStatus.DISMISSED):
+        raise Conflict(f"case {case.segment_id} is {case.status}: only a decided case is reviewed again")
+    if reviewer == case.decided_by:
+        raise Conflict(f"case {case.segment_id} was decided by {reviewer}: its second review is someone else's")
+    if existing is not None:
+        raise Conflict(f"case {case.segment_id} was reviewed again already, by {existing.second_reviewer}")
+    first = "confirm" if case.status == CaseStatus.CONFIRMED else "dismiss"
+    second = str(review.decision)
+    labels = tuple(sorted(review.labels))
+    return QaState(segment_id=case.segment_id, first_reviewer=case.decided_by or "", first_decision=first,
+                   first_labels=tuple(sorted(case.labels)), second_reviewer=reviewer, second_decision=second,
+                   second_labels=labels, agreed=first == second and tuple(sorted(case.labels)) == labels,
+                   reviewed_at=at, resolved_by=None, side=None, resolved_at=None)
+
+
+def qa_resolved(qa: QaState, resolve: ev.QaResolve, *, by: str, at: datetime) -> QaState:
+    """A senior's word on two reviews that disagree: neither of the two, once."""
+    if qa.agreed:
+        raise Conflict(f"the two reviews of case {qa.segment_id} agree: nothing to resolve")
+    if qa.resolved_by is not None:
+        raise Conflict(f"the reviews of case {qa.segment_id} were resolved already, by {qa.resolved_by}")
+    if by in (qa.first_reviewer, qa.second_reviewer):
+        raise Conflict(f"{by} reviewed case {qa.segment_id}: a third person resolves it")
+    if resolve.side not in ("first", "second"):
+        raise Conflict("side must be first or second")
+    return replace(qa, resolved_by=by, side=resolve.side, resolved_at=at)
+
+
 # ---------------------------------------------------------------- states <-> rows
 
 TABLES = {CaseState: Case, ReportState: Report, StrikeState: Strike, PenaltyState: Penalty, AppealState: Appeal,
-           ClipState: EvidenceClip, IntakeKeyState: IntakeKey}
+           ClipState: EvidenceClip, IntakeKeyState: IntakeKey, QaState: QaReviewRow}
 _ENUMS = {"status": {CaseState: CaseStatus, AppealState: AppealStatus}, "outcome": {ReportState: ReportOutcome}}
 
 
@@ -346,7 +394,7 @@ def state_of(cls: type, row: Any):
         value = getattr(row, f.name)
         if isinstance(value, datetime):
             value = aware(value)
-        if f.name == "labels":
+        if f.name.endswith("labels"):
             value = tuple(json.loads(value))
         enum = _ENUMS.get(f.name, {}).get(cls)
         if enum is not None:
@@ -358,7 +406,7 @@ def state_of(cls: type, row: Any):
 def row_values(state: Any) -> tuple[type, dict[str, Any]]:
     """A state as its table and column values (the inverse of `state_of`)."""
     values = {f.name: getattr(state, f.name) for f in fields(state)}  # shallow: asdict copies deeply
-    if "labels" in values:
-        values["labels"] = json.dumps(list(values["labels"]), ensure_ascii=False)
+    for name in [n for n in values if n.endswith("labels")]:
+        values[name] = json.dumps(list(values[name]), ensure_ascii=False)
     values = {k: str(v) if isinstance(v, (CaseStatus, AppealStatus, ReportOutcome)) else v for k, v in values.items()}
     return TABLES[type(state)], values

@@ -25,6 +25,7 @@ from pinocchio.moderation.projection import (
     IntakeKeyState,
     LoggedEvent,
     PenaltyState,
+    QaState,
     ReportState,
     SegmentFacts,
     StrikeState,
@@ -39,6 +40,8 @@ from pinocchio.moderation.projection import (
     case_reported,
     penalty_imposed,
     penalty_reversed,
+    qa_resolved,
+    qa_reviewed,
     report_folded,
     report_outcome,
     report_received,
@@ -47,7 +50,7 @@ from pinocchio.moderation.projection import (
     strike_reversed,
     strikes_decided,
 )
-from pinocchio.store.projections import Appeal, Case, EvidenceClip, Penalty, Report, ReportLink, Strike
+from pinocchio.store.projections import Appeal, Case, EvidenceClip, Penalty, QaReviewRow, Report, ReportLink, Strike
 from pinocchio.store.tables import FindingRow, SegmentRow
 
 
@@ -253,6 +256,17 @@ def _on_purge_evidence(rows: Rows, event: LoggedEvent) -> None:
         rows.save(replace(clip, purged_at=event.at), event.subject_id)
 
 
+def _on_qa_review(rows: Rows, event: LoggedEvent) -> None:
+    case = rows.case(event.subject_id)
+    existing = rows.state(QaState, QaReviewRow, event.subject_id)
+    rows.save(qa_reviewed(case, existing, event.payload, reviewer=event.actor, at=event.at), event.subject_id)
+
+
+def _on_qa_resolve(rows: Rows, event: LoggedEvent) -> None:
+    qa = rows.loaded(QaState, QaReviewRow, event.subject_id, "second review of case")
+    rows.save(qa_resolved(qa, event.payload, by=event.actor, at=event.at), event.subject_id)
+
+
 def _no_projection(rows: Rows, event: LoggedEvent) -> None:
     """Reminders, feed gaps and lags change no state: the log itself is their record."""
 
@@ -341,6 +355,6 @@ _HANDLERS: Mapping[Action, Callable[[Rows, LoggedEvent], None]] = {
     Action.ATTACH_REPORT: _on_attach_report, Action.CLAIM: _on_claim, Action.ESCALATE: _on_escalate,
     Action.DECIDE: _on_decide, Action.PENALIZE: _on_penalize, Action.COMMENT: _on_comment,
     Action.APPEAL: _on_appeal, Action.RESOLVE_APPEAL: _on_resolve_appeal, Action.REVERSE: _on_reverse,
-    Action.PURGE_EVIDENCE: _on_purge_evidence,
+    Action.PURGE_EVIDENCE: _on_purge_evidence, Action.QA_REVIEW: _on_qa_review, Action.QA_RESOLVE: _on_qa_resolve,
 }
 assert set(_HANDLERS) == set(Action), "every action has a projection handler"

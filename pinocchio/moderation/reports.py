@@ -113,17 +113,18 @@ def reporter_credibility(session: Session, reporter_id: str) -> float:
 
 def submit_report(session: Session, *, stream: int | str, reporter_id: str, at: float | str | datetime,
                   label: str | None = None, comment: str = "", key: str | None = None,
-                  options: ReportOptions = ReportOptions()) -> ReportReceipt:
+                  options: ReportOptions = ReportOptions(), now: datetime | None = None) -> ReportReceipt:
     """Take one viewer's report. Invalid input raises `InputError` (or `NotFound` for the stream,
     `RateLimited` for a flood) before anything is written."""
-    result = take_reports(session, [ReportRequest(stream, reporter_id, at, label, comment, key)], options)[0]
+    result = take_reports(session, [ReportRequest(stream, reporter_id, at, label, comment, key)], options,
+                          now=now)[0]
     if isinstance(result, PinocchioError):
         raise result
     return result
 
 
 def take_reports(session: Session, requests: list[ReportRequest], options: ReportOptions = ReportOptions(),
-                 segments: SegmentCache | None = None) -> list[ReportReceipt | PinocchioError]:
+                 segments: SegmentCache | None = None, now: datetime | None = None) -> list[ReportReceipt | PinocchioError]:
     """The one intake path (the API's writer and the importer call it with a group of requests):
     each request gets its receipt, or the error that refused it, in order; the accepted ones are
     appended to the log together. The caller commits. `segments`: a cache of the stored segments
@@ -131,7 +132,7 @@ def take_reports(session: Session, requests: list[ReportRequest], options: Repor
     if not requests:
         return []
     hold(session)  # the rate limit, folds and keys are checked against what no one else is changing
-    group = _Group(session, options, utcnow(), segments or SegmentCache())
+    group = _Group(session, options, aware(now or utcnow()), segments or SegmentCache())
     checked: list[_Checked | PinocchioError] = []
     for request in requests:
         try:
@@ -164,7 +165,7 @@ def take_reports(session: Session, requests: list[ReportRequest], options: Repor
         results = []
         for request in requests:
             try:
-                results.append(take_reports(session, [request], options, segments)[0])
+                results.append(take_reports(session, [request], options, segments, now)[0])
             except (PinocchioError, IntegrityError) as single:
                 results.append(single if isinstance(single, PinocchioError) else InputError(str(single.orig)))
         return results

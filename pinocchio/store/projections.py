@@ -162,4 +162,24 @@ class EvidenceClip(SQLModel, table=True):
     purged_at: datetime | None = _when(nullable=True)  # deleted after its retention (`evidence purge`)
 
 
-PROJECTIONS = (ReportLink, IntakeKey, Strike, Appeal, Penalty, Case, Report, EvidenceClip)  # children first, for deletes
+class QaReviewRow(SQLModel, table=True):
+    """A decided case reviewed again, blind, by a second reviewer, and, when the two disagree, which
+    one a senior found right."""
+
+    __tablename__ = "qa_review"
+
+    segment_id: int = Field(foreign_key="segment.id", primary_key=True, sa_column_kwargs={"autoincrement": False})
+    first_reviewer: str = Field(index=True)
+    first_decision: str  # confirm | dismiss
+    first_labels: str = "[]"  # JSON list
+    second_reviewer: str = Field(index=True)
+    second_decision: str
+    second_labels: str = "[]"
+    agreed: bool = Field(index=True)  # the same decision and the same labels
+    reviewed_at: datetime = _when()
+    resolved_by: str | None = None
+    side: str | None = None  # who the senior found right: first | second
+    resolved_at: datetime | None = _when(nullable=True)
+
+
+PROJECTIONS = (QaReviewRow, ReportLink, IntakeKey, Strike, Appeal, Penalty, Case, Report, EvidenceClip)  # children first, for deletes

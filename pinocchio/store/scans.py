@@ -89,7 +89,7 @@ def add_segments(session: Session, stored: Sequence[tuple[Scan | ScanOf, Verdict
     findings = [{"segment_id": segment_id, "source": str(f.source), "label": f.label, "term": f.term,
                  "matched": f.matched, "match_kind": str(f.match_kind), "severity": f.severity,
                  "article": f.article, "span_start": f.span[0], "span_end": f.span[1], "score": f.score,
-                 "fact": f.fact or None}
+                 "fact": f.fact or None, "model": f.model or None}
                 for segment_id, (_, v) in zip(ids, stored) for f in v.findings]
     if findings:
         session.connection().execute(insert(FindingRow.__table__), findings)
@@ -121,7 +121,7 @@ def scan_verdicts(session: Session, *, scan_id: int) -> list[Verdict]:
             findings=tuple(Finding(source=FindingSource(f.source), label=f.label, severity=f.severity,
                                    article=f.article, span=(f.span_start, f.span_end), term=f.term,
                                    matched=f.matched, match_kind=_match_kind(f.match_kind), score=f.score,
-                                   fact=f.fact or "")
+                                   fact=f.fact or "", model=f.model or "")
                            for f in findings),
             action=VerdictAction(row.action),
             checks=tuple(stored_check(c) for c in promise_checks(session, row.id)),

@@ -74,6 +74,7 @@ class FindingRow(SQLModel, table=True):
     span_end: int
     score: float
     fact: str | None = None  # a facts finding: the fact it contradicts, with the facts' version
+    model: str | None = None  # what raised it, at its version (the classifier's, the lexicon's, the checks')
 
 
 class PromiseCheckRow(SQLModel, table=True):

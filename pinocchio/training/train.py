@@ -25,6 +25,7 @@ from pinocchio.core.labels import LABELS, label_table
 from pinocchio.core.text import normalize_text
 from pinocchio.listen.classify import SETTINGS_FILE, SHIPPED_MODEL
 from pinocchio.training.corpus import DEFAULT_CORPUS, SeedRow, load_corpus
+from pinocchio.training.decisions import Decisions, load_decisions
 from pinocchio.training.evaluate import LabelReport, corpus_report, label_report
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class TrainOptions:
     confident_score: float = 0.9
     max_compliant_false_flags: float = 0.02  # on dev, for the chosen thresholds
     threads: int = 2
+    decisions: str | None = None  # a database whose decided cases join the training lines
 
 
 @dataclass
@@ -199,6 +201,11 @@ def train(options: TrainOptions, on_step: Callable[[int, int, int, float], None]
     rng = random.Random(options.seed)
 
     train_rows = load_corpus(options.corpus, split="train")
+    decided = load_decisions(options.decisions) if options.decisions else None
+    if decided is not None:
+        train_rows = train_rows + list(decided.rows)
+        log.info("%d decided cases join the training lines (%d confirmed, %d dismissed)", len(decided.rows),
+                 decided.confirmed, decided.dismissed)
     dev_rows = load_corpus(options.corpus, split="dev")
     test_rows = load_corpus(options.corpus, split="test")
     train_texts = [normalize_text(r.text) for r in train_rows]
@@ -295,16 +302,24 @@ def train(options: TrainOptions, on_step: Callable[[int, int, int, float], None]
     model.save_pretrained(str(options.out), safe_serialization=True)
     tokenizer.save_pretrained(str(options.out))
     export_onnx(options.out)
-    _write_settings(options, thresholds, weights_from)
+    _write_settings(options, thresholds, weights_from, decided)
 
     from pinocchio.core.settings import Settings
     from pinocchio.listen.pipeline import Pipeline
 
     pipeline = Pipeline(Settings(classifier=str(options.out), cpu_threads=options.threads))
     dev_report, test_report = corpus_report(pipeline, dev_rows), corpus_report(pipeline, test_rows)
-    _write_card(options, thresholds, weights_from, dev_report, test_report, len(train_rows))
+    _write_card(options, thresholds, weights_from, dev_report, test_report, len(train_rows), decided)
     return TrainResult(out=options.out, epochs_run=options.epochs, weights_from=weights_from, thresholds=thresholds,
                        dev=dev_report, test=test_report, losses=losses)
+
+
+def _decisions_note(decided: Decisions | None) -> str:
+    if decided is None:
+        return "No reviewers' decisions were learned from."
+    return (f"Also {len(decided.rows)} sentences reviewers decided (`--decisions` {decided.source}): "
+            f"{decided.confirmed} confirmed with their labels, {decided.dismissed} dismissed or overturned "
+            f"(compliant); digest {decided.digest}, in the version's name.")
 
 
 def export_onnx(model_dir: Path) -> None:
@@ -345,10 +360,13 @@ def _corpus_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _write_settings(options: TrainOptions, thresholds: dict[str, float], weights_from: str) -> None:
+def _write_settings(options: TrainOptions, thresholds: dict[str, float], weights_from: str,
+                    decided: Decisions | None = None) -> None:
     rules = label_table()
+    # The version names what the model learned from: a model taught by decisions is another model.
+    version = f"claims-{_corpus_digest(options.corpus)[:8]}-s{options.seed}" + (f"-d{decided.digest}" if decided else "")
     settings = {
-        "version": f"claims-{_corpus_digest(options.corpus)[:8]}-s{options.seed}",
+        "version": version,
         "created_by": f"pinocchio train {__version__}",
         "labels": {l: {"threshold": thresholds[l], "severity": rules[l].severity, "article": rules[l].article}
                    for l in LABELS},
@@ -358,13 +376,16 @@ def _write_settings(options: TrainOptions, thresholds: dict[str, float], weights
         "corpus_sha256": _corpus_digest(options.corpus),
         "weights": weights_from,
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()
-                    if k not in ("out", "corpus")},
+                    if k not in ("out", "corpus", "decisions")},
     }
+    if decided is not None:
+        settings["decisions"] = {"from": decided.source, "lines": len(decided.rows), "confirmed": decided.confirmed,
+                                 "dismissed": decided.dismissed, "digest": decided.digest}
     (options.out / SETTINGS_FILE).write_text(json.dumps(settings, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def _write_card(options: TrainOptions, thresholds: dict[str, float], weights_from: str,
-                dev: LabelReport, test: LabelReport, train_lines: int) -> None:
+                dev: LabelReport, test: LabelReport, train_lines: int, decided: Decisions | None = None) -> None:
     rows = "\n".join(f"| {l} | {thresholds[l]:.2f} | {test.precision[l]:.3f} | {test.recall[l]:.3f} | "
                      f"{test.f1[l]:.3f} | {test.support[l]} |" for l in LABELS)
     params = options.hidden_size, options.layers, options.heads
@@ -385,6 +406,7 @@ fine-tuned elsewhere) can replace it. No pretrained Chinese encoder could be had
 `seeds/corpus.jsonl` (sha256 `{_corpus_digest(options.corpus)[:16]}…`): {train_lines} training
 lines written for this project in streamers' spoken style, plus noisy copies made during training
 (characters swapped for homophones, as whisper mishears them; dropped characters; fillers).
+{_decisions_note(decided)}
 Thresholds (`pinocchio.json`) were chosen on the dev split for the detector's combined verdict
 (lexicon hit OR score ≥ threshold), keeping compliant false flags on dev within
 {options.max_compliant_false_flags:.0%}.

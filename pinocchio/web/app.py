@@ -37,7 +37,7 @@ from pinocchio.moderation.intake import ReportIntake, ViewerReminding
 from pinocchio.moderation.notices import NoticeOptions, deliver_now
 from pinocchio.moderation.viewer_reminders import ViewerRemindOptions
 from pinocchio.store import open_store
-from pinocchio.web import auth, guards, routes_api, routes_console, views
+from pinocchio.web import auth, guards, routes_api, routes_console, routes_desk, views
 from pinocchio.web import metrics as console_metrics
 from pinocchio.web.csrf import csrf_token
 
@@ -108,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.api_key_hashes = auth.api_key_hashes(settings.api_keys)
     app.state.metrics = console_metrics.ConsoleMetrics()
     app.state.metrics.watch_intake(app.state.intake)
+    app.state.metrics.watch_desk(app.state.engine)
     app.state.templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_page_context])
     app.add_middleware(SessionMiddleware, secret_key=auth.secret_key_for(settings.db_url, settings.secret_key),
                        session_cookie="pinocchio_session",
@@ -117,6 +118,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_api.router)  # first: routes are matched in order, and the API takes the load
     app.include_router(auth.router)
     app.include_router(routes_console.router)
+    app.include_router(routes_desk.router)
     app.include_router(console_metrics.router)
 
     def is_api(request: Request) -> bool:

@@ -60,7 +60,10 @@ class Guards:
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *self.headers]}
+                # A response that sets a header of its own keeps it (a chart's narrower policy).
+                own = {name.lower() for name, _ in message.get("headers", [])}
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  *((n, v) for n, v in self.headers if n not in own)]}
             await send(message)
 
         try:
