@@ -73,7 +73,7 @@ def test_decided_cases_join_the_training_lines_and_the_card_says_how_many(tiny_m
     card = json.loads((options.out / "pinocchio.json").read_text(encoding="utf-8"))
     assert card["version"].endswith(f"-d{decided.digest}")
     assert card["decisions"] == {"from": options.decisions, "lines": 3, "confirmed": 2, "dismissed": 1,
-                                 "digest": decided.digest}
+                                 "digest": decided.digest, "repeats": 5}
     assert "3 sentences reviewers decided" in (options.out / "README.md").read_text(encoding="utf-8")
     assert ClaimClassifier(options.out).name == f"classifier:{card['version']}"
 

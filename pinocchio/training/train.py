@@ -64,6 +64,9 @@ class TrainOptions:
     max_compliant_false_flags: float = 0.02  # on dev, for the chosen thresholds
     threads: int = 2
     decisions: str | None = None  # a database whose decided cases join the training lines
+    # A decided case is a real streamer's sentence judged by a person, scarce beside thousands of
+    # written lines: each counts this many times in an epoch.
+    decision_repeats: int = 5
 
 
 @dataclass
@@ -203,7 +206,7 @@ def train(options: TrainOptions, on_step: Callable[[int, int, int, float], None]
     train_rows = load_corpus(options.corpus, split="train")
     decided = load_decisions(options.decisions) if options.decisions else None
     if decided is not None:
-        train_rows = train_rows + list(decided.rows)
+        train_rows = train_rows + list(decided.rows) * options.decision_repeats
         log.info("%d decided cases join the training lines (%d confirmed, %d dismissed)", len(decided.rows),
                  decided.confirmed, decided.dismissed)
     dev_rows = load_corpus(options.corpus, split="dev")
@@ -314,12 +317,13 @@ def train(options: TrainOptions, on_step: Callable[[int, int, int, float], None]
                        dev=dev_report, test=test_report, losses=losses)
 
 
-def _decisions_note(decided: Decisions | None) -> str:
+def _decisions_note(decided: Decisions | None, repeats: int) -> str:
     if decided is None:
         return "No reviewers' decisions were learned from."
     return (f"Also {len(decided.rows)} sentences reviewers decided (`--decisions` {decided.source}): "
             f"{decided.confirmed} confirmed with their labels, {decided.dismissed} dismissed or overturned "
-            f"(compliant); digest {decided.digest}, in the version's name.")
+            f"(compliant), each counted {repeats} times an epoch; digest {decided.digest}, in the "
+            f"version's name.")
 
 
 def export_onnx(model_dir: Path) -> None:
@@ -380,7 +384,8 @@ def _write_settings(options: TrainOptions, thresholds: dict[str, float], weights
     }
     if decided is not None:
         settings["decisions"] = {"from": decided.source, "lines": len(decided.rows), "confirmed": decided.confirmed,
-                                 "dismissed": decided.dismissed, "digest": decided.digest}
+                                 "dismissed": decided.dismissed, "digest": decided.digest,
+                                 "repeats": options.decision_repeats}
     (options.out / SETTINGS_FILE).write_text(json.dumps(settings, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
@@ -406,7 +411,7 @@ fine-tuned elsewhere) can replace it. No pretrained Chinese encoder could be had
 `seeds/corpus.jsonl` (sha256 `{_corpus_digest(options.corpus)[:16]}…`): {train_lines} training
 lines written for this project in streamers' spoken style, plus noisy copies made during training
 (characters swapped for homophones, as whisper mishears them; dropped characters; fillers).
-{_decisions_note(decided)}
+{_decisions_note(decided, options.decision_repeats)}
 Thresholds (`pinocchio.json`) were chosen on the dev split for the detector's combined verdict
 (lexicon hit OR score ≥ threshold), keeping compliant false flags on dev within
 {options.max_compliant_false_flags:.0%}.
