@@ -11,7 +11,7 @@ import pygal
 from pygal.style import LightStyle
 
 from pinocchio.core.labels import LABELS
-from pinocchio.moderation.stats import APPEAL_STATUSES, PENALTY_KINDS, DeskStats
+from pinocchio.moderation.stats import APPEAL_STATUSES, PENALTY_KINDS, DayStats, DeskStats
 
 SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'"  # styles apply; scripts and fetches do not
 STYLE = LightStyle(font_family="'Noto Sans CJK SC', 'Noto Sans', sans-serif", background="white",
@@ -27,52 +27,36 @@ def _chart(kind, title: str, days: list[str]):
     return chart
 
 
-def _listening(stats: DeskStats):
-    days = [d.day for d in stats.days]
-    chart = _chart(pygal.Bar, "Streams and hours listened", days)
-    chart.add("streams", [d.streams for d in stats.days])
-    chart.add("hours", [round(d.hours, 1) for d in stats.days], secondary=True)
-    return chart
+# Each chart: its kind, its title, and its series as (name, the day's value, on the secondary axis).
+Series = tuple[str, Callable[[DayStats], float], bool]
 
 
-def _findings(stats: DeskStats):
-    chart = _chart(pygal.StackedBar, "Findings by label", [d.day for d in stats.days])
-    for label in LABELS:
-        if stats.total.findings[label]:
-            chart.add(label, [d.findings[label] for d in stats.days])
-    return chart
+def _series(stats: DeskStats) -> dict[str, tuple[type, str, list[Series]]]:
+    t = stats.total
+    return {
+        "listening": (pygal.Bar, "Streams and hours listened", [
+            ("streams", lambda d: d.streams, False), ("hours", lambda d: round(d.hours, 1), True)]),
+        "findings": (pygal.StackedBar, "Findings by label", [
+            (label, lambda d, label=label: d.findings[label], False) for label in LABELS if t.findings[label]]),
+        "viewers": (pygal.Bar, "Reminders and viewers' reports", [
+            ("reminders", lambda d: d.reminders, False), ("viewers' reminders", lambda d: d.viewer_reminders, False),
+            ("reports", lambda d: d.reports, False), ("viewers who reported", lambda d: d.reporters, False)]),
+        "cases": (pygal.Line, "Cases opened, decided, overturned", [
+            ("opened", lambda d: d.cases_opened, False), ("decided", lambda d: d.cases_decided, False),
+            ("overturned", lambda d: d.cases_overturned, False)]),
+        "penalties": (pygal.StackedBar, "Penalties by kind, appeals by outcome", [
+            *((kind.replace("_", " "), lambda d, kind=kind: d.penalties[kind], False) for kind in PENALTY_KINDS),
+            *((f"appeals {status}", lambda d, status=status: d.appeals[status], True) for status in APPEAL_STATUSES)]),
+    }
 
 
-def _viewers(stats: DeskStats):
-    chart = _chart(pygal.Bar, "Reminders and viewers' reports", [d.day for d in stats.days])
-    chart.add("reminders", [d.reminders for d in stats.days])
-    chart.add("viewers' reminders", [d.viewer_reminders for d in stats.days])
-    chart.add("reports", [d.reports for d in stats.days])
-    chart.add("viewers who reported", [d.reporters for d in stats.days])
-    return chart
-
-
-def _cases(stats: DeskStats):
-    chart = _chart(pygal.Line, "Cases opened, decided, overturned", [d.day for d in stats.days])
-    chart.add("opened", [d.cases_opened for d in stats.days])
-    chart.add("decided", [d.cases_decided for d in stats.days])
-    chart.add("overturned", [d.cases_overturned for d in stats.days])
-    return chart
-
-
-def _penalties(stats: DeskStats):
-    chart = _chart(pygal.StackedBar, "Penalties by kind, appeals by outcome", [d.day for d in stats.days])
-    for kind in PENALTY_KINDS:
-        chart.add(kind.replace("_", " "), [d.penalties[kind] for d in stats.days])
-    for status in APPEAL_STATUSES:
-        chart.add(f"appeals {status}", [d.appeals[status] for d in stats.days], secondary=True)
-    return chart
-
-
-CHARTS: dict[str, Callable[[DeskStats], object]] = {
-    "listening": _listening, "findings": _findings, "viewers": _viewers, "cases": _cases, "penalties": _penalties}
+CHARTS = ("listening", "findings", "viewers", "cases", "penalties")
 
 
 def render(name: str, stats: DeskStats) -> str:
     """One chart as an SVG document; KeyError for a name not in CHARTS."""
-    return CHARTS[name](stats).render(is_unicode=True)
+    kind, title, series = _series(stats)[name]
+    chart = _chart(kind, title, [d.day for d in stats.days])
+    for label, value, secondary in series:
+        chart.add(label, [value(d) for d in stats.days], secondary=secondary)
+    return chart.render(is_unicode=True)
