@@ -4,7 +4,8 @@
     .venv/bin/python seeds/vary.py --dry-run  # print what would be written, change nothing
 
 The written lines (origin "written") are kept as they are, in their order. Every line with
-origin "varied" is dropped and made again from the written lines, so running this twice gives
+origin "varied" is dropped and made again from the written lines (the "whispered" lines of
+round_trip.py are kept, after them), so running this twice gives
 the same file. Each variant keeps its base's labels, product and split; its id is
 "<base id>-v<k>", so the base id (and therefore the split) is the id up to "-v".
 
@@ -281,8 +282,10 @@ def main(argv: list) -> int:
             if line.strip()]
     written = [r for r in rows if r["origin"] == "written"]
     taken = {r["text"] for r in written}
+    taken |= {r["text"] for r in rows if r["origin"] == "whispered"}
     varied = [v for r in written for v in variants_for(r, taken)]
-    lines = [json.dumps(r, ensure_ascii=False) for r in written + varied]
+    whispered = [r for r in rows if r["origin"] == "whispered"]  # seeds/round_trip.py's, kept as they are
+    lines = [json.dumps(r, ensure_ascii=False) for r in written + varied + whispered]
     if "--dry-run" in argv:
         for r in varied:
             print(r["id"], r["labels"], r["text"])

@@ -10,6 +10,7 @@ from pinocchio.core.labels import LABELS
 from pinocchio.training.corpus import (
     DEFAULT_CORPUS,
     SPLITS,
+    base_id,
     check_corpus,
     corpus_stats,
     load_corpus,
@@ -56,7 +57,8 @@ def test_load_corpus_filters_by_split(shipped):
 
 def seed(id: str, text: str, labels=(), product="tea", split=None, origin=None) -> dict:
     return {"id": id, "text": text, "labels": list(labels), "product": product,
-            "split": split or split_for(id.split("-v")[0]), "origin": origin or ("varied" if "-v" in id else "written")}
+            "split": split or split_for(base_id(id)),
+            "origin": origin or ("varied" if "-v" in id else "whispered" if "-w" in id else "written")}
 
 
 GOOD = [
@@ -65,6 +67,7 @@ GOOD = [
     # line 3 is the broken one
     seed("sup-0002-v1", "吃了这个保证3天见效", ["efficacy_guarantee"], "health_supplement"),
     seed("cos-0003", "加我薇信私下转账更便宜", ["off_platform_trade"], "cosmetics"),
+    seed("sup-0002-w1", "吃了这个保证三天间效", ["efficacy_guarantee"], "health_supplement"),
 ]
 
 
@@ -92,13 +95,21 @@ BROKEN = {
                           "labels must be a list of strings"),
     "not an object": ('["tea-0009"]', "not a JSON object"),
     "empty line": ("", "empty line"),
-    "bad id": (seed("Tea-9", "链接在小黄车里面"), "id 'Tea-9' is not <kind>-NNNN or <kind>-NNNN-vK"),
+    "bad id": (seed("Tea-9", "链接在小黄车里面"), "id 'Tea-9' is not <kind>-NNNN"),
     "unknown origin": (seed("tea-0009", "链接在小黄车里面", origin="scraped"), "origin 'scraped' not one of"),
     "varied id without -vN": (seed("tea-0009", "链接在小黄车里面", origin="varied"),
                               "origin varied does not match id tea-0009"),
     "written id with -vN": (seed("tea-0001-v3", "这个茶叶是今年新茶", origin="written"),
                             "origin written does not match id tea-0001-v3"),
     "varied without base": (seed("tea-0042-v1", "链接在小黄车里面"), "varied line has no written base tea-0042"),
+    "whispered id without -wN": (seed("tea-0009", "链接在小黄车里面", origin="whispered"),
+                                 "origin whispered does not match id tea-0009"),
+    "varied id with -wN": (seed("tea-0001-w1", "这个茶叶是今年新茶", origin="varied"),
+                           "origin varied does not match id tea-0001-w1"),
+    "whispered without base": (seed("tea-0042-w1", "链接在小黄车里面"), "whispered line has no written base tea-0042"),
+    "whispered from a varied line": (seed("sup-0002-v1-w1", "吃了这个保证3天间效"), "is not <kind>-NNNN"),
+    "whispered labels differ": (seed("sup-0002-w2", "吃了这个保证三天见小", ["medical_claim"], "health_supplement"),
+                                "labels/product differ from its base (line 2)"),
     "varied labels differ": (seed("tea-0001-v1", "这个茶叶是今年的新茶 口感很清香啊", ["absolute_claim"]),
                              "labels/product differ from its base (line 1)"),
     "near-copy": (seed("tea-0009", "家人们 这个茶叶是今年的新茶 口感很清香"), "near-copy of written line 1"),
@@ -128,7 +139,7 @@ def test_broken_line_is_named_and_good_rows_are_kept(tmp_path, case):
     assert errors, case
     assert all(e.startswith("corpus.jsonl:3: ") for e in errors), errors
     assert any(reason in e for e in errors), errors
-    good_lines = {1: "tea-0001", 2: "sup-0002", 4: "sup-0002-v1", 5: "cos-0003"}
+    good_lines = {1: "tea-0001", 2: "sup-0002", 4: "sup-0002-v1", 5: "cos-0003", 6: "sup-0002-w1"}
     assert {r.line: r.id for r in rows if r.line != 3} == good_lines
 
 
@@ -164,13 +175,13 @@ def test_load_corpus_of_a_good_file_by_split(tmp_path):
 def test_stats_count_and_report_unmet_targets(tmp_path):
     rows = load_corpus(write_corpus(tmp_path / "corpus.jsonl", seed("tea-0009", "链接在小黄车里面")))
     stats = corpus_stats(rows)
-    assert (stats.total, stats.compliant) == (5, 2)
-    assert stats.per_label["efficacy_guarantee"] == 2 and stats.per_label["superstition"] == 0
-    assert stats.per_origin == {"written": 4, "varied": 1}
-    assert stats.per_product == {"tea": 2, "health_supplement": 2, "cosmetics": 1}
-    assert sum(stats.per_split.values()) == 5
+    assert (stats.total, stats.compliant) == (6, 2)
+    assert stats.per_label["efficacy_guarantee"] == 3 and stats.per_label["superstition"] == 0
+    assert stats.per_origin == {"written": 4, "varied": 1, "whispered": 1}
+    assert stats.per_product == {"health_supplement": 3, "tea": 2, "cosmetics": 1}
+    assert sum(stats.per_split.values()) == 6
     text = "\n".join(stats.lines())
-    assert "40.0%" in text and text.count("NOT MET") == 4  # a tiny corpus meets none
+    assert "33.3%" in text and text.count("NOT MET") == 4  # a tiny corpus meets none
 
 
 def test_a_line_that_copies_a_held_out_real_sentence_is_refused(tmp_path):

@@ -27,9 +27,11 @@ COPY_RUN_CHARS = 12
 
 FIELDS = ("id", "text", "labels", "product", "split", "origin")
 SPLITS = ("train", "dev", "test")
-ORIGINS = ("written", "varied")
-ID_PATTERN = re.compile(r"^[a-z]+-\d{4}(-v\d+)?$")  # <kind>-NNNN, or <kind>-NNNN-vK for a variation
-VARIANT_MARK = "-v"
+ORIGINS = ("written", "varied", "whispered")
+# <kind>-NNNN; <kind>-NNNN-vK for a variation (seeds/vary.py), <kind>-NNNN-wK for what whisper wrote
+# when the line was spoken (seeds/round_trip.py)
+ID_PATTERN = re.compile(r"^[a-z]+-\d{4}(-[vw]\d+)?$")
+MARKS = {"varied": "-v", "whispered": "-w"}
 
 # Written lines must be distinct sentences, not rewordings of one another (that is what the varied
 # lines are for): two are near-copies at this character-bigram Jaccard, or when one contains the other.
@@ -50,7 +52,7 @@ class SeedRow:
     labels: tuple[str, ...]  # sorted; () means compliant
     product: str
     split: str
-    origin: str  # "written" or "varied"
+    origin: str  # "written", "varied" or "whispered"
     line: int  # 1-based line in the corpus file
 
     @property
@@ -121,8 +123,8 @@ def split_for(base_id: str) -> str:
 
 
 def base_id(row_id: str) -> str:
-    """The written line a variation comes from: `cos-0001-v2` -> `cos-0001`."""
-    return row_id.split(VARIANT_MARK)[0]
+    """The written line a variation or a transcript comes from: `cos-0001-v2`, `cos-0001-w1` -> `cos-0001`."""
+    return re.sub(r"-[vw]\d+$", "", row_id)
 
 
 # ---------------------------------------------------------------- checking
@@ -170,14 +172,14 @@ def _check_values(row: SeedRow, where: str, errors: list[str]) -> None:
     if list(row.labels) != sorted(set(row.labels)):
         errors.append(f"{where}: labels not sorted or repeated")
     if not ID_PATTERN.match(row.id):
-        errors.append(f"{where}: id {row.id!r} is not <kind>-NNNN or <kind>-NNNN-vK")
+        errors.append(f"{where}: id {row.id!r} is not <kind>-NNNN, <kind>-NNNN-vK or <kind>-NNNN-wK")
     if row.split not in SPLITS:
         errors.append(f"{where}: split {row.split!r} not one of {', '.join(SPLITS)}")
     elif row.split != split_for(row.base_id):
         errors.append(f"{where}: split {row.split} but base {row.base_id} hashes to {split_for(row.base_id)}")
     if row.origin not in ORIGINS:
         errors.append(f"{where}: origin {row.origin!r} not one of {', '.join(ORIGINS)}")
-    if (row.origin == "varied") != (VARIANT_MARK in row.id):
+    if re.sub(r"\d+$", "", row.id[len(row.base_id):]) != MARKS.get(row.origin, ""):
         errors.append(f"{where}: origin {row.origin} does not match id {row.id}")
 
 
@@ -303,14 +305,14 @@ def check_corpus(path: Path = DEFAULT_CORPUS, held_out: Path | None = HELD_OUT) 
         first_line_of_text.setdefault(row.text, number)
         rows.append(row)
 
-    # A variation must keep its base's meaning: same labels, same product.
+    # A variation or a transcript must keep its base's meaning: same labels, same product.
     by_id = {row.id: row for row in rows}
     for row in rows:
-        if row.origin != "varied":
+        if row.origin == "written":
             continue
         base = by_id.get(row.base_id)
         if base is None or base.origin != "written":
-            report(row.line, f"varied line has no written base {row.base_id}")
+            report(row.line, f"{row.origin} line has no written base {row.base_id}")
         elif (base.labels, base.product) != (row.labels, row.product):
             report(row.line, f"labels/product differ from its base (line {base.line})")
 
