@@ -24,7 +24,7 @@ from pinocchio import __version__
 from pinocchio.core.labels import LABELS, label_table
 from pinocchio.core.text import normalize_text
 from pinocchio.listen.classify import SETTINGS_FILE, SHIPPED_MODEL
-from pinocchio.training.corpus import DEFAULT_CORPUS, SeedRow, load_corpus
+from pinocchio.training.corpus import DEFAULT_CORPUS, ORIGINS, SeedRow, load_corpus
 from pinocchio.training.decisions import Decisions, load_decisions
 from pinocchio.training.evaluate import LabelReport, corpus_report, label_report
 
@@ -312,7 +312,8 @@ def train(options: TrainOptions, on_step: Callable[[int, int, int, float], None]
 
     pipeline = Pipeline(Settings(classifier=str(options.out), cpu_threads=options.threads))
     dev_report, test_report = corpus_report(pipeline, dev_rows), corpus_report(pipeline, test_rows)
-    _write_card(options, thresholds, weights_from, dev_report, test_report, len(train_rows), decided)
+    _write_card(options, thresholds, weights_from, dev_report, test_report,
+                {origin: sum(r.origin == origin for r in train_rows) for origin in ORIGINS}, decided)
     return TrainResult(out=options.out, epochs_run=options.epochs, weights_from=weights_from, thresholds=thresholds,
                        dev=dev_report, test=test_report, losses=losses)
 
@@ -390,7 +391,7 @@ def _write_settings(options: TrainOptions, thresholds: dict[str, float], weights
 
 
 def _write_card(options: TrainOptions, thresholds: dict[str, float], weights_from: str,
-                dev: LabelReport, test: LabelReport, train_lines: int, decided: Decisions | None = None) -> None:
+                dev: LabelReport, test: LabelReport, train_lines: dict[str, int], decided: Decisions | None = None) -> None:
     rows = "\n".join(f"| {l} | {thresholds[l]:.2f} | {test.precision[l]:.3f} | {test.recall[l]:.3f} | "
                      f"{test.f1[l]:.3f} | {test.support[l]} |" for l in LABELS)
     params = options.hidden_size, options.layers, options.heads
@@ -408,9 +409,11 @@ fine-tuned elsewhere) can replace it. No pretrained Chinese encoder could be had
 {options.epochs} epochs; the saved weights are {weights_from}.
 
 ## Data
-`seeds/corpus.jsonl` (sha256 `{_corpus_digest(options.corpus)[:16]}…`): {train_lines} training
-lines written for this project in streamers' spoken style, plus noisy copies made during training
-(characters swapped for homophones, as whisper mishears them; dropped characters; fillers).
+`seeds/corpus.jsonl` (sha256 `{_corpus_digest(options.corpus)[:16]}…`): {sum(train_lines.values())} training
+lines written for this project in streamers' spoken style ({train_lines.get("written", 0)} written,
+{train_lines.get("varied", 0)} varied copies of them, {train_lines.get("whispered", 0)} as whisper wrote them when an offline voice
+said them: `seeds/round_trip.py`), plus noisy copies made during training (characters swapped
+for homophones, as whisper mishears them; dropped characters; fillers).
 {_decisions_note(decided, options.decision_repeats)}
 Thresholds (`pinocchio.json`) were chosen on the dev split for the detector's combined verdict
 (lexicon hit OR score ≥ threshold), keeping compliant false flags on dev within
