@@ -320,7 +320,7 @@ def train(options: TrainOptions, on_step: Callable[[int, int, int, float], None]
 
 def _decisions_note(decided: Decisions | None, repeats: int) -> str:
     if decided is None:
-        return "No reviewers' decisions were learned from."
+        return "No reviewers' decisions were learned from (`pinocchio train --decisions DB` adds them)."
     return (f"Also {len(decided.rows)} sentences reviewers decided (`--decisions` {decided.source}): "
             f"{decided.confirmed} confirmed with their labels, {decided.dismissed} dismissed or overturned "
             f"(compliant), each counted {repeats} times an epoch; digest {decided.digest}, in the "
