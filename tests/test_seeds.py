@@ -36,7 +36,7 @@ def test_shipped_corpus_is_valid_and_meets_targets(shipped):
 def test_every_split_is_the_hash_of_its_base_id(shipped):
     rows, _ = shipped
     for row in rows:
-        assert row.split == split_for(row.id.split("-v")[0]), row.id
+        assert row.split == split_for(base_id(row.id)), row.id
     assert {row.split for row in rows} == set(SPLITS)
 
 
