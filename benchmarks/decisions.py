@@ -39,7 +39,7 @@ def part(line_id: str) -> str:
     return "tuneA" if int(hashlib.sha256(line_id.encode()).hexdigest()[:8], 16) % 10 < 7 else "tuneB"
 
 
-def decided_store(lines: list[dict], db: Path) -> tuple[int, int]:
+def decided_store(lines: list[dict], db: Path) -> None:
     """A store in which a reviewer decided every line of `lines` as its gold labels say."""
     from sqlmodel import Session
 
@@ -68,7 +68,6 @@ def decided_store(lines: list[dict], db: Path) -> tuple[int, int]:
                 dismiss_case(session, reviewer="desk", segment_id=segment_id)
         session.commit()
     engine.dispose()
-    return sum(bool(x["labels"]) for x in lines), sum(not x["labels"] for x in lines)
 
 
 def run(*args: str) -> str:
@@ -140,10 +139,9 @@ def main() -> None:
             split = part(x["id"]) if x["split"] == "tune" else x["split"]
             out.write(json.dumps({**x, "split": split}, ensure_ascii=False) + "\n")
     decisions = [x for x in rows if x["split"] == "tune" and part(x["id"]) == "tuneA" and not x.get("unsure")]
-    if args.reuse:
-        confirmed, dismissed = sum(bool(x["labels"]) for x in decisions), sum(not x["labels"] for x in decisions)
-    else:
-        confirmed, dismissed = decided_store(decisions, folder / "decisions.db")
+    if not args.reuse:
+        decided_store(decisions, folder / "decisions.db")
+    confirmed, dismissed = sum(bool(x["labels"]) for x in decisions), sum(not x["labels"] for x in decisions)
     print(f"decisions simulated from the tune half: {len(decisions)} ({confirmed} confirmed, {dismissed} dismissed); "
           f"calibration on the other {sum(1 for x in rows if x['split'] == 'tune' and part(x['id']) == 'tuneB')} tune lines")
     report_lines = [x for x in rows if x["split"] == "report" and not x.get("unsure")]
