@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from pinocchio.cli import app
 from pinocchio.core.errors import LexiconError
 from pinocchio.core.settings import Settings
-from pinocchio.listen.disguise import Disguises, load_disguises
+from pinocchio.listen.disguise import Disguises, load_disguises, masked_spellings
 from pinocchio.listen.pipeline import Pipeline
 from pinocchio.training.evaluate import DisguisedPair, pairs_report, read_pairs
 
@@ -28,6 +28,22 @@ def test_resolving_keeps_where_every_character_came_from():
     assert resolved.said_span(0, 2) == (0, 2)
     assert resolved.touches_disguise(2, 4) and not resolved.touches_disguise(0, 2)
     assert TABLE.resolve("没有伪装").text == "没有伪装"
+
+
+def test_a_spelling_said_with_one_character_masked_is_known_unless_two_spellings_share_the_mask():
+    masked = masked_spellings(["白内障", "降血压", "降血脂", "减肥药", "治疗", "go有效"])
+    assert masked["白某障"] == "白内障" and masked["某内障"] == "白内障"
+    assert "降血某" not in masked  # 降血压 or 降血脂: says nothing for sure
+    assert masked["降某压"] == "降血压"
+    assert not any(len(k) < 3 for k in masked)  # two characters with one masked would be a guess
+    table = TABLE.with_masked(["白内障"])
+    assert table.resolve("有白某障的").text == "有白内障的" and table.resolve("小糖人").text == "糖尿病患者"
+
+
+def test_the_pipeline_reads_a_masked_lexicon_spelling_as_the_spelling(lexicon_only):
+    said = lexicon_only.check_text("这个喝了能降某压")
+    found, = [f for f in said.findings if f.label == "medical_claim"]
+    assert (found.match_kind, found.matched, found.term) == ("disguise", "降某压", "降血压")
 
 
 @pytest.fixture(scope="module")

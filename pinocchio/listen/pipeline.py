@@ -106,7 +106,8 @@ class Pipeline:
             detect_options = replace(detect_options, confident_score=self.classifier.card.confident,
                                      stand_alone_score=self.classifier.card.stand_alone)
         self.detector = Detector(Matcher(lexicon), scorers=scorers, options=detect_options,
-                                 disguises=load_disguises(settings.disguises_path) if settings.disguises_path else None)
+                                 disguises=load_disguises(settings.disguises_path).with_masked(lexicon.words)
+                                 if settings.disguises_path else None)
         self.asr_options = asr_options or AsrOptions(
             model=settings.model, initial_prompt=load_prompt(settings.prompts_dir) if settings.asr_prompt else "")
         if transcriber is not None:
