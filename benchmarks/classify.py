@@ -64,9 +64,9 @@ def main() -> None:
     pipeline.classifier.findings = timed
     combine = pipeline.detector._combine  # the lexicon (plain, patterns, disguises) and the merge
 
-    def timed_combine(segment, extra):
+    def timed_combine(segment, extra, checker=None):
         t = time.perf_counter()
-        verdict = combine(segment, extra)
+        verdict = combine(segment, extra, checker)
         spent["lexicon"] += time.perf_counter() - t
         return verdict
 

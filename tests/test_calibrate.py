@@ -44,6 +44,40 @@ def test_too_few_or_too_poor_findings_never_stand_alone():
     assert calibrate(findings(*[("x", 0.95, False, False)] * 9), "s", 9).stand_alone == NEVER
 
 
+def test_each_label_stands_alone_from_where_its_own_findings_were_right_or_absent():
+    found = findings(("medical_claim", 0.62, False, False), ("medical_claim", 0.7, True, False),
+                     ("medical_claim", 0.81, True, False),  # from 0.65: 2 of 2 right
+                     *[("price_deception", s, False, False) for s in (0.66, 0.91, 0.97)],  # wrong at every score
+                     ("staged_hype", 0.72, False, False),  # none at or above 0.75
+                     ("fake_scarcity", 0.99, True, True))  # backed: no bearing on where it stands alone
+    result = calibrate(found, "set tune", 50, target=0.7)
+    cuts = result.stand_alone_by_label
+    assert cuts["medical_claim"] == 0.65 and result.by_label_findings["medical_claim"] == (2, 2)
+    assert cuts["price_deception"] == NEVER
+    assert cuts["staged_hype"] == 0.75 and result.by_label_findings["staged_hype"] == (0, 0)
+    assert cuts["fake_scarcity"] == 0.6 and cuts["superstition"] == 0.6  # never raised alone: from the floor
+    assert result.precision_above[0] == (0.62, 7, round(2 / 7, 4))  # all labels together, from the lowest
+
+
+def test_the_detector_holds_each_label_to_its_own_cut_off():
+    matcher = Matcher(load_lexicon(Settings().lexicon_dir))
+
+    class Scorer:
+        name = "fixed"
+
+        def findings(self, segments):
+            return [[Finding(FindingSource.CLASSIFIER, label, 2, "a", (0, len(s.text)), matched=s.text,
+                             match_kind=MatchKind.MODEL, score=0.8) for label in ("medical_claim", "staged_hype")]
+                    for s in segments]
+
+        def thresholds(self):
+            return {"medical_claim": 0.5, "staged_hype": 0.5}
+
+    options = DetectOptions(stand_alone_score=NEVER, stand_alone_by_label=(("medical_claim", 0.9), ("staged_hype", 0.7)))
+    verdict = next(Detector(matcher, [Scorer()], options).verdicts([Segment(0, 1, "喝了这个身体好", ())]))
+    assert verdict.labels == ("staged_hype",)
+
+
 def test_save_writes_the_card_and_draws_the_diagram(tmp_path):
     model = tmp_path / "model"
     shutil.copytree(SHIPPED_MODEL, model)
@@ -53,6 +87,7 @@ def test_save_writes_the_card_and_draws_the_diagram(tmp_path):
     card = json.loads((model / "pinocchio.json").read_text(encoding="utf-8"))
     assert card["calibration"]["stand_alone"] == 0.96 and card["calibration"]["set_name"] == "dev.jsonl tune"
     assert read_card(model).stand_alone == 0.96
+    assert read_card(model).stand_alone_by_label["medical_claim"] == 0.6  # right at every score from the floor
     readme = (model / "README.md").read_text(encoding="utf-8")
     assert readme.count("## Calibration on real speech") == 1 and "from a score of 0.9600" in readme
     save(result, model)  # again: the section is replaced, not repeated
@@ -88,7 +123,8 @@ def test_the_command_prints_the_reliability_and_writes_the_card(tmp_path):
     shutil.copytree(SHIPPED_MODEL, model)
     result = runner.invoke(app, ["calibrate", "--set", str(labelled), "--split", "tune", "--classifier", str(model)])
     assert result.exit_code == 0, result.output
-    assert "classifier-only findings stand alone" in result.output and (model / "reliability.png").is_file()
+    assert "reach the target precision" in result.output and (model / "reliability.png").is_file()
+    assert "medical_claim" in result.output and "stands alone" in result.output
     assert "calibration" in json.loads((model / "pinocchio.json").read_text(encoding="utf-8"))
     missing = runner.invoke(app, ["calibrate", "--set", str(labelled), "--split", "nope", "--classifier", str(model)])
     assert missing.exit_code == 2 and "no lines in split 'nope'" in missing.output

@@ -18,6 +18,7 @@ from pinocchio.listen.classify import (
     ClaimClassifier,
     read_card,
 )
+from pinocchio.listen.ngrams import NGRAM_FILE, NgramModel
 from pinocchio.training.corpus import DEFAULT_CORPUS, load_corpus
 from pinocchio.training.train import TrainOptions, train
 
@@ -126,6 +127,45 @@ def test_thresholds_come_from_the_model_directory(tiny_model, tmp_path):
     (model / SETTINGS_FILE).write_text(json.dumps(settings), encoding="utf-8")
     found = ClaimClassifier(model).findings([Segment(0, 1, "家人们晚上好", ())])[0]
     assert [(f.label, f.source, f.article) for f in found] == [("superstition", "classifier", "广告法第九条第（八）项")]
+
+
+def test_the_ngram_half_saves_as_plain_arrays_and_scores_the_same_when_read_back(tmp_path):
+    texts = ["加我微信私下转账", "这个茶能治糖尿病", "家人们晚上好", "一号链接五十克", "加微信领红包", "能治高血压"] * 3
+    targets = np.array([[t.startswith("加"), "治" in t, False] for t in texts])  # the last: a label with no line
+    model = NgramModel.fit(texts, targets)
+    model.save(tmp_path)
+    with np.load(tmp_path / NGRAM_FILE, allow_pickle=False) as data:  # arrays only: nothing to unpickle
+        assert set(data.files) == {"vocabulary", "idf", "coef", "intercept"}
+    again = NgramModel.load(tmp_path)
+    probe = ["加我微信", "能治糖尿病", "今天天气好"]
+    assert np.allclose(model.probabilities(probe), again.probabilities(probe))
+    scores = again.probabilities(probe)
+    assert scores[0, 0] > scores[2, 0] and scores[1, 1] > scores[2, 1] and scores[:, 2].max() < 0.01
+
+
+def test_a_card_that_weighs_in_a_missing_ngram_model_fails_at_once(tiny_model, tmp_path):
+    _, options = tiny_model
+    model = tmp_path / "model"
+    shutil.copytree(options.out, model)
+    assert read_card(model).ngram_weight == TrainOptions().ngram_weight
+    (model / NGRAM_FILE).unlink()
+    with pytest.raises(ModelError, match="ngrams.npz is missing"):
+        read_card(model)
+
+
+def test_scores_are_the_weighted_mean_of_the_encoder_and_the_ngram_model(tiny_model, tmp_path):
+    _, options = tiny_model
+    texts = ["这个茶能治糖尿病", "家人们晚上好", "加我微信私下转账"]
+    model = tmp_path / "model"
+    shutil.copytree(options.out, model)
+    both = ClaimClassifier(model).probabilities(texts)
+    settings = json.loads((model / SETTINGS_FILE).read_text(encoding="utf-8"))
+    settings["ensemble"]["ngram_weight"] = 0.0
+    (model / SETTINGS_FILE).write_text(json.dumps(settings), encoding="utf-8")
+    encoder = ClaimClassifier(model).probabilities(texts)
+    ngrams = NgramModel.load(model).probabilities(texts)
+    weight = TrainOptions().ngram_weight
+    assert np.allclose(both, (1 - weight) * encoder + weight * ngrams, atol=1e-5)
 
 
 def test_a_directory_that_is_no_classifier_fails_at_once(tmp_path):

@@ -185,7 +185,8 @@ def calibrate(
         if pipeline.classifier is None:
             fail("calibrate needs a classifier (not --classifier none)")
             raise typer.Exit(2)
-        pipeline.detector.options = dataclasses.replace(pipeline.detector.options, stand_alone_score=0.0)
+        pipeline.detector.options = dataclasses.replace(pipeline.detector.options, stand_alone_score=0.0,
+                                                          stand_alone_by_label=())
         items = [i for i in read_labelled_set(labelled) if i.split == split]
         if not items:
             fail(f"{labelled}: no lines in split {split!r}")
@@ -200,6 +201,10 @@ def calibrate(
         shown = "-" if b.precision is None else f"{b.precision:.2f}"
         typer.echo(f"{b.low:.2f}-{min(b.high, 1.0):.2f}   {b.findings:>9}{b.correct:>7}{shown:>11}")
     stands = "never" if result.stand_alone > 1.0 else f"from {result.stand_alone:.4f}"
-    typer.echo(f"classifier-only findings stand alone {stands} (target precision {target:.2f})")
+    typer.echo(f"classifier-only findings, all labels together, reach the target precision {target:.2f} {stands}")
+    for label, cut in result.stand_alone_by_label.items():
+        n, right = result.by_label_findings[label]
+        typer.echo(f"  {label:<20} stands alone {'never' if cut > 1.0 else f'from {cut:.2f}'}"
+                   f" ({n} findings there, {right} right)")
     if picture:
         typer.echo(f"written: {pipeline.classifier.card.path / 'pinocchio.json'} (calibration), {picture}")

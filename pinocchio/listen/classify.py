@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from pinocchio.core.errors import ModelError
 from pinocchio.core.labels import LABELS
 from pinocchio.core.records import Finding, FindingSource, MatchKind, Segment
 from pinocchio.core.settings import package_data
+from pinocchio.listen.ngrams import NGRAM_FILE, NgramModel
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,12 @@ class ClassifierCard:
     max_length: int
     confident: float  # a finding below this with no lexicon support is 'uncertain': a human decides
     version: str
-    # From `pinocchio calibrate` on real speech: a finding no lexicon hit backs is dropped below this.
+    # From `pinocchio calibrate` on real speech: a finding no lexicon hit backs is dropped below this
+    # score, its label's own where the calibration chose one per label.
     stand_alone: float = 0.0
+    stand_alone_by_label: dict[str, float] = field(default_factory=dict)
+    # The share of the n-gram model (ngrams.npz) in the scores; 0 for a transformer alone.
+    ngram_weight: float = 0.0
 
 
 def read_card(path: Path) -> ClassifierCard:
@@ -64,6 +69,9 @@ def read_card(path: Path) -> ClassifierCard:
         labels = tuple(id2label[i] for i in range(len(id2label)))
         rules = {name: LabelRule(float(r["threshold"]), int(r["severity"]), str(r["article"]))
                  for name, r in settings["labels"].items()}
+        calibration = settings.get("calibration", {})
+        by_label = {str(k): float(v) for k, v in (calibration.get("stand_alone_by_label") or {}).items()}
+        ngram_weight = float(settings.get("ensemble", {}).get("ngram_weight", 0.0))
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{path}: unreadable classifier settings ({exc.__class__.__name__}: {exc})") from None
     unknown = sorted(set(labels) - set(LABELS))
@@ -72,10 +80,15 @@ def read_card(path: Path) -> ClassifierCard:
     missing = sorted(set(labels) - set(rules))
     if missing:
         raise ModelError(f"{path}/{SETTINGS_FILE}: no threshold for {', '.join(missing)}")
+    if not 0.0 <= ngram_weight <= 1.0:
+        raise ModelError(f"{path}/{SETTINGS_FILE}: ensemble.ngram_weight must be within 0..1, not {ngram_weight}")
+    if ngram_weight and not (path / NGRAM_FILE).is_file():
+        raise ModelError(f"{path}: the settings weigh in an n-gram model but {NGRAM_FILE} is missing")
     return ClassifierCard(path=path, labels=labels, rules=rules, max_length=int(settings.get("max_length", 128)),
                           confident=float(settings.get("confident", 0.9)),
                           version=str(settings.get("version", path.name)),
-                          stand_alone=float(settings.get("calibration", {}).get("stand_alone", 0.0)))
+                          stand_alone=float(calibration.get("stand_alone", 0.0)), stand_alone_by_label=by_label,
+                          ngram_weight=ngram_weight)
 
 
 class _TorchBackend:
@@ -155,7 +168,12 @@ class ClaimClassifier:
 
     def _load(self):
         kind = _OnnxBackend if self.backend == "onnx" else _TorchBackend
-        return kind(self.card.path, self.cpu_threads, self.card.max_length)
+        transformer = kind(self.card.path, self.cpu_threads, self.card.max_length)
+        weight = self.card.ngram_weight
+        if not weight:
+            return transformer
+        ngrams = NgramModel.load(self.card.path)
+        return lambda texts: (1.0 - weight) * transformer(texts) + weight * ngrams.probabilities(texts)
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), len(labels)) sigmoid scores. Texts are sorted by length into batches so

@@ -44,6 +44,7 @@ class DetectOptions:
     # A model finding that no lexicon hit of its label backs is dropped below this score: where its
     # precision on real speech is too low to say anything (`pinocchio calibrate`; the model sets it).
     stand_alone_score: float = 0.0
+    stand_alone_by_label: tuple[tuple[str, float], ...] = ()  # (label, score): overrides the one above
     batch_size: int = 32  # segments handed to scorers at once; the live worker uses 1
 
 
@@ -80,6 +81,7 @@ class Detector:
             "review_severity": self.options.review_severity,
             "confident_score": self.options.confident_score,
             "stand_alone_score": self.options.stand_alone_score,
+            "stand_alone_by_label": dict(self.options.stand_alone_by_label),
         }
 
     def verdict(self, segment: Segment, checker: PromiseChecker | None = None) -> Verdict:
@@ -110,8 +112,9 @@ class Detector:
     def _combine(self, segment: Segment, extra: list[Finding], checker: PromiseChecker | None = None) -> Verdict:
         lexicon = tuple(self.matcher.match(segment.text, segment.tokens, segment.before)) + self._disguised(segment)
         backed = {f.label for f in lexicon}
-        floor = self.options.stand_alone_score
-        findings = lexicon + tuple(f for f in extra if f.label in backed or f.score >= floor)
+        floor = dict(self.options.stand_alone_by_label)
+        findings = lexicon + tuple(f for f in extra if f.label in backed
+                                   or f.score >= floor.get(f.label, self.options.stand_alone_score))
         checks: tuple[PromiseCheck, ...] = ()
         if checker is not None:
             findings, checks = checker.check(segment, findings)

@@ -104,7 +104,8 @@ class Pipeline:
         scorers = (self.classifier,) if self.classifier else ()
         if self.classifier:
             detect_options = replace(detect_options, confident_score=self.classifier.card.confident,
-                                     stand_alone_score=self.classifier.card.stand_alone)
+                                     stand_alone_score=self.classifier.card.stand_alone,
+                                     stand_alone_by_label=tuple(sorted(self.classifier.card.stand_alone_by_label.items())))
         self.detector = Detector(Matcher(lexicon), scorers=scorers, options=detect_options,
                                  disguises=load_disguises(settings.disguises_path).with_masked(lexicon.words)
                                  if settings.disguises_path else None)

@@ -6,17 +6,21 @@ and for every label the classifier scores over its threshold records whether the
 findings that a lexicon hit of the same label backs are counted apart, since the detector keeps
 those anyway. From the classifier-only findings it draws the reliability of the scores (observed
 precision per score bin, and the precision of all findings at or above each score) and picks
-`stand_alone`: the lowest score from which classifier-only findings reach the target precision.
-The detector drops classifier-only findings below it. The result is written into the model
+`stand_alone`: the lowest score from which classifier-only findings reach the target precision,
+and, per label, `stand_alone_by_label`: the lowest score (never below LABEL_FLOOR) from which that
+label's classifier-only findings on the set were right at least the target share of the time, or
+from which the model raised none there. The detector drops classifier-only findings below their
+label's score (the global one where a card has no per-label ones). The result is written into the model
 directory's `pinocchio.json` (`calibration`) and drawn as `reliability.png` beside it."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pinocchio.core.errors import ModelError
+from pinocchio.core.labels import LABELS
 from pinocchio.listen.classify import SETTINGS_FILE
 from pinocchio.listen.pipeline import Pipeline
 from pinocchio.training.evaluate import LabelledLine
@@ -25,6 +29,11 @@ BIN_EDGES = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 1.0001)
 TARGET_PRECISION = 0.7
 MIN_FINDINGS = 5  # a cut-off is only chosen where at least this many findings stand above it
 NEVER = 1.01  # no classifier-only finding stands alone
+# Per label, the scores tried from the bottom up. Below 0.6 a score says too little, whatever a
+# small set shows; a label the model never raised alone on the set from some score on may stand
+# alone from there: on real speech it would add no more than the set showed (nothing).
+LABEL_GRID = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+LABEL_FLOOR = LABEL_GRID[0]
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,10 @@ class Calibration:
     precision_above: tuple[tuple[float, int, float], ...]  # (score, findings at or above, their precision)
     backed: int  # findings a lexicon hit of the same label backs (kept whatever their score)
     backed_correct: int
+    # label -> the score from which its classifier-only findings stand alone (NEVER: none do)
+    stand_alone_by_label: dict[str, float] = field(default_factory=dict)
+    # label -> (classifier-only findings at or above its score, right) on the set
+    by_label_findings: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def as_json(self) -> dict:
         found = asdict(self)
@@ -88,9 +101,20 @@ def calibrate(findings: list[ScoredFinding], set_name: str, sentences: int,
         above.append((round(f.score, 4), len(rest), round(sum(x.correct for x in rest) / len(rest), 4)))
     qualifying = [score for score, n, precision in above if n >= MIN_FINDINGS and precision >= target]
     backed = [f for f in findings if f.backed]
+    by_label, counts = {}, {}
+    for label in LABELS:
+        mine = [f for f in alone if f.label == label]
+        by_label[label], counts[label] = NEVER, (0, 0)
+        for cut in LABEL_GRID:
+            standing = [f for f in mine if f.score >= cut]
+            right = sum(f.correct for f in standing)
+            if not standing or right / len(standing) >= target:
+                by_label[label], counts[label] = cut, (len(standing), right)
+                break
     return Calibration(set_name=set_name, sentences=sentences, stand_alone=min(qualifying, default=NEVER),
                        target_precision=target, bins=bins, precision_above=tuple(above), backed=len(backed),
-                       backed_correct=sum(f.correct for f in backed))
+                       backed_correct=sum(f.correct for f in backed), stand_alone_by_label=by_label,
+                       by_label_findings=counts)
 
 
 def save(calibration: Calibration, model_dir: Path) -> Path:
@@ -113,6 +137,9 @@ def _describe(calibration: Calibration, readme: Path) -> None:
     """The model card's section on calibration, replaced in place on every run."""
     rows = "\n".join(f"| {b.low:.2f}–{min(b.high, 1.0):.2f} | {b.findings} | {b.correct} | "
                      f"{'—' if b.precision is None else f'{b.precision:.2f}'} |" for b in calibration.bins)
+    label_rows = "\n".join(
+        f"| {label} | {'never' if cut > 1.0 else f'{cut:.2f}'} | {calibration.by_label_findings.get(label, (0, 0))[0]} | "
+        f"{calibration.by_label_findings.get(label, (0, 0))[1]} |" for label, cut in calibration.stand_alone_by_label.items())
     stands = ("never: no score reached the target" if calibration.stand_alone > 1.0
               else f"from a score of {calibration.stand_alone:.4f}")
     section = f"""{MARK_START}
@@ -120,13 +147,21 @@ def _describe(calibration: Calibration, readme: Path) -> None:
 
 `pinocchio calibrate` on {calibration.set_name} ({calibration.sentences} sure sentences): findings that a
 lexicon hit of the same label backs ({calibration.backed}, {calibration.backed_correct} right) are kept
-whatever their score; findings the classifier makes alone stand {stands} (target precision
-{calibration.target_precision:.2f}), and are dropped below. Observed precision of those findings by score
+whatever their score. Taken together, the findings the classifier makes alone reach the target precision
+({calibration.target_precision:.2f}) {stands}. Observed precision of those findings by score
 (`reliability.png`):
 
 | score | findings | right | precision |
 |---|---|---|---|
 {rows}
+
+Per label, a classifier-only finding stands alone from the lowest score (at least {LABEL_FLOOR:.2f}) from
+which that label's classifier-only findings on the set were right at least {calibration.target_precision:.0%} of
+the time, or from which the model raised none there; the detector uses these:
+
+| label | stands alone from | findings there | right |
+|---|---|---|---|
+{label_rows}
 {MARK_END}"""
     text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
     if MARK_START in text and MARK_END in text:
