@@ -7,8 +7,8 @@ be placed back on the words the streamer really said."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import ahocorasick
