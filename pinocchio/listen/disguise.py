@@ -33,9 +33,10 @@ class Resolved:
 
 
 class Disguises:
-    def __init__(self, pairs: dict[str, str], version: str = ""):
+    def __init__(self, pairs: dict[str, str], version: str = "", masked: frozenset[str] = frozenset()):
         self.pairs = pairs
         self.version = version
+        self.masked = masked  # spellings made by masking a lexicon word (see MASK), not the table's
         self._automaton = ahocorasick.Automaton()
         for said, means in pairs.items():
             self._automaton.add_word(said, (said, means))
@@ -45,12 +46,14 @@ class Disguises:
     def resolve(self, text: str) -> Resolved:
         if not self.pairs:
             return Resolved(text, tuple((i, i + 1) for i in range(len(text))), (False,) * len(text))
-        hits = sorted(((end - len(said) + 1, end + 1, means) for end, (said, means) in self._automaton.iter(text)),
+        hits = sorted(((end - len(said) + 1, end + 1, said, means) for end, (said, means) in self._automaton.iter(text)),
                       key=lambda h: (h[0], -(h[1] - h[0])))
         out, origin, replaced, at = [], [], [], 0
-        for start, end, means in hits:
+        for start, end, said, means in hits:
             if start < at:
                 continue  # overlaps a longer disguise already taken
+            if said in self.masked and MASK in text[max(0, start - 1):start] + text[end:end + 1]:
+                continue  # 某 beside it: another word is masked there (没有某一某来 is 没有依赖, not 没有之一)
             out.append(text[at:start])
             origin.extend((i, i + 1) for i in range(at, start))
             replaced.extend([False] * (start - at))
@@ -66,13 +69,15 @@ class Disguises:
     def with_masked(self, words: Iterable[str]) -> "Disguises":
         """This table plus the lexicon's spellings said with one character masked (see MASK); the
         table's own entries win where both know a spelling."""
-        return Disguises({**masked_spellings(words), **self.pairs}, version=f"{self.version}+masked")
+        masked = {k: v for k, v in masked_spellings(words).items() if k not in self.pairs}
+        return Disguises({**masked, **self.pairs}, version=f"{self.version}+masked", masked=frozenset(masked))
 
 
 # Streamers say one character of a filtered word as 某 (黄某斑 for 黄褐斑, 白某障 for 白内障, 免某力 for 免疫力):
 # the commonest structural disguise in HealthAMR_train.tsv's explanations. Any lexicon spelling of three
-# or more Han characters is therefore also known with one of them masked, unless the masked form could
-# stand for two different spellings.
+# or more Han characters is therefore also known with one of its inner characters masked (a masked first
+# or last character leaves too little: 某东西 is not 脏东西), unless the masked form could stand for two
+# different spellings.
 MASK = "某"
 
 
@@ -83,7 +88,7 @@ def masked_spellings(words: Iterable[str]) -> dict[str, str]:
     for word in words:
         if len(word) < 3 or not all("\u4e00" <= ch <= "\u9fff" for ch in word) or MASK in word:
             continue
-        for i in range(len(word)):
+        for i in range(1, len(word) - 1):
             meanings.setdefault(word[:i] + MASK + word[i + 1:], set()).add(word)
     return {masked: next(iter(means)) for masked, means in meanings.items() if len(means) == 1}
 
