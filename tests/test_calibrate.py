@@ -136,3 +136,26 @@ def test_calibrating_needs_a_classifier(tmp_path, args):
     labelled.write_text(json.dumps(LINES[0], ensure_ascii=False) + "\n", encoding="utf-8")
     result = runner.invoke(app, ["calibrate", "--set", str(labelled), *args])
     assert result.exit_code == 2 and "needs a classifier" in result.output
+
+
+def test_a_finding_standing_alone_on_its_label_alone_goes_to_a_reviewer(tmp_path):
+    """Passing its label's stand-alone score lets a classifier-only finding reach the review queue;
+    only a score where all such findings together were precise on real speech reminds at once."""
+    from pinocchio.listen.pipeline import Pipeline
+
+    model = tmp_path / "model"
+    shutil.copytree(SHIPPED_MODEL, model)
+    card = json.loads((model / "pinocchio.json").read_text(encoding="utf-8"))
+    text = "咱还有最后"  # a cut-off fragment the classifier alone reads as fake_scarcity
+
+    def action(global_cut: float) -> tuple[str, tuple[str, ...]]:
+        card["calibration"]["stand_alone"] = global_cut
+        card["confident"] = 0.5  # the training's own notion of sure, out of the way
+        card["calibration"]["stand_alone_by_label"] = {label: 0.6 for label in card["labels"]}
+        (model / "pinocchio.json").write_text(json.dumps(card, ensure_ascii=False), encoding="utf-8")
+        verdict = Pipeline(Settings(classifier=str(model))).check_text(text)
+        assert {f.source for f in verdict.findings} == {"classifier"}
+        return verdict.action, verdict.labels
+
+    assert action(NEVER) == ("review", ("fake_scarcity",))
+    assert action(0.5) == ("remind", ("fake_scarcity",))

@@ -103,7 +103,11 @@ class Pipeline:
         self.classifier = load_classifier(settings)
         scorers = (self.classifier,) if self.classifier else ()
         if self.classifier:
-            detect_options = replace(detect_options, confident_score=self.classifier.card.confident,
+            card = self.classifier.card
+            # A classifier-only finding that passes its label's stand-alone score still goes to a
+            # reviewer, never to an automatic reminder, unless its score also reaches where all such
+            # findings together were precise enough on real speech (calibration.stand_alone).
+            detect_options = replace(detect_options, confident_score=max(card.confident, card.stand_alone),
                                      stand_alone_score=self.classifier.card.stand_alone,
                                      stand_alone_by_label=tuple(sorted(self.classifier.card.stand_alone_by_label.items())))
         self.detector = Detector(Matcher(lexicon), scorers=scorers, options=detect_options,
