@@ -34,7 +34,9 @@ def test_provenance_names_every_option_that_changes_what_is_stored(scripted):
             "scorer_thresholds", "review_severity", "confident_score", "stream"} <= set(found)
     name, = found["scorers"]
     assert set(found["scorer_thresholds"][name]) >= {"medical_claim", "fake_scarcity"}
-    assert found["confident_score"] == scripted.classifier.card.confident
+    card = scripted.classifier.card
+    assert found["confident_score"] == max(card.confident, card.stand_alone)  # calibrated on real speech
+    assert found["stand_alone_by_label"] == card.stand_alone_by_label
     assert "stream" not in scripted.provenance()  # a batch scan has no live options
     json.dumps(found)  # stored as JSON with the scan
 
