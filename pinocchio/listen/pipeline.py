@@ -108,8 +108,8 @@ class Pipeline:
             # reviewer, never to an automatic reminder, unless its score also reaches where all such
             # findings together were precise enough on real speech (calibration.stand_alone).
             detect_options = replace(detect_options, confident_score=max(card.confident, card.stand_alone),
-                                     stand_alone_score=self.classifier.card.stand_alone,
-                                     stand_alone_by_label=tuple(sorted(self.classifier.card.stand_alone_by_label.items())))
+                                     stand_alone_score=card.stand_alone,
+                                     stand_alone_by_label=tuple(sorted(card.stand_alone_by_label.items())))
         self.detector = Detector(Matcher(lexicon), scorers=scorers, options=detect_options,
                                  disguises=load_disguises(settings.disguises_path).with_masked(lexicon.words)
                                  if settings.disguises_path else None)
