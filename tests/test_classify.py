@@ -153,6 +153,15 @@ def test_a_card_that_weighs_in_a_missing_ngram_model_fails_at_once(tiny_model, t
         read_card(model)
 
 
+def test_a_damaged_ngram_file_is_named_in_the_error(tiny_model, tmp_path):
+    _, options = tiny_model
+    model = tmp_path / "model"
+    shutil.copytree(options.out, model)
+    (model / NGRAM_FILE).write_bytes(b"not an npz file")
+    with pytest.raises(ModelError, match=r"ngrams\.npz: cannot read the n-gram half"):
+        ClaimClassifier(model).probabilities(["家人们晚上好"])
+
+
 def test_scores_are_the_weighted_mean_of_the_encoder_and_the_ngram_model(tiny_model, tmp_path):
     _, options = tiny_model
     texts = ["这个茶能治糖尿病", "家人们晚上好", "加我微信私下转账"]
