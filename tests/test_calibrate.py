@@ -54,6 +54,7 @@ def test_each_label_stands_alone_from_where_enough_of_its_own_findings_were_righ
     cuts = result.stand_alone_by_label
     assert cuts["medical_claim"] == 0.65 and result.by_label_findings["medical_claim"] == (5, 5)
     assert cuts["price_deception"] == NEVER and cuts["staged_hype"] == NEVER
+    assert result.by_label_findings["price_deception"] == (3, 0)  # what it showed from the floor
     assert cuts["fake_scarcity"] == NEVER and cuts["superstition"] == NEVER  # never raised alone: nothing to go by
     assert result.precision_above[0] == (0.61, 11, round(6 / 11, 4))  # all labels together, from the lowest
 

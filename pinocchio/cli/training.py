@@ -205,6 +205,6 @@ def calibrate(
     for label, cut in result.stand_alone_by_label.items():
         n, right = result.by_label_findings[label]
         typer.echo(f"  {label:<20} stands alone {'never' if cut > 1.0 else f'from {cut:.2f}'}"
-                   f" ({n} findings there, {right} right)")
+                   f" ({n} found alone there, {right} right)")
     if picture:
         typer.echo(f"written: {pipeline.classifier.card.path / 'pinocchio.json'} (calibration), {picture}")

@@ -69,7 +69,8 @@ class Calibration:
     backed_correct: int
     # label -> the score from which its classifier-only findings stand alone (NEVER: none do)
     stand_alone_by_label: dict[str, float] = field(default_factory=dict)
-    # label -> (classifier-only findings at or above its score, right) on the set
+    # label -> (classifier-only findings at or above its score, or above LABEL_FLOOR where it has
+    # none, right) on the set
     by_label_findings: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def as_json(self) -> dict:
@@ -105,7 +106,8 @@ def calibrate(findings: list[ScoredFinding], set_name: str, sentences: int,
     by_label, counts = {}, {}
     for label in LABELS:
         mine = [f for f in alone if f.label == label]
-        by_label[label], counts[label] = NEVER, (0, 0)
+        floor = [f for f in mine if f.score >= LABEL_FLOOR]  # what a label that never stands alone showed
+        by_label[label], counts[label] = NEVER, (len(floor), sum(f.correct for f in floor))
         for cut in LABEL_GRID:
             standing = [f for f in mine if f.score >= cut]
             right = sum(f.correct for f in standing)
@@ -160,7 +162,7 @@ Per label, a classifier-only finding stands alone from the lowest score (at leas
 which that label's classifier-only findings on the set, at least {MIN_FINDINGS} of them, were right at least
 {calibration.target_precision:.0%} of the time; the detector uses these:
 
-| label | stands alone from | findings there | right |
+| label | stands alone from | findings there (from {LABEL_FLOOR:.2f} where never) | right |
 |---|---|---|---|
 {label_rows}
 {MARK_END}"""
