@@ -59,10 +59,7 @@ class NgramModel:
             model = LogisticRegression(C=REGULARISATION, max_iter=2000).fit(features, column)
             coef.append(model.coef_[0].astype(np.float32))
             intercept.append(float(model.intercept_[0]))
-        vocabulary = [""] * len(vectorizer.vocabulary_)
-        for gram, i in vectorizer.vocabulary_.items():
-            vocabulary[i] = gram
-        return cls(tuple(vocabulary), vectorizer.idf_.astype(np.float32), np.stack(coef),
+        return cls(tuple(vectorizer.get_feature_names_out().tolist()), vectorizer.idf_.astype(np.float32), np.stack(coef),
                    np.array(intercept, dtype=np.float32))
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
