@@ -351,7 +351,9 @@ class Matcher:
                 pos = text.find(exception, pos + 1)
             if len(self._sound) and _han_count(exception) >= PINYIN_MIN_CHARS:
                 # Disclaimers get misheard too: 不能治病 may come out as 不能制病.
-                exc_key = self._exception_keys.setdefault(exception, syllables(exception).key)
+                exc_key = self._exception_keys.get(exception)
+                if exc_key is None:  # computed once per exception, not once per candidate
+                    exc_key = self._exception_keys[exception] = syllables(exception).key
                 sounds = context.sounds()
                 pos = sounds.key.find(exc_key)
                 while pos >= 0:
