@@ -109,3 +109,28 @@ def test_close_stores_what_was_handed_over_and_refuses_more(db_url):
     assert done.is_set() and all(f.result() for f in futures)
     with pytest.raises(RuntimeError, match="closed"):
         writer.store(room, verdict(20.0, 21.5))
+
+
+def test_feeds_coming_back_after_a_slow_write_share_the_next_commit(db_url):
+    """Group commit sized by the load: the six feeds whose verdicts one slow transaction stored
+    (another writer held their turns) hand their next ones over a few milliseconds apart, more
+    than the 20 ms gather; the writer waits for as many as the last batch held (up to as long as
+    that write took), so the six share one commit instead of one each."""
+    import time
+
+    engine = open_store(db_url)
+    scan_ofs = rooms(engine, 6)
+    writer = VerdictWriter(engine, PIPELINE)
+    blocker = Blocked(engine, [s.stream_id for s in scan_ofs])
+    first = [writer.store(s, verdict(0.0, 1.5, "review", "medical_claim")) for s in scan_ofs]
+    threading.Timer(0.5, blocker.release).start()
+    assert all(f.result(timeout=30) for f in first) and writer.batches == 1
+    then = []
+    for s in scan_ofs:
+        then.append(writer.store(s, verdict(2.0, 3.5, "review", "medical_claim")))
+        time.sleep(0.02)
+    assert all(f.result(timeout=30) for f in then)
+    writer.close()
+    assert writer.verdicts == 12 and writer.batches == 2
+    with Session(engine) as session:
+        assert verify_chain(session).ok
