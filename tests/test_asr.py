@@ -107,3 +107,49 @@ def test_context_words_are_dropped_by_where_they_end():
     assert [w.text for u in kept for w in u.words] == ["不能", "治", "病"]
     assert kept[0].text == "不能治病"
     assert kept[0].start_s == kept[0].words[0].start_s == 61.54  # not back in the stretch before it
+
+
+def test_the_encoder_is_fitted_to_the_audio_and_its_margin():
+    """faster-whisper pads a window to 30 s with all-zero frames: the fitted encoder keeps the
+    audio's own frames, rounded up to a second, and the margin; off, the whole window."""
+    from pinocchio.listen.asr import fitted_frames
+
+    features = np.zeros((80, 3000), dtype=np.float32)
+    features[:, :523] = -0.4  # 5.23 s of log-mel
+    assert fitted_frames(features, 3.0) == 900
+    assert fitted_frames(features, 30.0) == 3000
+    features[:, :2990] = -0.4
+    assert fitted_frames(features, 3.0) == 3000
+    assert fitted_frames(np.zeros((80, 3000), dtype=np.float32), 3.0) == 300
+
+
+def test_a_fitted_encoder_hears_a_real_clip_from_a_short_window(settings):
+    """Real whisper, a real 4.2 s clip: with a 3 s margin the encoder is handed 8 s of frames, not
+    30, and the words still come out (CER bound as the ASR tests' 0.25)."""
+    from conftest import ROOT
+    from faster_whisper.audio import decode_audio
+
+    from pinocchio.core.text import to_simplified
+    from pinocchio.listen.asr import load_whisper
+    from pinocchio.listen.models import resolve_model
+    from pinocchio.training.evaluate import character_error_rate
+
+    model = load_whisper(resolve_model(settings.model, settings.cache_dir), 2, encoder_margin_s=3.0)
+    seen = []
+    encode = model.model.encode
+
+    class Spy:  # the CTranslate2 model, its encoder's input recorded
+        def __getattr__(self, name):
+            return getattr(encode.__self__, name)
+
+        def encode(self, features, **kwargs):
+            seen.append(features.shape[-1])
+            return encode(features, **kwargs)
+
+    model.model = Spy()
+    audio = decode_audio(str(ROOT / "fixtures" / "speech" / "fireredasr_BAC009S0764W0121.wav"), sampling_rate=16000)
+    segments, _ = model.transcribe(audio, language="zh", beam_size=5, condition_on_previous_text=False,
+                                   temperature=0.0, vad_filter=False)
+    text = to_simplified("".join(s.text for s in segments))
+    assert seen == [800]
+    assert character_error_rate([("甚至出现交易几乎停滞的情况", text)]) <= 0.25, text

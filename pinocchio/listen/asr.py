@@ -99,19 +99,41 @@ def compute_type_for(device: str, compute_type: str = "") -> str:
     return "int8" if device == "cpu" else "float16" if device == "cuda" else "default"
 
 
-def load_whisper(model_dir: Path, cpu_threads: int, device: str = "cpu", compute_type: str = ""):
+def fitted_frames(features: np.ndarray, margin_s: float) -> int:
+    """How many of a padded window's feature frames the encoder needs: the audio's own (faster-
+    whisper pads a window to 30 s with all-zero frames after the log-mel, which speech never is)
+    rounded up to a second, and `margin_s` of the padding after it."""
+    spoken = np.flatnonzero(np.any(features != 0, axis=0))
+    content = int(spoken[-1]) + 1 if spoken.size else 0
+    per_second = 100  # whisper's frames a second
+    return min(features.shape[-1], -(-content // per_second) * per_second + round(margin_s * per_second))
+
+
+def load_whisper(model_dir: Path, cpu_threads: int, device: str = "cpu", compute_type: str = "",
+                 encoder_margin_s: float | None = None):
     import ctranslate2
     from faster_whisper import (
         WhisperModel,  # imported here: loading ctranslate2 costs start-up time
     )
+
+    class FittedEncoderWhisper(WhisperModel):
+        """Whisper's encoder always runs on a 30 s window, most of it padding for a live
+        utterance or a pack of a few: encoded instead up to the audio's end and `encoder_margin_s`
+        more, it costs a fraction (benchmarks/live.py; README, live worker). CTranslate2 takes the
+        shorter input; whisper was trained on the full window, hence the margin, and the option."""
+
+        def encode(self, features):
+            if encoder_margin_s is not None and getattr(features, "ndim", 0) == 2:
+                features = features[:, :fitted_frames(features, encoder_margin_s)]
+            return super().encode(features)
 
     if device not in DEVICES:
         raise ModelError(f"device '{device}' is not one of: {', '.join(DEVICES)}")
     if device == "cuda" and ctranslate2.get_cuda_device_count() == 0:
         raise ModelError("device 'cuda': no CUDA device is visible here (use --device cpu)")
     try:
-        return WhisperModel(str(model_dir), device=device, compute_type=compute_type_for(device, compute_type),
-                            cpu_threads=cpu_threads)
+        return FittedEncoderWhisper(str(model_dir), device=device, compute_type=compute_type_for(device, compute_type),
+                                    cpu_threads=cpu_threads)
     except (RuntimeError, ValueError) as exc:  # an unsupported compute type, a device that fails to start
         raise ModelError(f"{model_dir}: whisper cannot run on {device} ({str(exc).splitlines()[0]})") from None
 

@@ -122,7 +122,7 @@ class Pipeline:
     def _load_transcriber(self) -> Transcriber:
         s = self.settings
         model_dir = resolve_model(self.asr_options.model, s.cache_dir)
-        return Transcriber(load_whisper(model_dir, s.cpu_threads, s.device, s.compute_type),
+        return Transcriber(load_whisper(model_dir, s.cpu_threads, s.device, s.compute_type, s.encoder_margin_s),
                            self.asr_options, load_hallucinations(s.prompts_dir),
                            PackOptions(max_wait_s=s.live_pack_wait_s))
 
