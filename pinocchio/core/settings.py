@@ -72,7 +72,7 @@ class Settings:
     cpu_threads: int = _setting(env="PINOCCHIO_CPU_THREADS", parse=int, factory=lambda: os.cpu_count() or 2,
                                 shown="the machine's cores", help="Threads for whisper and the classifier on a CPU.")
     encoder_margin_s: float | None = _setting(env="PINOCCHIO_ENCODER_MARGIN_S", parse=float, shown="off (the full 30 s)",
-                                              help="Encode a window only up to its audio's end and this many seconds more; 3 held 6 live feeds against 5, CER not yet measured.")
+                                              help="Encode a window only up to its audio's end and this many seconds more: 3 held 6 live feeds against 5, for 0.02 more CER packed.")
     asr_prompt: bool = _setting(False, env="PINOCCHIO_ASR_PROMPT", parse=_flag,
                                 help="Give whisper the initial prompt of the prompts folder (`--asr-prompt`); off: it hurt.")
     classifier: str = _setting("", env="PINOCCHIO_CLASSIFIER", shown="the shipped model",
