@@ -141,9 +141,9 @@ def _describe(calibration: Calibration, readme: Path) -> None:
     rows = "\n".join(f"| {b.low:.2f}–{min(b.high, 1.0):.2f} | {b.findings} | {b.correct} | "
                      f"{'—' if b.precision is None else f'{b.precision:.2f}'} |" for b in calibration.bins)
     label_rows = "\n".join(
-        f"| {label} | {'never' if cut > 1.0 else f'{cut:.2f}'} | {calibration.by_label_findings.get(label, (0, 0))[0]} | "
+        f"| {label} | {'never' if cut >= NEVER else f'{cut:.2f}'} | {calibration.by_label_findings.get(label, (0, 0))[0]} | "
         f"{calibration.by_label_findings.get(label, (0, 0))[1]} |" for label, cut in calibration.stand_alone_by_label.items())
-    stands = ("never: no score reached the target" if calibration.stand_alone > 1.0
+    stands = ("never: no score reached the target" if calibration.stand_alone >= NEVER
               else f"from a score of {calibration.stand_alone:.4f}")
     section = f"""{MARK_START}
 ## Calibration on real speech
@@ -192,7 +192,7 @@ def draw(calibration: Calibration, path: Path) -> Path:
     for b in shown:
         ax.annotate(str(b.findings), ((b.low + min(b.high, 1.0)) / 2, b.precision), textcoords="offset points",
                     xytext=(0, 6), ha="center", fontsize=8)
-    if calibration.stand_alone <= 1.0:
+    if calibration.stand_alone < NEVER:
         ax.axvline(calibration.stand_alone, color="tab:red", linewidth=1,
                    label=f"stands alone from {calibration.stand_alone:.2f}")
     ax.set(xlim=(0.5, 1.0), ylim=(0.0, 1.05), xlabel="classifier score", ylabel="observed precision",
