@@ -12,8 +12,9 @@ all N with one shared whisper model. For each N, packed (the default) and then w
   claims   - planted claims found on every feed (by label and time) and false flags;
   latency  - for every planted claim of every feed: wall time from the moment the claim's last
              word was published (publisher start + its time in the rotated recording; the start is
-             taken when ffmpeg is spawned, so the figure errs long) to the moment its finding was
-             committed to the database. p50 and p95;
+             read off the publishing ffmpeg's own progress clock, less one AAC frame, so the
+             figure errs long) to the moment its finding was committed to the database. p50 and
+             p95;
   lag      - the worker's lag behind live (pinocchio_feed_lag_seconds) sampled every 0.5 s;
              N feeds are held in real time when the lag never passes --lag-bound seconds;
   CPU      - the worker process's CPU seconds per second of wall time, per feed (its threads; the
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -80,6 +82,39 @@ def rotated_claims(cut_s: float, length_s: float) -> list[dict]:
     return claims
 
 
+class Publisher:
+    """One feed's streamer: `ffmpeg -re` publishing a recording to the relay, and when its first
+    sample went out. Not when ffmpeg was spawned: starting and connecting took ~0.3 s here, which a
+    streamer's encoder, connected long before, does not spend on each sentence. ffmpeg reports the
+    media time it has sent (`-progress`); the wall time less that, at its earliest, is the start,
+    moved one AAC frame earlier (the encoder holds that much back), so latencies err long."""
+
+    AAC_FRAME_S = 1024 / 16000
+
+    def __init__(self, server, recording: Path, name: str):
+        self.spawned_at = time.monotonic()
+        self.process = subprocess.Popen(
+            ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-progress", "pipe:1", "-re",
+             "-i", str(recording), "-vn", "-c:a", "aac", "-f", "flv", server.rtmp_url(name)],
+            stdout=subprocess.PIPE, text=True)
+        server.publishers.append(self.process)  # stopped with the relay if a run fails half-way
+        self._first_sample_at: float | None = None
+        threading.Thread(target=self._read_progress, daemon=True).start()
+
+    def _read_progress(self) -> None:
+        for line in self.process.stdout:
+            key, _, value = line.strip().partition("=")
+            if key == "out_time_us" and value.isdigit() and int(value) > 0:
+                at = time.monotonic() - int(value) / 1e6
+                self._first_sample_at = at if self._first_sample_at is None else min(self._first_sample_at, at)
+
+    @property
+    def started_at(self) -> float:
+        if self._first_sample_at is None:  # it never reported: its spawn, which errs long
+            return self.spawned_at
+        return self._first_sample_at - self.AAC_FRAME_S
+
+
 def run_feeds(pipeline, server, folder: Path, count: int, run: int, lag_bound_s: float, stream_options) -> dict:
     from pinocchio.listen.audio import ReconnectPolicy, probe_file
     from pinocchio.live.feeds import Feed
@@ -103,15 +138,14 @@ def run_feeds(pipeline, server, folder: Path, count: int, run: int, lag_bound_s:
                             stream_options=stream_options, measure_capacity=False)
         runner = threading.Thread(target=worker.run, daemon=True)
         runner.start()  # the worker knocks until each stream is published
-        published_at, publishers = {}, []
+        publishers: dict[str, Publisher] = {}
         transcriber = pipeline.transcriber
         cpu_start, wall_start = time.process_time(), time.monotonic()
         decode_start, packs_start = transcriber.decode_s, (transcriber.packer.packs, transcriber.packer.windows)
         for feed in feeds:
-            published_at[feed.name] = time.monotonic()
-            publishers.append(server.publish(recordings[feed.name], feed.name))
+            publishers[feed.name] = Publisher(server, recordings[feed.name], feed.name)
         lags: dict[str, list[float]] = {f.name: [] for f in feeds}
-        while any(p.poll() is None for p in publishers):
+        while any(p.process.poll() is None for p in publishers.values()):
             time.sleep(0.5)
             for feed in feeds:
                 lags[feed.name].append(metrics.lag.labels(feed.name)._value.get())
@@ -123,14 +157,15 @@ def run_feeds(pipeline, server, folder: Path, count: int, run: int, lag_bound_s:
         worker.stop.set()
         runner.join(timeout=60)
         engine.dispose()
-    latencies, missed, false_flags, missed_claims = [], 0, [], []
+    latencies, missed, false_flags, missed_claims, slowest = [], 0, [], [], []
     for feed in feeds:
         for claim in claims[feed.name]:
             for label in claim["labels"]:
                 hits = [at for at, v in stored[feed.name] if label in v.labels
                         and v.segment.start_s < claim["end_s"] + SLACK_S and v.segment.end_s > claim["start_s"] - SLACK_S]
                 if hits:
-                    latencies.append(min(hits) - (published_at[feed.name] + claim["end_s"]))
+                    latencies.append(min(hits) - (publishers[feed.name].started_at + claim["end_s"]))
+                    slowest.append((latencies[-1], f"{feed.name} {claim['start_s']:.0f}s {label}"))
                 else:
                     missed += 1
                     missed_claims.append(f"{feed.name} {claim['start_s']:.0f}s {label}: heard " + " | ".join(
@@ -145,6 +180,7 @@ def run_feeds(pipeline, server, folder: Path, count: int, run: int, lag_bound_s:
     worst_lag = max((max(v) for v in lags.values() if v), default=0.0)
     planted = sum(len(c["labels"]) for cs in claims.values() for c in cs)
     return {"feeds": count, "latencies": latencies, "missed": missed, "missed_claims": missed_claims,
+            "slowest": [f"{what} {seconds:.2f} s" for seconds, what in sorted(slowest, reverse=True)[:3]],
             "planted": planted, "false_flags": false_flags,
             "worst_lag_s": worst_lag, "held": worst_lag <= lag_bound_s, "cpu_per_feed": cpu_per_s / count,
             "decoding_share": decoding_share, "windows_per_pack": packs[1] / packs[0] if packs[0] else 1.0}
@@ -304,6 +340,7 @@ def main() -> None:
                         print("   false flags:", result["false_flags"], flush=True)
                     if result["missed_claims"]:
                         print("   missed:", result["missed_claims"], flush=True)
+                    print("   slowest:", ", ".join(result["slowest"]), flush=True)
                     if not result["held"]:
                         break
         finally:
