@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -93,11 +92,8 @@ class Publisher:
 
     def __init__(self, server, recording: Path, name: str):
         self.spawned_at = time.monotonic()
-        self.process = subprocess.Popen(
-            ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-progress", "pipe:1", "-re",
-             "-i", str(recording), "-vn", "-c:a", "aac", "-f", "flv", server.rtmp_url(name)],
-            stdout=subprocess.PIPE, text=True)
-        server.publishers.append(self.process)  # stopped with the relay if a run fails half-way
+        # kept in the relay's list, so stopped with it if a run fails half-way
+        self.process = server.publish(recording, name, progress=True)
         self._first_sample_at: float | None = None
         threading.Thread(target=self._read_progress, daemon=True).start()
 

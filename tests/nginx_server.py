@@ -80,12 +80,16 @@ class NginxServer:
     def hls_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.http_port}/hls/{name}.m3u8"
 
-    def publish(self, path: Path, name: str, start_s: float = 0.0, seconds: float | None = None) -> subprocess.Popen:
-        """Publish a recording (or a stretch of it) in real time, as a streamer's encoder would."""
+    def publish(self, path: Path, name: str, start_s: float = 0.0, seconds: float | None = None,
+                progress: bool = False) -> subprocess.Popen:
+        """Publish a recording (or a stretch of it) in real time, as a streamer's encoder would.
+        With `progress`, ffmpeg writes its `key=value` progress (media time sent) to stdout."""
         stretch = ["-ss", str(start_s)] + (["-t", str(seconds)] if seconds is not None else [])
+        report = ["-progress", "pipe:1"] if progress else []
         self.publishers.append(subprocess.Popen(
-            ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", *stretch,
-             "-i", str(path), "-vn", "-c:a", "aac", "-f", "flv", self.rtmp_url(name)]))
+            ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", *report, "-re", *stretch,
+             "-i", str(path), "-vn", "-c:a", "aac", "-f", "flv", self.rtmp_url(name)],
+            stdout=subprocess.PIPE if progress else None, text=progress))
         return self.publishers[-1]
 
     def logs(self, tail_chars: int = 2000) -> str:
