@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -116,6 +116,23 @@ class StoppingWhisper:
             heard += 1
             i = run
         return iter(segments), None
+
+
+class HurryingWhisper(StoppingWhisper):
+    """In a pack (audio longer than any one window here), leaves out the words of `skipped`
+    levels, as whisper moving on to the next window before one's speech is over; alone it hears
+    everything. Every segment carries `ratio`: whisper's compression ratio of its whole text."""
+
+    def __init__(self, skipped: tuple[float, ...] = (), ratio: float = 1.2):
+        super().__init__()
+        self.skipped = skipped
+        self.ratio = ratio
+
+    def transcribe(self, samples, **kwargs):
+        segments, info = super().transcribe(samples, **kwargs)
+        packed = len(samples) > 5 * SR
+        return iter([replace(s, compression_ratio=self.ratio) for s in segments
+                     if not (packed and any(s.text == f"字{int(round(x * 100))}" for x in self.skipped))]), info
 
 
 def whisper_with(model) -> Transcriber:
@@ -228,3 +245,62 @@ def test_a_window_with_a_text_prompt_is_decoded_alone():
     decoder = PackedDecoder(recorder, PackOptions(max_wait_s=0.0))
     decoder.transcribe_window(chunk(3.0, 1.0), None, "家人们")
     assert recorder.alone == [3.0] and recorder.packs == []
+
+
+def feed_buffer(*stretches: tuple[float, float]) -> np.ndarray:
+    """A feed's audio from 0 s: (seconds, level) one after another, each level one word."""
+    return np.concatenate([np.full(int(seconds * SR), level, dtype=np.float32) for seconds, level in stretches])
+
+
+def test_a_feeds_windows_waiting_together_are_decoded_as_one_and_each_gets_its_own_words():
+    # Feed A said 字11 (context), 字12, 字13, 字14: three utterances, each window with the speech
+    # before it as context, as the live path cuts them. Feed B said 字21 meanwhile.
+    audio = feed_buffer((1.5, 0.11), (1.5, 0.12), (1.5, 0.13), (1.5, 0.14))
+    windows = [AudioChunk(start_s=start, samples=audio[int(start * SR):int(end * SR)])
+               for start, end in ((0.0, 3.0), (1.5, 4.5), (3.0, 6.0))]
+    model = StoppingWhisper()
+    decoder = PackedDecoder(whisper_with(model), PackOptions(max_wait_s=30.0))
+    feed, other = object(), object()
+    with decoder.client(), decoder.client():
+        mine = [decoder.submit(w, keep_from_s=w.start_s + 1.5, source=feed) for w in windows]
+        theirs = decoder.submit(chunk(50.0, 1.0, 0.21), source=other)  # every feed waits: decoded now
+        heard = [[u.text for u in f.result(5)] for f in mine]
+        assert [u.text for u in theirs.result(5)] == ["字21"]
+    assert heard == [["字12"], ["字13"], ["字14"]]
+    assert len(model.calls) == 1 and decoder.windows == 4  # one call; A's speech heard once, as one window
+    assert [(u.start_s, u.end_s) for f in mine for u in f.result()] == [(1.5, 2.5), (3.0, 4.0), (4.5, 5.5)]
+
+
+def test_a_feeds_window_that_does_not_follow_its_last_waits_and_so_do_the_ones_after_it():
+    recorder = RecordingTranscriber(hold=threading.Event())
+    decoder = PackedDecoder(recorder, PackOptions(max_wait_s=0.0, capacity_s=12.0))
+    feed = object()
+    with decoder.client(), decoder.client():
+        busy = decoder.submit(chunk(100.0, 1.0), source=object())  # the decoder is held with it
+        time.sleep(0.2)
+        after_silence = [chunk(0.0, 3.0), chunk(10.0, 3.0), chunk(11.0, 3.0)]  # 3-10 s: nothing to join
+        futures = [decoder.submit(w, keep_from_s=w.start_s + 1.0, source=feed) for w in after_silence]
+        too_long = decoder.submit(chunk(20.0, 11.0), source=object())  # fits a pack, not beside the runs
+        recorder.hold.set()
+        for future in [busy, *futures, too_long]:
+            future.result(5)
+    # 10 s and 11 s join (one window, 10-14 s), but only in the pack after the 0 s window's.
+    assert recorder.packs == [[100.0], [0.0], [10.0], [20.0]]
+
+
+def test_a_window_whisper_left_before_its_speech_was_over_is_decoded_again():
+    model = HurryingWhisper(skipped=(0.22,))
+    transcriber = whisper_with(model)
+    middle = AudioChunk(20.0, np.concatenate([np.full(SR, 0.21, dtype=np.float32), np.full(2 * SR, 0.22, dtype=np.float32)]))
+    results = transcriber.transcribe_pack([chunk(0.0, 1.5, 0.11), middle, chunk(40.0, 1.5, 0.31)], [None, None, None])
+    # In the pack the middle window's words stop 2 s before its audio does: heard again, alone.
+    assert [[u.text for u in r] for r in results] == [["字11"], ["字21", "字22"], ["字31"]]
+    assert len(model.calls) == 2 and transcriber.repacked == 1
+
+
+def test_one_windows_repetition_does_not_drop_the_other_windows_words():
+    # Whisper's compression ratio is taken over the whole pack's text: here above the guard's
+    # bound (2.4) for every segment, while each window's own words repeat nothing.
+    transcriber = whisper_with(HurryingWhisper(ratio=3.0))
+    results = transcriber.transcribe_pack([chunk(0.0, 1.5, 0.11), chunk(20.0, 1.5, 0.22)], [None, None])
+    assert [[u.text for u in r] for r in results] == [["字11"], ["字22"]]

@@ -31,7 +31,8 @@ SAMPLE_RATE = 16000
 MAX_TOKENS_PER_S = 12  # whisper's tokens for a second of fast Mandarin, with room to spare
 SAMPLING_SEED = 20261125
 KEEP_MARGIN_S = 0.1  # a context word's end may run this far past the boundary and still be context
-# A packed window whose audio runs this far past the end of the pack's transcript was not heard.
+# A packed window whose audio runs this far past the end of its last word was not heard (whisper
+# moved on to the next window, or ended the transcript, before its speech was over).
 UNHEARD_TAIL_S = 1.0
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
@@ -356,8 +357,9 @@ class Transcriber:
         on its own clock, each word held inside its own audio.
 
         Whisper often ends its transcript after one window's speech, as if the audio were over,
-        and skips the rest of the pack. A window it did not hear (no word of it, or the transcript
-        ended a second or more before its audio did) is decoded again with the others not heard,
+        and skips the rest of the pack, or moves on to the next window before one's speech is over.
+        A window it did not hear (no word of it, or its last word ended a second or more before its
+        audio did) is decoded again with the others not heard,
         so a pack never costs a window its words; a window left alone is decoded as
         `transcribe_window`."""
         results: list[list[Utterance] | None] = [None] * len(windows)
@@ -367,25 +369,27 @@ class Transcriber:
                 results[todo[0]] = self.transcribe_window(windows[todo[0]], keep_from[todo[0]], None, temperatures,
                                                           beam_size)
                 break
-            heard = self._decode_pack([windows[i] for i in todo], temperatures, gap_s, beam_size)
-            if all(h is None for h in heard):  # nothing heard at all: the first alone, so the loop ends
-                heard[0] = self._decode_pack([windows[todo[0]]], temperatures, gap_s, beam_size)[0] or []
-            for i, utterances in zip(todo, heard):
-                if utterances is not None:
+            decoded = self._decode_pack([windows[i] for i in todo], temperatures, gap_s, beam_size)
+            if not any(heard for _, heard in decoded):  # none heard: the first alone, as heard, so the loop ends
+                decoded[0] = (self._decode_pack([windows[todo[0]]], temperatures, gap_s, beam_size)[0][0], True)
+            for i, (utterances, heard) in zip(todo, decoded):
+                if heard:
                     results[i] = _kept(utterances, keep_from[i])
                     self.audio_s += _new_audio_s(windows[i], keep_from[i])
-            todo = [i for i, utterances in zip(todo, heard) if utterances is None]
+            todo = [i for i, (_, heard) in zip(todo, decoded) if not heard]
             self.repacked += len(todo)
         return [r or [] for r in results]
 
     def _decode_pack(self, windows: Sequence[AudioChunk], temperatures: tuple[float, ...] | None,
-                     gap_s: float, beam_size: int | None) -> list[list[Utterance] | None]:
+                     gap_s: float, beam_size: int | None) -> list[tuple[list[Utterance], bool]]:
         """One whisper call over the windows laid out in a pack: each window's utterances on its
-        own clock, or None for a window whisper did not hear."""
+        own clock, and whether whisper heard it through."""
+        from faster_whisper.transcribe import get_compression_ratio
+
         slots = lay_out([w.end_s - w.start_s for w in windows], gap_s)
         found: list[list[Utterance]] = [[] for _ in windows]
         owned = [0] * len(windows)
-        last_end_s = 0.0
+        last_end_s = [0.0] * len(windows)  # pack time at which each window's last word ends
         with self.turns.turn():
             started = time.perf_counter()
             kwargs = self._kwargs(slots[-1].end_s, None, temperatures, beam_size)
@@ -395,17 +399,21 @@ class Transcriber:
             for seg in self._decode(pack_audio(windows, slots), kwargs):
                 by_slot: dict[int, list] = {}
                 for word in seg.words or []:
-                    by_slot.setdefault(owner(slots, word.start), []).append(word)
-                    last_end_s = max(last_end_s, word.end)
+                    i = owner(slots, word.start)
+                    by_slot.setdefault(i, []).append(word)
+                    last_end_s[i] = max(last_end_s[i], word.end)
                 for i, words in sorted(by_slot.items()):
                     slot = slots[i]
                     owned[i] += len(words)
                     held = [_within(w, slot.offset_s, slot.end_s) for w in words]
-                    utterance = self._to_utterance(seg, held, windows[i].start_s - slot.offset_s)
+                    # Whisper's compression ratio is the whole pack's text: one feed's loop, or
+                    # two feeds' repeated talk, would have every feed's words dropped as repetitive.
+                    utterance = self._to_utterance(seg, held, windows[i].start_s - slot.offset_s,
+                                                   compression_ratio=get_compression_ratio("".join(w.word for w in held)))
                     if utterance is not None:
                         found[i].append(utterance)
             self.decode_s += time.perf_counter() - started
-        return [utterances if owned[i] and slot.end_s - last_end_s < UNHEARD_TAIL_S else None
+        return [(utterances, bool(owned[i]) and slot.end_s - last_end_s[i] < UNHEARD_TAIL_S)
                 for i, (slot, utterances) in enumerate(zip(slots, found))]
 
     def _kwargs(self, duration_s: float, prompt: str | None, temperatures: tuple[float, ...] | None,
@@ -431,7 +439,10 @@ class Transcriber:
         segments, _info = self.model.transcribe(samples, **kwargs)
         return list(segments)  # decoded here, inside the turn and after the seed
 
-    def _to_utterance(self, seg, raw_words: Sequence, offset_s: float, prompt_bare: str | None = None) -> Utterance | None:
+    def _to_utterance(self, seg, raw_words: Sequence, offset_s: float, prompt_bare: str | None = None,
+                      compression_ratio: float | None = None) -> Utterance | None:
+        """The segment's words as an utterance on the stream's clock, or None when the guard drops
+        them; `compression_ratio` replaces the segment's (which whisper takes over its whole text)."""
         words = tuple(
             Word(start_s=round(offset_s + w.start, 3), end_s=round(offset_s + w.end, 3),
                  text=to_simplified(w.word.strip()), probability=float(w.probability))
@@ -443,7 +454,8 @@ class Transcriber:
         start_s = words[0].start_s if words else offset_s + seg.start
         end_s = words[-1].end_s if words else offset_s + seg.end
         reason = self.guard.reason_to_drop(text, start_s, end_s, seg.avg_logprob, seg.no_speech_prob,
-                                           seg.compression_ratio, mean_p, prompt_bare)
+                                           seg.compression_ratio if compression_ratio is None else compression_ratio,
+                                           mean_p, prompt_bare)
         if reason is not None:
             self.guard.rejected += 1
             log.info("dropped whisper text at %.1f s (%s): %s", start_s, reason, text)
@@ -473,19 +485,25 @@ def _within(word, low_s: float, high_s: float):
 
 def _kept(utterances: list[Utterance], keep_from_s: float | None) -> list[Utterance]:
     """With `keep_from_s`, the words of the new stretch only: the audio before it was context."""
-    if keep_from_s is None:
-        return utterances
-    kept = []
+    return utterances if keep_from_s is None else parted(utterances, keep_from_s)[1]
+
+
+def parted(utterances: list[Utterance], boundary_s: float) -> tuple[list[Utterance], list[Utterance]]:
+    """The words said before a boundary and those said after it, each kept in its utterance.
+    A word is after when it ends past the boundary. Not by its midpoint: whisper stretches the
+    first word after a pause back into the silence (不能 timed 19.33-19.91 for a boundary at
+    19.54), while word ends stay close to the speech. Its start is held at the boundary, where
+    the stretch before it ended."""
+    before, after = [], []
     for u in utterances:
-        # A word is the new stretch's when it ends past the boundary. Not by its midpoint:
-        # whisper stretches the first word after a pause back into the silence (不能 timed
-        # 19.33-19.91 for a boundary at 19.54), while word ends stay close to the speech.
-        # Its start is held at the boundary, where the stretch before it ended.
-        words = tuple(replace(w, start_s=max(w.start_s, round(keep_from_s, 3)))
-                      for w in u.words if w.end_s > keep_from_s + KEEP_MARGIN_S)
-        if words:
-            kept.append(replace(u, start_s=words[0].start_s, words=words, text="".join(w.text for w in words)))
-    return kept
+        late = tuple(replace(w, start_s=max(w.start_s, round(boundary_s, 3)))
+                     for w in u.words if w.end_s > boundary_s + KEEP_MARGIN_S)
+        early = tuple(w for w in u.words if w.end_s <= boundary_s + KEEP_MARGIN_S)
+        if early:
+            before.append(replace(u, end_s=early[-1].end_s, words=early, text="".join(w.text for w in early)))
+        if late:
+            after.append(replace(u, start_s=late[0].start_s, words=late, text="".join(w.text for w in late)))
+    return before, after
 
 
 def _collapse_word_loops(words: tuple[Word, ...]) -> tuple[Word, ...]:

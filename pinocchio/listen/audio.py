@@ -167,14 +167,15 @@ def hls_rewind(url: str, timeout_s: float = 5.0, want_s: float = REWIND_S) -> tu
     return (-count, back_s) if count else None
 
 
-def live_chunks(url: str, chunk_s: float = 0.5, policy: ReconnectPolicy = ReconnectPolicy(),
+def live_chunks(url: str, chunk_s: float = 0.2, policy: ReconnectPolicy = ReconnectPolicy(),
                 on_gap=None, stop: threading.Event | None = None, sleep=None,
                 clock=time.monotonic, rewind: Callable[[float], None] | None = None,
                 rewind_s: float = REWIND_S) -> Iterator[AudioChunk]:
     """Chunks from a live URL (RTMP, HTTP-FLV, HLS) for as long as it can be had. Times are stream
     seconds: wall time spent reconnecting is added, so a gap shows as a jump in start_s (and is
     reported through `on_gap`); the moment a connection ends an empty chunk is yielded. Raises AudioError once `max_attempts` connections fail in a row.
-    Setting `stop` ends it: at the next chunk, or at once during a backoff wait.
+    Setting `stop` ends it: at the next chunk, or at once during a backoff wait. Chunks are short
+    because a feed's thread hears of its decoded speech between chunks: a claim waits for them.
     `rewind`: for a feed taken over from a worker that died, the first connection to an HLS
     playlist starts about `rewind_s` before live, so that what the dead worker had heard but not
     stored is heard again; `rewind` is told how many seconds behind live that is."""

@@ -87,6 +87,22 @@ def owner(slots: Sequence[Slot], start_s: float) -> int:
     return max(0, bisect.bisect_right([s.low_s for s in slots], start_s) - 1)
 
 
+def follows(window: AudioChunk, previous: AudioChunk) -> bool:
+    """Whether a feed's window takes up where its previous one ended: its context reaches back
+    into that one's audio (after a long silence it may not)."""
+    return window.start_s <= previous.end_s + 0.5 / SAMPLE_RATE < window.end_s
+
+
+def joined(windows: Sequence[AudioChunk]) -> AudioChunk:
+    """A feed's consecutive windows (each `follows` the one before) as one: each from where the one
+    before it ended. The context of each is the speech before it, heard once instead of twice."""
+    parts, end_s = [windows[0].samples], windows[0].end_s
+    for window in windows[1:]:
+        parts.append(window.samples[int(round((end_s - window.start_s) * SAMPLE_RATE)):])
+        end_s = window.end_s
+    return AudioChunk(start_s=windows[0].start_s, samples=np.concatenate(parts))
+
+
 def pack_audio(windows: Sequence[AudioChunk], slots: Sequence[Slot]) -> np.ndarray:
     """The windows' samples at their slots' offsets, digital silence between them."""
     total = int(round(slots[-1].end_s * SAMPLE_RATE)) if slots else 0
@@ -174,22 +190,28 @@ class PackedDecoder:
         return request.result
 
     def _run(self) -> None:
+        from pinocchio.listen.asr import parted
+
         while True:
             pack = self._next_pack()
             try:
-                temperatures, beam_size = pack[0].decoding
-                results = self.transcriber.transcribe_pack([r.window for r in pack], [r.keep_from_s for r in pack],
+                temperatures, beam_size = pack[0][0].decoding
+                results = self.transcriber.transcribe_pack([joined([r.window for r in run]) for run in pack],
+                                                           [run[0].keep_from_s for run in pack],
                                                            temperatures, self.options.gap_s, beam_size)
             except BaseException as exc:  # each waiting feed gets the error, the decoder goes on
-                for request in pack:
+                for request in (r for run in pack for r in run):
                     request.result.set_exception(exc)
                 continue
             self.packs += 1
-            self.windows += len(pack)
-            for request, utterances in zip(pack, results):
-                request.result.set_result(utterances)
+            self.windows += sum(len(run) for run in pack)
+            for run, utterances in zip(pack, results):
+                for request in run[:0:-1]:  # a joined run's words, parted at each later window's start
+                    utterances, request_words = parted(utterances, request.keep_from_s)
+                    request.result.set_result(request_words)
+                run[0].result.set_result(utterances)
 
-    def _next_pack(self) -> list[_Request]:
+    def _next_pack(self) -> list[list[_Request]]:
         o = self.options
         with self._changed:
             while True:
@@ -210,20 +232,34 @@ class PackedDecoder:
     def _full(self) -> bool:
         return pack_length_s([r.duration_s for r in self._queue], self.options.gap_s) >= self.options.capacity_s
 
-    def _take(self) -> list[_Request]:
-        """The oldest window, and after it every waiting window (in order) that still fits, is
-        decoded alike and comes from a feed not in the pack yet; the rest stay queued, oldest first.
-        One window per feed: a feed's next window holds its last one's speech as context, and
-        whisper decoding the same speech twice in one pass heard the second copy worse (the
-        demo's 还能降血压 as 还能这样睡呀)."""
+    def _take(self) -> list[list[_Request]]:
+        """The oldest window, and after it every waiting window (in order) that still fits and is
+        decoded alike: runs of one feed's windows, each run decoded as one window (`joined`).
+        A feed's window joins its run only when it takes up where the run ended; otherwise it and
+        the feed's later windows stay queued, oldest first. Not as a window of its own: its context
+        is the speech before it, and whisper decoding the same speech twice in one pass heard the
+        second copy worse (the demo's 还能降血压 as 还能这样睡呀)."""
         first = self._queue.popleft()
-        pack, left = [first], deque()
+        runs, left = {first.source: [first]}, deque()
+        held_back: set = set()  # feeds with a window left queued: their later ones wait behind it
+
+        def spans_with(request: _Request) -> list[float]:
+            """How long each run of the pack would be with the request in it."""
+            spans = {source: run[-1].window.end_s - run[0].window.start_s for source, run in runs.items()}
+            run = runs.get(request.source)
+            spans[request.source] = request.window.end_s - (run[0] if run else request).window.start_s
+            return list(spans.values())
+
         while self._queue:
             request = self._queue.popleft()
-            if (request.decoding == first.decoding and request.source not in {r.source for r in pack}
-                    and self.options.fits([r.duration_s for r in pack + [request]])):
-                pack.append(request)
+            source, run = request.source, runs.get(request.source)
+            takes = (source not in held_back and request.decoding == first.decoding
+                     and (run is None or (request.keep_from_s is not None and follows(request.window, run[-1].window)))
+                     and self.options.fits(spans_with(request)))
+            if takes:
+                runs.setdefault(source, []).append(request)
             else:
                 left.append(request)
+                held_back.add(source)
         self._queue = left
-        return pack
+        return list(runs.values())

@@ -19,6 +19,7 @@ from pinocchio.core.settings import Settings
 from pinocchio.listen.asr import SAMPLE_RATE, bare_text
 
 COMMIT_POLICIES = ("pause", "agreement")
+SPEECH_PAD_S = 0.2  # the voice detector widens each stretch of speech by this much on either side
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,10 @@ class StreamOptions:
 
     endpoint_silence_s: float = 0.3  # this much non-speech after speech ends the utterance
     max_utterance_s: float = 6.0  # talk without such a pause is committed at this length anyway
-    process_every_s: float = 0.5  # how often the voice detector looks at new audio
+    # How often the voice detector looks at new audio: a pause is seen this much later at worst.
+    # 0.5 s cost the demo's claims 0.25 s of latency on average; a look reads only the audio not
+    # committed yet, so looking more often costs little (MODELS.md: 1.7 ms a second of audio).
+    process_every_s: float = 0.2
     keep_silence_s: float = 1.0  # audio kept before speech starts, so its first word is whole
     context_s: float = 4.0  # audio before an utterance decoded with it (its words are not kept)
     # "pause": commit each utterance when it ends. "agreement": also re-decode the speech in
@@ -56,7 +60,9 @@ class StreamOptions:
     # for several utterances. Off: each window is its own call (the decoder before packing).
     pack: bool = True
     # With packing, how many of this feed's windows may wait for the decoder while the feed reads
-    # on (its results are handed on in order as they come). One more would hide a backlog: the
+    # on (its results are handed on in order as they come); two waiting together are decoded as
+    # one (listen/packing.py). Three let runs of three form, which whisper heard worse (the real
+    # clips, 4 feeds, 5 runs each: CER 0.254 against 0.213). More would also hide a backlog: the
     # feed's lag is the age of the audio it reads, so a feed the decoder cannot keep up with must
     # stop reading and show it.
     windows_in_flight: int = 2
@@ -126,24 +132,31 @@ class StreamingTranscriber:
         self._buffer = np.concatenate([self._buffer, chunk.samples])
         return flushed
 
-    def _speech(self) -> list[dict]:
+    def _speech(self, from_s: float) -> list[tuple[float, float]]:
+        """Stretches of speech (buffer seconds) in the buffer from `from_s` on: the context before
+        it was looked at already, and each look costs in proportion to the audio it reads."""
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
         vad = VadOptions(min_silence_duration_ms=int(self.options.endpoint_silence_s * 1000),
-                         max_speech_duration_s=self.options.max_utterance_s, speech_pad_ms=200)
-        return get_speech_timestamps(self._buffer, vad)
+                         max_speech_duration_s=self.options.max_utterance_s, speech_pad_ms=int(SPEECH_PAD_S * 1000))
+        first = int(from_s * SAMPLE_RATE)
+        return [((first + r["start"]) / SAMPLE_RATE, (first + r["end"]) / SAMPLE_RATE)
+                for r in get_speech_timestamps(self._buffer[first:], vad)]
 
     def process(self, final: bool = False) -> list[Utterance]:
         o = self.options
         committed: list[Utterance] = []
         buffer_s = self.buffered_s
         done_s = max(0.0, self._done_s - self._start_s)  # buffer seconds already committed
-        regions = [(r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE) for r in self._speech()]
+        # From a little before the committed end, so that speech running on across it is seen as such.
+        regions = self._speech(max(0.0, done_s - SPEECH_PAD_S - o.endpoint_silence_s))
         for start_s, end_s in regions:
             if end_s <= done_s + 0.05:
                 continue  # context audio, committed before
             start_s = max(start_s, done_s)
-            ended = buffer_s - end_s >= o.endpoint_silence_s
+            # The detector closes a stretch only after endpoint_silence_s of non-speech and then
+            # widens it by SPEECH_PAD_S: a stretch still open runs to the buffer's end.
+            ended = buffer_s - end_s >= o.endpoint_silence_s - SPEECH_PAD_S
             if not (final or ended or end_s - start_s >= o.max_utterance_s - 0.5):
                 if o.commit == "agreement":
                     agreed = self._agree(start_s, buffer_s)

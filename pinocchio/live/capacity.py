@@ -55,7 +55,7 @@ def estimate_capacity(transcriber, stream_options: StreamOptions,
     from pinocchio.listen.audio import decode_chunks
 
     collector = _WindowCollector()
-    list(StreamingTranscriber(collector, stream_options).transcribe(decode_chunks(speech, chunk_s=0.5)))
+    list(StreamingTranscriber(collector, stream_options).transcribe(decode_chunks(speech, chunk_s=stream_options.process_every_s)))
     windows = collector.windows
     if not windows:
         return None
