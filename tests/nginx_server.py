@@ -25,11 +25,13 @@ rtmp {{
     access_log {prefix}/logs/rtmp-access.log;  # else the module writes to /var/log/nginx
     server {{ listen 127.0.0.1:{rtmp_port}; chunk_size 4096;
         # idle_streams off: players of a stream nobody publishes are turned away, and dropped
-        # (EOF at once) when its publisher dies, instead of hanging on. A 20 s playlist: an HLS
-        # player kept 10 s behind by whisper on a busy machine skipped fragments that had left a
-        # 10 s one. nginx deletes the playlist 20-40 s after the publisher stops; then players drop.
+        # (EOF at once) when its publisher dies, instead of hanging on. A 30 s playlist
+        # (nginx-rtmp's default): an HLS player kept 10 s behind by whisper on a busy machine skipped
+        # fragments that had left a 10 s one, and a fleet worker taking over a feed rejoins back to
+        # the last segment stored, 15-32 s back in the fleet test. nginx deletes the playlist 30-60 s
+        # after the publisher stops; then players drop.
         application live {{ live on; idle_streams off; record off;
-            hls on; hls_path {prefix}/hls; hls_fragment 2s; hls_playlist_length 20s; }} }} }}
+            hls on; hls_path {prefix}/hls; hls_fragment 2s; hls_playlist_length 30s; }} }} }}
 http {{
     access_log {prefix}/logs/access.log;
     client_body_temp_path {prefix}/tmp/body; proxy_temp_path {prefix}/tmp/proxy;

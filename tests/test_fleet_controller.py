@@ -127,8 +127,8 @@ def test_a_lost_workers_feeds_move_once_to_the_others(fleet, how):
     on_a = sorted(feed for feed, workers in followers(links).items() if workers == ["a"])
     assert len(on_a) == 2
     for k, name in enumerate(on_a):
-        a.feeds[name] = replace(a.feeds[name], lag_s=3.0 + k)
-    controller.step()  # seen: how far behind live a is on each
+        a.feeds[name] = replace(a.feeds[name], lag_s=3.0 + k, unsettled_s=1.5)
+    controller.step()  # seen: how far behind live a is on each, and what it has read and not decoded
     if how == "silent":
         a.silent = True
         clock.now += 1.0
@@ -149,7 +149,7 @@ def test_a_lost_workers_feeds_move_once_to_the_others(fleet, how):
                                                                      for i in range(4)}
     assert all(state == "following" and worker == "b" for state, worker, _ in after.values())
     assert links.resumed == on_a  # taken up from as far back as the source keeps; new feeds are not
-    assert [links.behind[name] for name in on_a] == [3.0, 4.0]  # and as far as a was behind on them
+    assert [links.behind[name] for name in on_a] == [4.5, 5.5]  # and as far as a was behind on them
     if how == "silent":  # it is told to drop them, should it come back
         assert {("drop", "a", feed) for feed in on_a} <= set(links.calls)
         a.silent = False  # back, still following them (the drops were lost): told again

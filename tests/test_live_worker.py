@@ -4,6 +4,7 @@ drops and replays what it had sent (as HLS and relays do), evidence, metrics, th
 import json
 import urllib.request
 
+import numpy as np
 import pytest
 from conftest import DEMO
 from sqlmodel import Session, select
@@ -121,3 +122,25 @@ def test_a_report_that_came_first_attaches_when_its_segment_is_stored(replayed):
         links = session.exec(select(ReportLink)).all()
         segments = [session.get(tables.SegmentRow, link.segment_id) for link in links]
     assert any("糖尿" in s.text and s.action == "review" for s in segments), [s.text for s in segments]
+
+
+
+@pytest.mark.parametrize(("behind_s", "wanted_s"), [(2.0, 12.0 + 2.0), (55.0, 60.0)])
+def test_a_feed_taken_over_from_a_dead_worker_is_joined_back_as_far_as_it_was_behind(pipeline, tmp_path, behind_s,
+                                                                                    wanted_s):
+    """REWIND_S and as far behind as the dead worker was (what it had read and not decoded
+    included), no further than MAX_REWIND_S; the stream's clock moved back by what the playlist gave."""
+    engine = open_store(f"sqlite:///{tmp_path / 'live.db'}")
+    feed = Feed("room9", "http://127.0.0.1:9/hls/room9.m3u8")
+    asked = []
+
+    def rewinding_source(url, policy, on_gap, stop, rewind=None, rewind_s=None):
+        asked.append(rewind_s)
+        rewind(rewind_s)  # a playlist long enough to go that far back
+        yield AudioChunk(start_s=0.0, samples=np.zeros(16000, dtype=np.float32))
+
+    worker = LiveWorker(pipeline, engine, [], LEDGER, chunk_source=rewinding_source, measure_capacity=False)
+    worker.follow(feed, resume=True, behind_s=behind_s)
+    worker.drain()
+    assert asked == [wanted_s]
+    assert worker.progress()["room9"].unsettled_s == 0.0  # one second of silence: nothing left undecoded

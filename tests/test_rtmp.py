@@ -256,7 +256,7 @@ def test_hls_playlist_gives_the_planted_claims(nginx, follow, record_property):
     watch = follow({"tea": url})
     published_at = time.monotonic()
     last_sent = play(nginx.publish(DEMO, "tea", start_s=start_s, seconds=seconds), seconds)
-    # The player keeps reloading a playlist that no longer grows until nginx deletes it (20-40 s
+    # The player keeps reloading a playlist that no longer grows until nginx deletes it (30-60 s
     # after the publisher has gone), so waiting for the drop costs that long: the worker is
     # stopped once it has stored the stretch's last whole sentence, the absolute claim (or,
     # failing that, at the drop).

@@ -28,6 +28,7 @@ class QueueingDecoder:
         self.queued = 0
         self.decoded = 0
         self.waiting_at_submit: list[int] = []
+        self.keep_from: list[float] = []  # where each window's own speech starts
         self.fail_at = fail_at
 
     def submit(self, window: AudioChunk, keep_from_s=None, temperatures=None, beam_size=None, source=None) -> Future:
@@ -35,6 +36,7 @@ class QueueingDecoder:
         with self.lock:
             n = self.queued
             self.waiting_at_submit.append(self.queued - self.decoded)
+            self.keep_from.append(keep_from_s)
             self.queued += 1
 
         def decode() -> None:
@@ -68,6 +70,27 @@ def test_utterances_come_out_in_order_while_the_feed_reads_on(talk):
     assert all(a.end_s <= b.start_s + 1e-6 for a, b in zip(said, said[1:]))
     # It queued windows while earlier ones were still being decoded, never more than two at once.
     assert max(decoder.waiting_at_submit) == 2
+
+
+def test_the_feed_knows_from_where_what_it_read_has_not_come_out_yet(talk):
+    """A worker taking a feed over from a dead one rejoins from there (live/worker.py): the oldest
+    window still waiting for the decoder, else the speech in progress, else nothing."""
+    decoder = QueueingDecoder()
+    streaming = StreamingTranscriber(decoder, StreamOptions(windows_in_flight=2))
+    handed_out, waiting_seen, talking_seen = 0, 0, 0
+    for chunk in talk:
+        streaming.insert_audio(chunk)
+        handed_out += len(streaming.process())
+        since = streaming.unsettled_from_s
+        if handed_out < decoder.queued:  # a window not out yet: the oldest such
+            assert since == decoder.keep_from[handed_out]
+            waiting_seen += 1
+        elif since is not None:  # none waiting: speech started and not cut yet
+            assert chunk.start_s - StreamOptions().max_utterance_s - 1.0 < since < chunk.end_s
+            talking_seen += 1
+    assert waiting_seen and talking_seen
+    handed_out += len(streaming.finish())
+    assert handed_out == decoder.queued and streaming.unsettled_from_s is None
 
 
 def test_one_window_in_flight_means_the_feed_waits_for_the_one_before(talk):

@@ -243,3 +243,6 @@ class FeedReport:
     segments: int  # stored by this worker
     following: bool  # False once it ended or failed
     error: str | None = None
+    # Seconds of what it read that have not come out as utterances yet (waiting for the decoder, or
+    # speech in progress): a worker taking the feed over rejoins this much further back.
+    unsettled_s: float = 0.0

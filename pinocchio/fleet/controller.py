@@ -158,7 +158,8 @@ class Controller:
         for name in lost:
             del self.placed[name]
             self._ended_at.pop(name, None)
-            self._behind[name] = (reports[name].lag_s or 0.0) if name in reports else 0.0
+            # What it read and had not decoded is lost with it too.
+            self._behind[name] = (reports[name].lag_s or 0.0) + reports[name].unsettled_s if name in reports else 0.0
             self._moved.add(name)
             self._orphans.add(name)
             self.links.drop(worker, name)  # should it come back, it must not follow them too

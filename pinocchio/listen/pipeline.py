@@ -23,6 +23,7 @@ from pinocchio.core.records import AudioChunk, StoredVerdict, Utterance, Verdict
 from pinocchio.core.settings import Settings
 from pinocchio.listen.asr import (
     AsrOptions,
+    LiveTranscriber,
     SpeechToText,
     Transcriber,
     load_hallucinations,
@@ -154,9 +155,11 @@ class Pipeline:
         return self._judge(self.transcriber.transcribe(chunks), facts)
 
     def live_verdicts(self, chunks: Iterable[AudioChunk], stream_options: StreamOptions = StreamOptions(),
-                      facts: PromiseChecker | None = None) -> Iterator[Verdict]:
-        """The same chain for live audio: utterances are committed at pauses as the chunks arrive."""
-        return self._judge(self.transcriber.streaming(stream_options).transcribe(chunks), facts)
+                      facts: PromiseChecker | None = None, live: LiveTranscriber | None = None) -> Iterator[Verdict]:
+        """The same chain for live audio: utterances are committed at pauses as the chunks arrive.
+        `live`: the feed's streaming transcriber, made by the caller to watch how far it has got."""
+        live = live or self.transcriber.streaming(stream_options)
+        return self._judge(live.transcribe(chunks), facts)
 
     def _judge(self, utterances: Iterator[Utterance], facts: PromiseChecker | None = None) -> Iterator[Verdict]:
         # Called once the whisper model is loaded (the caller fetched it), so these loads do not

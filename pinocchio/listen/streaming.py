@@ -110,13 +110,26 @@ class StreamingTranscriber:
         self._hypothesis: list[tuple[Word, Utterance]] = []  # agreement: the last decode's uncommitted words
         self._hypothesis_at_s = 0.0  # stream time of the end of the audio it was decoded from
         self._recent = ""  # committed text, for the prompt
-        self._in_flight: deque[Future] = deque()  # queued windows' utterances, oldest first
+        # Queued windows, oldest first: where each one's own speech starts, and its utterances.
+        self._in_flight: deque[tuple[float, Future]] = deque()
+        self._speech_from_s: float | None = None  # stream time the speech not committed yet starts at
         submit = getattr(decoder, "submit", None)
         self._submit = submit if submit and options.commit == "pause" and not options.prompt_chars else None
 
     @property
     def buffered_s(self) -> float:
         return len(self._buffer) / SAMPLE_RATE
+
+    @property
+    def unsettled_from_s(self) -> float | None:
+        """Stream time from which the audio read has not come out as utterances yet: the oldest
+        window waiting for the decoder, else the speech in progress; None when all of it has (or
+        was silence). A worker taking the feed over must hear it again from there. Read from other
+        threads (a worker's report): a window done meanwhile only makes it err early."""
+        try:
+            return self._in_flight[0][0]
+        except IndexError:
+            return self._speech_from_s
 
     def insert_audio(self, chunk: AudioChunk) -> list[Utterance]:
         """Add a chunk. A gap in the stream (a reconnect) first flushes what was buffered, since
@@ -174,6 +187,7 @@ class StreamingTranscriber:
         self._done_s = self._start_s + done_s
         # Keep the context before the speech in progress (or before now), nothing older.
         pending = [start for start, end in regions if end > done_s + 0.05]
+        self._speech_from_s = self._start_s + max(pending[0], done_s) if pending and not final else None
         keep_from = max(done_s - o.context_s,
                         (pending[0] if pending else buffer_s) - max(o.keep_silence_s, o.context_s))
         cut = max(0, int(keep_from * SAMPLE_RATE)) if not final else len(self._buffer)
@@ -185,9 +199,10 @@ class StreamingTranscriber:
         """Utterances of queued windows decoded by now, in order; with `wait`, of all of them.
         Past the in-flight cap it waits for the oldest, so a feed that outruns the decoder stops."""
         ready: list[Utterance] = []
-        while self._in_flight and (wait or self._in_flight[0].done()
+        while self._in_flight and (wait or self._in_flight[0][1].done()
                                    or len(self._in_flight) > self.options.windows_in_flight):
-            ready.extend(self._in_flight.popleft().result())
+            ready.extend(self._in_flight[0][1].result())
+            self._in_flight.popleft()  # after its result: until then it is still unsettled
         return ready
 
     def _commit(self, start_s: float, end_s: float) -> list[Utterance]:
@@ -196,7 +211,7 @@ class StreamingTranscriber:
             return self._decode(start_s, end_s)
         window, keep_from_s = self._window(start_s, end_s)
         o = self.options
-        self._in_flight.append(self._submit(window, keep_from_s, o.temperatures, o.beam_size, source=self))
+        self._in_flight.append((keep_from_s, self._submit(window, keep_from_s, o.temperatures, o.beam_size, source=self)))
         return []
 
     def _window(self, start_s: float, end_s: float) -> tuple[AudioChunk, float]:

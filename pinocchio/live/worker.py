@@ -45,6 +45,10 @@ from pinocchio.store.tables import Scan, Stream
 
 log = logging.getLogger(__name__)
 
+# The furthest back a feed taken over from a dead worker is joined, however far behind it was (its
+# playlist may hold less: nginx-rtmp's default is 30 s).
+MAX_REWIND_S = 60.0
+
 ChunkSource = Callable[..., Iterator[AudioChunk]]
 
 
@@ -56,8 +60,15 @@ class _Followed:
     stop: threading.Event
     thread: threading.Thread | None = None
     lag_s: float | None = None
+    read_to_s: float | None = None  # stream time of the end of the audio read
+    live: object | None = None  # its streaming transcriber, once it runs
     segments: int = 0
     error: str | None = None
+
+    def unsettled_s(self) -> float:
+        """Seconds of what the feed read that have not come out as utterances yet."""
+        since = getattr(self.live, "unsettled_from_s", None)
+        return 0.0 if since is None or self.read_to_s is None else round(max(0.0, self.read_to_s - since), 2)
 
 
 class LiveWorker:
@@ -117,8 +128,8 @@ class LiveWorker:
         """Start following a feed (the fleet adds feeds while the worker runs); one already
         followed is left as it is. `resume`: the feed was followed by a worker that died; an HLS
         feed is then joined about REWIND_S back in its playlist (listen/audio.py), and `behind_s`
-        more (how far behind live the dead worker was), on the stream's clock, and the replay
-        guard drops what had been stored."""
+        more (how far behind live the dead worker was, with what it had read and not decoded), on
+        the stream's clock, and the replay guard drops what had been stored."""
         with self._followed_lock:
             if feed.name in self._followed and self._followed[feed.name].thread.is_alive():
                 return
@@ -162,6 +173,7 @@ class LiveWorker:
         """Each feed followed (or that ended) and how it is doing."""
         with self._followed_lock:
             return {name: FeedReport(lag_s=None if f.lag_s is None else round(f.lag_s, 2), segments=f.segments,
+                                     unsettled_s=f.unsettled_s(),
                                      following=f.thread.is_alive(), error=f.error)
                     for name, f in self._followed.items()}
 
@@ -226,19 +238,30 @@ class LiveWorker:
                 lag = max(0.0, now - clock["wall_base"] - chunk.end_s)
                 m.lag.labels(feed.name).set(lag)
                 followed.lag_s = lag
+                followed.read_to_s = chunk.end_s + clock["offset_s"]
                 reading = lag_watch.observe(now, lag)
                 if reading is not None:
                     self._lag_changed(session, feed, stream, scan, chunk.end_s + clock["offset_s"], reading)
                 yield AudioChunk(start_s=chunk.start_s + clock["offset_s"], samples=chunk.samples)
 
-        rewind = {"rewind": lambda back_s: clock.update(behind_s=back_s), "rewind_s": REWIND_S + behind_s} if resume else {}
+        rewind = {}
+        if resume:
+            wanted_s = self._resume_back_s(behind_s)
+
+            def rewound(back_s: float) -> None:
+                log.info("%s: taken over from a worker that left: joined %.1f s back (%.1f s wanted)", feed.name,
+                         back_s, wanted_s)
+                clock.update(behind_s=back_s)
+
+            rewind = {"rewind": rewound, "rewind_s": wanted_s}
         chunks = on_stream_clock(self.chunk_source(feed.url, policy=self.policy, on_gap=on_gap, stop=followed.stop, **rewind))
         recorder = self.pipeline.evidence_recorder(self.evidence, live=True) if self.evidence else None
         if recorder:
             chunks = recorder.tap(chunks)
         facts = live_checker(self.engine, stream.id, feed.name)  # the feed's shop facts, when it has a shop
         try:
-            for verdict in self.pipeline.live_verdicts(chunks, self.stream_options, facts):
+            followed.live = self.pipeline.transcriber.streaming(self.stream_options)
+            for verdict in self.pipeline.live_verdicts(chunks, self.stream_options, facts, live=followed.live):
                 if guard.is_replay(session, stream.id, verdict):
                     m.duplicates.labels(feed.name).inc()
                     log.info("%s: %.1f s was stored before the rejoin; not again: %s", feed.name,
@@ -271,6 +294,12 @@ class LiveWorker:
                                             growth_s=round(reading.growth_s, 3), behind=behind, scan_id=scan.id),
                            subject_id=stream.id, stream_id=stream.id)
         session.commit()
+
+    def _resume_back_s(self, behind_s: float) -> float:
+        """How far back in its playlist a feed taken over from a dead worker is joined: REWIND_S
+        (the seconds from the dead worker's last report to this join) and `behind_s`, how far
+        behind live the dead worker was, what it had read and not yet decoded included."""
+        return min(REWIND_S + behind_s, MAX_REWIND_S)
 
     def _clock_offset(self, session: Session, stream: Stream, first: AudioChunk, behind_s: float = 0.0) -> float:
         """Seconds to add to this connection's times to put them on the stream's clock; its first
