@@ -200,11 +200,11 @@ def calibrate(
     for b in result.bins:
         shown = "-" if b.precision is None else f"{b.precision:.2f}"
         typer.echo(f"{b.low:.2f}-{min(b.high, 1.0):.2f}   {b.findings:>9}{b.correct:>7}{shown:>11}")
-    stands = "never" if result.stand_alone >= cal.NEVER else f"from {result.stand_alone:.4f}"
+    stands = cal.stands_from(result.stand_alone, digits=4)
     typer.echo(f"classifier-only findings, all labels together, reach the target precision {target:.2f} {stands}")
     for label, cut in result.stand_alone_by_label.items():
         n, right = result.by_label_findings[label]
-        typer.echo(f"  {label:<20} stands alone {'never' if cut >= cal.NEVER else f'from {cut:.2f}'}"
+        typer.echo(f"  {label:<20} stands alone {cal.stands_from(cut)}"
                    f" ({n} found alone there, {right} right)")
     if picture:
         typer.echo(f"written: {pipeline.classifier.card.path / 'pinocchio.json'} (calibration), {picture}")

@@ -136,15 +136,20 @@ def save(calibration: Calibration, model_dir: Path) -> Path:
 MARK_START, MARK_END = "<!-- calibration -->", "<!-- /calibration -->"
 
 
+def stands_from(cut: float, digits: int = 2, lead: str = "from ", never: str = "never") -> str:
+    """Where findings start to stand alone, in words: `never` when no score reached the target."""
+    return never if cut >= NEVER else f"{lead}{cut:.{digits}f}"
+
+
 def _describe(calibration: Calibration, readme: Path) -> None:
     """The model card's section on calibration, replaced in place on every run."""
     rows = "\n".join(f"| {b.low:.2f}–{min(b.high, 1.0):.2f} | {b.findings} | {b.correct} | "
                      f"{'—' if b.precision is None else f'{b.precision:.2f}'} |" for b in calibration.bins)
     label_rows = "\n".join(
-        f"| {label} | {'never' if cut >= NEVER else f'{cut:.2f}'} | {calibration.by_label_findings.get(label, (0, 0))[0]} | "
+        f"| {label} | {stands_from(cut, lead='')} | {calibration.by_label_findings.get(label, (0, 0))[0]} | "
         f"{calibration.by_label_findings.get(label, (0, 0))[1]} |" for label, cut in calibration.stand_alone_by_label.items())
-    stands = ("never: no score reached the target" if calibration.stand_alone >= NEVER
-              else f"from a score of {calibration.stand_alone:.4f}")
+    stands = stands_from(calibration.stand_alone, digits=4, lead="from a score of ",
+                         never="never: no score reached the target")
     section = f"""{MARK_START}
 ## Calibration on real speech
 
