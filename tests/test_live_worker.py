@@ -106,6 +106,7 @@ def test_metrics_count_what_the_feed_did_and_serve_them(replayed):
     finally:
         server.shutdown()
     assert f'pinocchio_feed_segments_total{{feed="room7"}} {float(len(printed))}' in text
+    assert 'pinocchio_feed_unsettled_seconds{feed="room7"}' in text  # its value: how far behind the decoder is
     rtf = next(line for line in text.splitlines() if line.startswith("pinocchio_asr_real_time_factor "))
     assert float(rtf.split()[1]) > 0  # its value is a timing: checked in benchmarks, not here
 

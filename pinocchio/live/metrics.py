@@ -12,6 +12,9 @@ class WorkerMetrics:
         r = self.registry
         self.lag = Gauge("pinocchio_feed_lag_seconds",
                          "Wall time since the newest audio the worker has taken in was live", ["feed"], registry=r)
+        self.unsettled = Gauge("pinocchio_feed_unsettled_seconds",
+                               "Audio taken in and not yet out as text: waiting for the decoder, or speech in progress",
+                               ["feed"], registry=r)
         self.segments = Counter("pinocchio_feed_segments", "Segments committed and stored", ["feed"], registry=r)
         self.findings = Counter("pinocchio_feed_findings", "Segments stored with a finding of this label", ["feed", "label"], registry=r)
         self.reminders = Counter("pinocchio_feed_reminders", "Reminders sent to the streamer", ["feed"], registry=r)

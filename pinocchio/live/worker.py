@@ -239,6 +239,7 @@ class LiveWorker:
                 m.lag.labels(feed.name).set(lag)
                 followed.lag_s = lag
                 followed.read_to_s = chunk.end_s + clock["offset_s"]
+                m.unsettled.labels(feed.name).set(followed.unsettled_s())
                 reading = lag_watch.observe(now, lag)
                 if reading is not None:
                     self._lag_changed(session, feed, stream, scan, chunk.end_s + clock["offset_s"], reading)
