@@ -145,9 +145,10 @@ class Outage:
     reason: str
 
 
-# How far back a feed taken over from a dead worker is joined: what it heard and had not stored
-# yet (its detection, about 3 s, and its own lag, a few seconds). Not the whole playlist: a reader
-# that falls behind its oldest fragment loses the fragments deleted meanwhile.
+# How far back a feed taken over from a dead worker is joined at least: the seconds from its last
+# report to the new join (3 s of silence before it counts as dead, the move) and what it was storing
+# then. Its lag and what it had read and not decoded come on top (live/worker.py). Not the whole
+# playlist: a reader that falls behind its oldest fragment loses the fragments deleted meanwhile.
 REWIND_S = 12.0
 
 
