@@ -27,9 +27,9 @@ rtmp {{
         # idle_streams off: players of a stream nobody publishes are turned away, and dropped
         # (EOF at once) when its publisher dies, instead of hanging on. A 30 s playlist
         # (nginx-rtmp's default): an HLS player kept 10 s behind by whisper on a busy machine skipped
-        # fragments that had left a 10 s one, and a fleet worker taking over a feed rejoins back to
-        # the last segment stored, 15-32 s back in the fleet test. nginx deletes the playlist 30-60 s
-        # after the publisher stops; then players drop.
+        # fragments that had left a 10 s one, and a fleet worker taking over a feed rejoins as far
+        # back as the dead worker was behind and had not decoded, 12-30 s in the fleet test. nginx
+        # deletes the playlist 30-60 s after the publisher stops; then players drop.
         application live {{ live on; idle_streams off; record off;
             hls on; hls_path {prefix}/hls; hls_fragment 2s; hls_playlist_length 30s; }} }} }}
 http {{

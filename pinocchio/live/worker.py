@@ -213,6 +213,7 @@ class LiveWorker:
         guard = ReplayGuard()
         clock = {"offset_s": None, "wall_base": 0.0, "behind_s": 0.0}  # behind_s: a resumed feed's rewind
         lag_watch = LagWatch(self.lag_options)
+        m.unsettled.labels(feed.name).set_function(followed.unsettled_s)  # read when scraped, not per chunk
 
         def on_gap(gap: Outage) -> None:
             offset = clock["offset_s"] or 0.0
@@ -239,7 +240,6 @@ class LiveWorker:
                 m.lag.labels(feed.name).set(lag)
                 followed.lag_s = lag
                 followed.read_to_s = chunk.end_s + clock["offset_s"]
-                m.unsettled.labels(feed.name).set(followed.unsettled_s())
                 reading = lag_watch.observe(now, lag)
                 if reading is not None:
                     self._lag_changed(session, feed, stream, scan, chunk.end_s + clock["offset_s"], reading)
