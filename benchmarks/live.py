@@ -1,14 +1,15 @@
-"""Live worker: how many real-time feeds one machine holds, packed decoding against one call per
-utterance, measured in the same run.
+"""Live worker: how many real-time feeds one machine holds, batched decoding against windows laid
+out in one pack and against one call per utterance, measured in the same run.
 
-    .venv/bin/python benchmarks/live.py [--feeds 1,2,4,6,8,9] [--baseline-feeds 1,2,3] [--lag-bound 5]
+    .venv/bin/python benchmarks/live.py [--feeds 1,4,6,8,10] [--packed-feeds 4,5,6] [--baseline-feeds 1,2,3]
 
 A private nginx with the RTMP module (as in the tests) relays N feeds, each published in real time
 by its own ffmpeg (`-re`, as a streamer's encoder would). Each feed is the demo recording rotated
 to start at a different sentence (feed k of N starts about k/N of the way in), so that at any
 moment the feeds say different things, as different rooms do; one `LiveWorker` process follows
-all N with one shared whisper model. For each N, packed (the default) and then with packing off
-(`StreamOptions(pack=False)`: each utterance its own whisper call, the decoder before packing):
+all N with one shared whisper model. For each N: batched (the default: the windows taken together
+decoded as one batch), packed (`PackOptions(batch=False)`: laid out side by side in one 30 s
+window), and with packing off (`StreamOptions(pack=False)`: each utterance its own whisper call):
   claims   - planted claims found on every feed (by label and time) and false flags;
   latency  - for every planted claim of every feed: wall time from the moment the claim's last
              word was published (publisher start + its time in the rotated recording; the start is
@@ -20,8 +21,8 @@ all N with one shared whisper model. For each N, packed (the default) and then w
   CPU      - the worker process's CPU seconds per second of wall time, per feed (its threads; the
              ffmpeg pulls are separate processes).
 Each curve stops at the first N not held. Then: what the worker's start-up measurement
-(live/capacity.py) expected; the text quality, packed against alone (the live path over the real
-clips, four rotated feeds at a time as fast as they decode, CER against their transcripts); and
+(live/capacity.py) expected; the text quality, batched, packed and alone (the live path over the
+real clips, four rotated feeds at a time as fast as they decode, CER against their transcripts); and
 the ASR-bound limits: bare faster-whisper on the live path's windows one by one, and on the demo
 as one file.
 """
@@ -237,9 +238,10 @@ def percentile(values: list[float], share: float) -> float:
 def clip_quality(pipeline, stream_options, feeds: int = 4, packed_runs: int = 5) -> dict:
     """CER of the live path over the real clips (joined with half-second pauses into one recording;
     `feeds` copies rotated so they say different things at once, pushed as fast as they decode),
-    packed and alone; and the packs' make-up. Which windows share a pack depends on the threads'
-    timing and whisper hears a pack by its company, so the packed CER differs from run to run
-    (0.18-0.30 seen): it is taken `packed_runs` times. Alone is the same every run."""
+    batched, packed and alone ("batched", "packed", "alone"); and the calls' make-up. Which windows
+    share a call depends on the threads' timing and whisper hears a pack by its company, so the
+    CER taken together differs from run to run (0.18-0.30 seen): it is taken `packed_runs` times.
+    Alone is the same every run."""
     import numpy as np
 
     from pinocchio.core.records import AudioChunk
@@ -255,8 +257,12 @@ def clip_quality(pipeline, stream_options, feeds: int = 4, packed_runs: int = 5)
         parts.append(np.concatenate([c.samples for c in decode_chunks(speech / name)]))
         texts.append(text)
     transcriber = pipeline.transcriber
-    found: dict = {True: [], False: []}
-    for pack in [True] * packed_runs + [False]:
+    packer = transcriber.packer
+    layout = packer.options
+    found: dict = {"batched": [], "packed": [], "alone": []}
+    for mode in ["batched"] * packed_runs + ["packed"] * packed_runs + ["alone"]:
+        pack = mode != "alone"
+        packer.options = replace(layout, batch=mode == "batched")
         pairs = []
         for k in range(feeds):
             order = list(range(k, len(parts))) + list(range(k))  # feed k starts at clip k
@@ -275,8 +281,9 @@ def clip_quality(pipeline, stream_options, feeds: int = 4, packed_runs: int = 5)
         for thread in threads:
             thread.join()
         packs = transcriber.packer.packs - packs_before[0], transcriber.packer.windows - packs_before[1]
-        found[pack].append({"cer": character_error_rate([(reference, heard[k]) for k, (reference, _) in enumerate(pairs)]),
+        found[mode].append({"cer": character_error_rate([(reference, heard[k]) for k, (reference, _) in enumerate(pairs)]),
                                "packs": packs})
+    packer.options = layout
     return found
 
 
@@ -291,7 +298,8 @@ def main() -> None:
     from pinocchio.live.capacity import estimate_capacity
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--feeds", default="1,2,4,6,7,8,9", help="feed counts to try, packed")
+    parser.add_argument("--feeds", default="1,4,6,8,10,12", help="feed counts to try, batched")
+    parser.add_argument("--packed-feeds", default="4,5,6", help="feed counts to try laid out in packs ('' for none)")
     parser.add_argument("--baseline-feeds", default="1,2,3", help="feed counts to try with packing off ('' for none)")
     parser.add_argument("--lag-bound", type=float, default=5.0, help="seconds of lag that still count as real time")
     parser.add_argument("--beam", type=int, help="StreamOptions.beam_size (default: the worker's)")
@@ -315,20 +323,22 @@ def main() -> None:
     print(f"machine: {machine()}; {stream_options}; {transcriber.pack_options}", flush=True)
     estimate = estimate_capacity(transcriber, stream_options)
     print(f"worker's start-up measurement: {estimate.describe()}", flush=True)
-    curves = {}
+    curves: dict[str, list[dict]] = {}
+    layout = transcriber.packer.options
     with tempfile.TemporaryDirectory() as prefix:
         server = start_nginx(Path(prefix))
         run = 0
         try:
-            for pack, counts in ((True, args.feeds), (False, args.baseline_feeds)):
-                curves[pack] = []
+            for mode, counts in (("batched", args.feeds), ("packed", args.packed_feeds), ("alone", args.baseline_feeds)):
+                curves[mode] = []
+                transcriber.packer.options = replace(layout, batch=mode == "batched")
                 for count in (int(x) for x in counts.split(",") if x):
                     result = run_feeds(pipeline, server, Path(prefix), count, run, args.lag_bound,
-                                       replace(stream_options, pack=pack))
+                                       replace(stream_options, pack=mode != "alone"))
                     run += 1
-                    curves[pack].append(result)
+                    curves[mode].append(result)
                     lat = result["latencies"] or [float("nan")]
-                    print(f"{'packed' if pack else 'alone '} {count} feed(s): {result['planted'] - result['missed']}/"
+                    print(f"{mode} {count} feed(s): {result['planted'] - result['missed']}/"
                           f"{result['planted']} claims, {len(result['false_flags'])} false flags, latency p50 "
                           f"{statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s, worst lag "
                           f"{result['worst_lag_s']:.1f} s, CPU {result['cpu_per_feed']:.3f} s/s per feed, whisper busy "
@@ -343,18 +353,21 @@ def main() -> None:
                         break
         finally:
             server.stop()
-    held = {pack: max((r["feeds"] for r in curve if r["held"]), default=0) for pack, curve in curves.items()}
-    print(f"capacity: packed {held[True]} feeds held in real time, alone {held.get(False, 0)} "
-          f"({held[True] / max(held.get(False, 0), 1):.1f}x); the start-up measurement expected {estimate.feeds}",
-          flush=True)
+            transcriber.packer.options = layout
+    held = {mode: max((r["feeds"] for r in curve if r["held"]), default=0) for mode, curve in curves.items()}
+    print(f"capacity: batched {held['batched']} feeds held in real time, packed {held['packed']}, alone "
+          f"{held['alone']} ({held['batched'] / max(held['alone'], 1):.1f}x alone); the start-up measurement "
+          f"expected {estimate.feeds}", flush=True)
     if args.skip_quality:
         return
     quality = clip_quality(pipeline, stream_options)
-    packed = [run["cer"] for run in quality[True]]
-    windows, packs = (sum(run["packs"][i] for run in quality[True]) for i in (1, 0))
-    print(f"real clips through the live path, 4 rotated feeds: CER packed {statistics.mean(packed):.4f} "
-          f"(mean of {len(packed)} runs: {', '.join(f'{c:.3f}' for c in packed)}; {windows / packs:.1f} windows "
-          f"a call), alone {quality[False][0]['cer']:.4f}", flush=True)
+    for mode in ("batched", "packed"):
+        cers = [run["cer"] for run in quality[mode]]
+        windows, calls = (sum(run["packs"][i] for run in quality[mode]) for i in (1, 0))
+        print(f"real clips through the live path, 4 rotated feeds: CER {mode} {statistics.mean(cers):.4f} "
+              f"(mean of {len(cers)} runs: {', '.join(f'{c:.3f}' for c in cers)}; {windows / calls:.1f} windows "
+              f"a call)", flush=True)
+    print(f"real clips through the live path, one window a call: CER alone {quality['alone'][0]['cer']:.4f}", flush=True)
     windows_rtf = bare_windows_rtf(pipeline, replace(stream_options, pack=False))
     rtf = bare_rtf(pipeline)
     print(f"bare faster-whisper on the live path's windows one by one: RTF {windows_rtf:.3f} -> ASR-bound limit "

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pinocchio.core.records import AudioChunk
+from pinocchio.core.records import AudioChunk, Utterance, Word
 from pinocchio.listen.asr import AsrOptions, Transcriber
 from pinocchio.listen.packing import PackedDecoder, PackOptions, lay_out, owner, pack_audio
 
@@ -164,6 +164,102 @@ def test_context_words_are_left_out_of_each_window():
     assert [u.text for u in results[0]] == ["字11"] and results[1] == []
 
 
+class PausingBatch(Transcriber):
+    """A batch whisper that, like whisper, ends each item's transcript at its first pause: it
+    hears only the first run of sound in each window (a word per level)."""
+
+    def __init__(self):
+        super().__init__(None, AsrOptions(model="scripted"))
+        self.batches: list[list[float]] = []
+
+    def _decode_batch(self, windows, temperatures, beam_size, margin_s):
+        self.batches.append([w.start_s for w in windows])
+        found = []
+        for window in windows:
+            sound = np.flatnonzero(window.samples)
+            if not sound.size:
+                found.append([])
+                continue
+            first, level = sound[0], window.samples[sound[0]]
+            last = first + np.argmax(np.append(window.samples[first:] != level, True))
+            start_s, end_s = window.start_s + first / SR, window.start_s + last / SR
+            word = Word(start_s, end_s, f"字{int(round(float(level) * 100))}", 0.9)
+            found.append([Utterance(start_s, end_s, word.text, (word,), -0.2, 0.01)])
+        return found
+
+
+def talk(start_s: float, *parts: tuple[float, float]) -> AudioChunk:
+    """Sound at each (level, seconds), a second of silence between parts."""
+    silence = np.zeros(SR, dtype=np.float32)
+    samples = [x for level, seconds in parts for x in (np.full(int(seconds * SR), level, dtype=np.float32), silence)]
+    return AudioChunk(start_s=start_s, samples=np.concatenate(samples[:-1]))
+
+
+def test_a_batched_window_whisper_stopped_in_is_decoded_again_from_its_last_word():
+    transcriber = PausingBatch()
+    windows = [talk(10.0, (0.11, 1.0), (0.12, 1.0), (0.13, 1.0)), talk(50.0, (0.21, 2.0))]
+    results = transcriber.transcribe_batch(windows, [None, None])
+    assert [[u.text for u in r] for r in results] == [["字11", "字12", "字13"], ["字21"]]
+    # Three calls: both windows, then only the first from each place whisper stopped in it.
+    assert transcriber.batches == [[10.0, 50.0], [11.0], [13.0]] and transcriber.repacked == 2
+    assert results[0][1].start_s == 12.0  # on the stream's clock
+
+
+def test_a_batched_window_keeps_only_its_new_words():
+    transcriber = PausingBatch()
+    # The first word (said over the first second) is the window's context: new audio starts at 21.5.
+    results = transcriber.transcribe_batch([talk(20.0, (0.11, 1.0), (0.12, 1.0))], [21.5])
+    assert [[u.text for u in r] for r in results] == [["字12"]]
+
+
+class LoopingBatch(PausingBatch):
+    """Loops on the window of level 0.66 in a batch (whisper's 只剩下一段时间 over and over);
+    alone, padded to 30 s, it hears it."""
+
+    def __init__(self):
+        super().__init__()
+        self.alone: list[float] = []
+
+    def _decode_batch(self, windows, temperatures, beam_size, margin_s):
+        found = super()._decode_batch(windows, temperatures, beam_size, margin_s)
+        return [None if r and r[0].text == "字66" else r for r in found]
+
+    def transcribe_window(self, window, keep_from_s=None, prompt=None, temperatures=None, beam_size=None):
+        self.alone.append(window.start_s)
+        return [Utterance(window.start_s, window.end_s, "heard alone", (), -0.2, 0.01)]
+
+
+def test_a_batched_window_whisper_looped_on_is_decoded_again_alone():
+    transcriber = LoopingBatch()
+    results = transcriber.transcribe_batch([talk(0.0, (0.11, 1.0)), talk(30.0, (0.66, 2.0))], [None, None])
+    assert [[u.text for u in r] for r in results] == [["字11"], ["heard alone"]]
+    assert transcriber.alone == [30.0] and transcriber.batches == [[0.0, 30.0]]
+
+
+@dataclass
+class TextSegment:
+    text: str
+
+
+@pytest.mark.parametrize("texts, looped", [
+    (["只剩下一段时间,", "只剩下一段时间,", "只剩下一段时间,"], True),  # the same words segment after segment
+    (["问" * 40], True),  # one long loop
+    (["家人们晚上好", "欢迎来到直播间", "点个关注不迷路"], False),
+    (["买买买", "买买买"], False),  # a streamer's short cheer, said twice
+    ([], False),
+])
+def test_a_batch_item_whisper_looped_on_is_told_from_talk(texts, looped):
+    transcriber = PausingBatch()
+    assert transcriber._looped([TextSegment(t) for t in texts], chunk(0.0, 1.0)) is looped
+
+
+def test_batched_decoding_gives_up_on_a_window_after_a_few_tries():
+    transcriber = PausingBatch()
+    parts = [(0.1 + i / 100, 0.5) for i in range(8)]  # eight words, each after a pause
+    results = transcriber.transcribe_batch([talk(0.0, *parts)], [None])
+    assert len(transcriber.batches) == 3 and len(results[0]) == 3
+
+
 class RecordingTranscriber:
     """Stands in for whisper behind the scheduler: records each pack and answers at once (or
     after `hold`), or raises."""
@@ -173,6 +269,9 @@ class RecordingTranscriber:
         self.hold = hold
         self.fail = fail
         self.alone: list[float] = []
+
+    def transcribe_batch(self, windows, keep_from, temperatures=None, beam_size=None):
+        return self.transcribe_pack(windows, keep_from, temperatures, beam_size=beam_size)
 
     def transcribe_pack(self, windows, keep_from, temperatures=None, gap_s=1.0, beam_size=None):
         if self.hold:
@@ -259,7 +358,7 @@ def test_a_feeds_windows_waiting_together_are_decoded_as_one_and_each_gets_its_o
     windows = [AudioChunk(start_s=start, samples=audio[int(start * SR):int(end * SR)])
                for start, end in ((0.0, 3.0), (1.5, 4.5), (3.0, 6.0))]
     model = StoppingWhisper()
-    decoder = PackedDecoder(whisper_with(model), PackOptions(max_wait_s=30.0))
+    decoder = PackedDecoder(whisper_with(model), PackOptions(max_wait_s=30.0, batch=False))
     feed, other = object(), object()
     with decoder.client(), decoder.client():
         mine = [decoder.submit(w, keep_from_s=w.start_s + 1.5, source=feed) for w in windows]

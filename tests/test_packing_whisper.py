@@ -82,15 +82,18 @@ def clip(name: str, start_s: float = 0.0, seconds: float | None = None) -> np.nd
     return samples[int(start_s * SR): None if seconds is None else int((start_s + seconds) * SR)]
 
 
-def test_words_at_the_edges_of_packed_windows_stay_with_their_window(pipeline):
-    """Windows cut mid-speech (talk runs to their very first and last sample) packed side by side:
-    each gets back text closer to its own alone transcript than to any neighbour's."""
+@pytest.mark.parametrize("batch", [False, True], ids=["laid out", "batched"])
+def test_words_at_the_edges_of_packed_windows_stay_with_their_window(pipeline, batch):
+    """Windows cut mid-speech (talk runs to their very first and last sample) decoded together,
+    laid out side by side or batched: each gets back text closer to its own alone transcript than
+    to any neighbour's."""
     transcriber = pipeline.transcriber
     windows = [AudioChunk(start_s=500.0, samples=clip("funasr_paraformer_example_1.wav", 0.0, 4.0)),
                AudioChunk(start_s=20.0, samples=clip("funasr_paraformer_example_2.wav", 0.6, 5.0)),
                AudioChunk(start_s=3.0, samples=clip("funasr_paraformer_example_1.wav", 6.0, 4.0))]
     alone = ["".join(u.text for u in transcriber.transcribe_window(w, beam_size=1)) for w in windows]
-    packed = transcriber.transcribe_pack(windows, [None] * 3, (0.0,), 1.0, beam_size=1)
+    packed = (transcriber.transcribe_batch(windows, [None] * 3, (0.0,), beam_size=1) if batch
+              else transcriber.transcribe_pack(windows, [None] * 3, (0.0,), 1.0, beam_size=1))
     for i, (window, utterances) in enumerate(zip(windows, packed)):
         text = "".join(u.text for u in utterances)
         assert text, f"window {i} lost its words"
@@ -106,10 +109,12 @@ def joined(names: list[str]) -> list[AudioChunk]:
     return [AudioChunk(start_s=i / SR, samples=audio[i: i + SR // 2]) for i in range(0, len(audio), SR // 2)]
 
 
-def test_packing_keeps_the_real_clips_words(pipeline):
+@pytest.mark.parametrize("batch", [False, True], ids=["laid out", "batched"])
+def test_packing_keeps_the_real_clips_words(pipeline, batch):
     """The real clips as two live feeds, in opposite orders so that they say different things at
-    once: decoded in packs they read about as well as decoded one window per call. The decoder waits for
-    both feeds, so each pack holds one window of each and the result does not hang on timing."""
+    once: decoded together (laid out in packs, or batched) they read about as well as decoded one
+    window per call. The decoder waits for both feeds, so each call holds one window of each and
+    the result does not hang on timing."""
     transcriber = pipeline.transcriber
     references = speech_references()
     orders = [sorted(references), sorted(references, reverse=True)]
@@ -117,7 +122,7 @@ def test_packing_keeps_the_real_clips_words(pipeline):
     said = ["".join(references[n] for n in order) for order in orders]
     # One window per call, for one of the orders: the other holds the same words.
     alone = "".join(u.text for u in StreamingTranscriber(transcriber).transcribe(feeds[0]))
-    decoder = PackedDecoder(transcriber, PackOptions(max_wait_s=60.0))
+    decoder = PackedDecoder(transcriber, PackOptions(max_wait_s=60.0, batch=batch))
     packed: dict[int, str] = {}
 
     def follow(k: int) -> None:
@@ -131,7 +136,7 @@ def test_packing_keeps_the_real_clips_words(pipeline):
     assert decoder.windows > decoder.packs
     cer_alone = character_error_rate([(said[0], alone)])
     cer_packed = character_error_rate([(said[k], packed[k]) for k in range(2)])
-    print(f"real clips, two feeds: CER packed {cer_packed:.4f}, alone {cer_alone:.4f}")
+    print(f"real clips, two feeds: CER {'batched' if batch else 'packed'} {cer_packed:.4f}, alone {cer_alone:.4f}")
     # Measured here: beam 5 (the default) packed 0.277 against 0.248 alone; greedy 0.313 against
     # 0.362. The issue asks for 0.01; this guards against packing that garbles or loses words.
     assert cer_packed <= cer_alone + 0.05

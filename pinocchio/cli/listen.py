@@ -208,6 +208,7 @@ def live(
     max_utterance: Annotated[Optional[float], typer.Option("--max-utterance", min=2.0, max=30.0, help="Talk without such a pause is committed at this length (seconds) [env PINOCCHIO_LIVE_MAX_UTTERANCE_S; default 6].")] = None,
     commit: Annotated[Optional[CommitPolicy], typer.Option("--commit", help="pause: decode each utterance once it ends; agreement: also commit what two decodes of the talk in progress agree on (about 3x the CPU, see README) [env PINOCCHIO_LIVE_COMMIT].")] = None,
     pack: Annotated[Optional[bool], typer.Option("--pack/--no-pack", help="Decode several feeds' utterances in one whisper call (default), or each on its own [env PINOCCHIO_LIVE_PACK].")] = None,
+    batch: Annotated[Optional[bool], typer.Option("--batch/--no-batch", help="Decode the utterances taken together as a batch (default: holds more feeds), or laid out in one 30 s pack (hears better) [env PINOCCHIO_LIVE_BATCH].")] = None,
     facts: FactsOption = None,
 ) -> None:
     """Follow live feeds, flag claims as they are said, store every committed segment.
@@ -225,7 +226,7 @@ def live(
     s = settings(db_url=db, model=model, device=device, compute_type=compute_type, classifier=classifier,
                  evidence_dir=evidence, webhook_secret=webhook_secret, live_pause_s=pause,
                  live_max_utterance_s=max_utterance, live_commit=commit.value if commit else None,
-                 live_pack=pack)
+                 live_pack=pack, live_batch=batch)
     if webhook and not s.webhook_secret:
         fail("--webhook needs a secret: --webhook-secret or PINOCCHIO_WEBHOOK_SECRET")
         raise typer.Exit(2)

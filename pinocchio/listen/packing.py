@@ -1,11 +1,13 @@
 """Several feeds' live utterances decoded in one whisper call.
 
 Whisper encodes a padded 30 s window whatever it holds, so a live utterance of a few seconds pays
-for thirty (MODELS.md: ~0.55 s of a ~0.8 s decode here). Laid side by side with silence between
-them, the windows of several feeds share one encoder pass and one decode, and each feed gets back
-the words whose time falls in its own place in the pack.
+for thirty (MODELS.md: ~0.55 s of a ~0.8 s decode here). Taken together, the windows of several
+feeds share one call: as a batch (each window an item, the encoder run only as long as the
+longest, the items decoded side by side: `Transcriber.transcribe_batch`), or laid side by side
+with silence between them in one 30 s window, each feed getting back the words whose time falls in
+its own place (`Transcriber.transcribe_pack`).
 
-`lay_out` and `owner` are the geometry (pure, property-tested); `PackedDecoder` is the one
+`lay_out` and `owner` are the pack's geometry (pure, property-tested); `PackedDecoder` is the one
 scheduler per process that every feed's `StreamingTranscriber` hands its windows to."""
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ class PackOptions:
     # 4 feeds 0.2 s left whisper busy 89 % of the time with 1.7 windows a call (p95 3.05 s), 1.0 s
     # 57 % with 3.0 (p95 3.70 s); at 6 feeds the lag reached 11.5 s against 6.1 s.
     max_wait_s: float = 1.0
+    # How the windows taken together are decoded: as a batch (each its own item, encoded only as
+    # long as the longest, decoded side by side) or laid out in one 30 s pack. Measured with
+    # benchmarks/live.py on 2 cores: batched held 8 demo feeds (63/64 claims, p95 2.58 s, whisper
+    # busy 73 %), laid out 5 at best (94 % busy at 6); the pack hears better (the real clips: CER
+    # 0.21 against 0.26, later windows heard after the earlier ones' words), so it stays an option.
+    batch: bool = True
 
     def fits(self, durations: Sequence[float]) -> bool:
         """Whether windows this long fit in one pack, gaps between them included."""
@@ -112,6 +120,15 @@ def pack_audio(windows: Sequence[AudioChunk], slots: Sequence[Slot]) -> np.ndarr
         samples = window.samples[: total - start]
         audio[start: start + len(samples)] = samples
     return audio
+
+
+def decode_together(transcriber: "Transcriber", options: PackOptions, windows: Sequence[AudioChunk],
+                    keep_from: Sequence[float | None], temperatures: tuple[float, ...] | None,
+                    beam_size: int | None) -> list[list[Utterance]]:
+    """Windows of different feeds in one whisper call, batched or laid out as `options` says."""
+    if options.batch:
+        return transcriber.transcribe_batch(windows, keep_from, temperatures, beam_size)
+    return transcriber.transcribe_pack(windows, keep_from, temperatures, options.gap_s, beam_size)
 
 
 @dataclass
@@ -196,9 +213,8 @@ class PackedDecoder:
             pack = self._next_pack()
             try:
                 temperatures, beam_size = pack[0][0].decoding
-                results = self.transcriber.transcribe_pack([joined([r.window for r in run]) for run in pack],
-                                                           [run[0].keep_from_s for run in pack],
-                                                           temperatures, self.options.gap_s, beam_size)
+                results = decode_together(self.transcriber, self.options, [joined([r.window for r in run]) for run in pack],
+                                          [run[0].keep_from_s for run in pack], temperatures, beam_size)
             except BaseException as exc:  # each waiting feed gets the error, the decoder goes on
                 for request in (r for run in pack for r in run):
                     request.result.set_exception(exc)

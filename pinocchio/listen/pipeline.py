@@ -125,7 +125,7 @@ class Pipeline:
         model_dir = resolve_model(self.asr_options.model, s.cache_dir)
         return Transcriber(load_whisper(model_dir, s.cpu_threads, s.device, s.compute_type, s.encoder_margin_s),
                            self.asr_options, load_hallucinations(s.prompts_dir),
-                           PackOptions(max_wait_s=s.live_pack_wait_s))
+                           PackOptions(max_wait_s=s.live_pack_wait_s, batch=s.live_batch))
 
     @property
     def transcriber(self) -> SpeechToText:

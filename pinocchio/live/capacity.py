@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pinocchio.core.records import AudioChunk, Utterance
 from pinocchio.core.settings import package_data
+from pinocchio.listen.packing import decode_together
 from pinocchio.listen.streaming import StreamingTranscriber, StreamOptions
 
 CALIBRATION_SPEECH = package_data("calibration", "speech.m4a")
@@ -49,7 +50,7 @@ class _WindowCollector:
 def estimate_capacity(transcriber, stream_options: StreamOptions,
                       speech: Path = CALIBRATION_SPEECH) -> CapacityEstimate | None:
     """Time the live path's windows of `speech`, decoded in packs as the packed decoder would (or
-    one by one when packing is off). None when the transcriber is not whisper (a scripted one)."""
+    one by one when packing is off), batched or laid out as its decoder does. None when the transcriber is not whisper (a scripted one)."""
     if not hasattr(transcriber, "transcribe_pack"):
         return None
     from pinocchio.listen.audio import decode_chunks
@@ -75,8 +76,8 @@ def estimate_capacity(transcriber, stream_options: StreamOptions,
             while group and options.fits([w.end_s - w.start_s for w, _ in pack + group[:1]]):
                 pack.append(group.pop(0))
             started = time.perf_counter()
-            transcriber.transcribe_pack([w for w, _ in pack], [k for _, k in pack], stream_options.temperatures,
-                                        options.gap_s, stream_options.beam_size)
+            decode_together(transcriber, options, [w for w, _ in pack], [k for _, k in pack],
+                            stream_options.temperatures, stream_options.beam_size)
             decode_s += time.perf_counter() - started
             speech_s += sum(w.end_s - (w.start_s if k is None else k) for w, k in pack)
     # The measurement's own decoding is not the feeds': take it back out of the running totals.
