@@ -253,6 +253,29 @@ def test_a_batch_item_whisper_looped_on_is_told_from_talk(texts, looped):
     assert transcriber._looped([TextSegment(t) for t in texts], chunk(0.0, 1.0)) is looped
 
 
+class Tokens:
+    eot = 100
+
+    @staticmethod
+    def decode(tokens):
+        return "".join(chr(0x4e00 + t) for t in tokens)
+
+
+def part(*words: tuple[str, float, float]) -> dict:
+    return dict(start=words[0][1], end=words[-1][2], tokens=[1, 2], avg_logprob=-0.2, no_speech_prob=0.01,
+                words=[dict(word=w, start=a, end=b, probability=0.9) for w, a, b in words])
+
+
+def test_words_whisper_heard_in_a_batch_items_padding_are_dropped():
+    from pinocchio.listen.asr import _as_segments
+
+    # A 3 s item in a batch padded to 9 s: whisper went on hearing words after its audio ended.
+    parts = [part(("来", 0.5, 1.0), ("了", 1.0, 3.4), ("问", 2.97, 3.5)), part(("问", 4.0, 4.2), ("问", 4.2, 4.4))]
+    segments = _as_segments(parts, Tokens, 3.0, 0.0)
+    assert [[(w.word, w.start, w.end) for w in s.words] for s in segments] == [[("来", 0.5, 1.0), ("了", 1.0, 3.0)]]
+    assert segments[0].text == "来了"
+
+
 def test_batched_decoding_gives_up_on_a_window_after_a_few_tries():
     transcriber = PausingBatch()
     parts = [(0.1 + i / 100, 0.5) for i in range(8)]  # eight words, each after a pause

@@ -16,11 +16,12 @@ from pinocchio.listen.packing import decode_together
 from pinocchio.listen.streaming import StreamingTranscriber, StreamOptions
 
 CALIBRATION_SPEECH = package_data("calibration", "speech.m4a")
-# Feeds held x their packed decoding cost, measured with benchmarks/live.py on the 2-core machine:
-# the share of the time whisper may decode before feeds fall behind. Feeds queue their windows and
-# read on, so the decoder is kept busy: held at whisper busy up to 83-90 %, not at 91-96 %. The
-# measured cost varies with the shared machine (0.18-0.22 s/s): this share reads it as 3-4 feeds,
-# what the runs held.
+# Feeds held x their decoding cost, measured with benchmarks/live.py on the 2-core machine: the
+# share of the time whisper may decode before feeds fall behind. Feeds queue their windows and read
+# on, so the decoder is kept busy: held at whisper busy up to 83-90 %, not at 91-96 % (packed); batched,
+# 8 feeds held under 3 s at 82-85 %, 10 at 89-91 % with p95 over 5 s. Batched, the measured cost
+# (0.116 s/s one evening) reads as 7 feeds: more than the six held with every claim, fewer than the
+# eight held by lag.
 DECODING_SHARE = 0.85
 
 
