@@ -47,9 +47,11 @@ class PackOptions:
     max_wait_s: float = 1.0
     # How the windows taken together are decoded: as a batch (each its own item, encoded only as
     # long as the longest, decoded side by side) or laid out in one 30 s pack. Measured with
-    # benchmarks/live.py on 2 cores: batched held 8 demo feeds (63/64 claims, p95 2.58 s, whisper
-    # busy 73 %), laid out 5 at best (94 % busy at 6); the pack hears better (the real clips: CER
-    # 0.21 against 0.26, later windows heard after the earlier ones' words), so it stays an option.
+    # benchmarks/live.py on 2 cores (README): batched held six demo feeds with every claim in three
+    # runs of four (p95 2.2-2.8 s, whisper busy 51-73 %); laid out, five in the VM's slow hours and
+    # six in its fast ones (busy 77-94 %). The pack heard the demo's hard sentences better (its
+    # windows: CER 0.247 against 0.293; the real clips the other way, 0.25 against 0.20), so it
+    # stays an option.
     batch: bool = True
 
     def fits(self, durations: Sequence[float]) -> bool:
