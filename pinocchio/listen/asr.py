@@ -36,9 +36,10 @@ KEEP_MARGIN_S = 0.1  # a context word's end may run this far past the boundary a
 # moved on to the next window, or ended the transcript, before its speech was over).
 UNHEARD_TAIL_S = 1.0
 # Batched windows are encoded up to the longest one's audio and this much more. Whisper was trained
-# on 30 s windows and hears a short input worse: on the demo's live windows a 2 s margin heard
-# 最后五单 as 最轰轰单 and 治糖尿病 as 汁糖腰片, 6-8 s heard both; six demo feeds (benchmarks/live.py)
-# 48/48 claims at whisper busy 73 % with 6 s, 45-47/48 at 45-53 % with 2 s.
+# on 30 s windows and hears a short input worse: five of the demo's live windows in one batch, a 2 s
+# margin heard 最后五单 as 最轰轰单 and 治糖尿病 as 汁糖腰片, 8 s heard both (in other company it
+# took 10 s, at the cost of a pack). Six demo feeds (benchmarks/live.py): with 6 s 48/48 claims in
+# three runs of four at whisper busy 51-73 %, with 2 s 45-47/48 at 45-53 %.
 BATCH_MARGIN_S = 6.0
 # A batched word starting this close to its item's audio end, or past it, was heard in the padding.
 PADDING_WORD_S = 0.05
