@@ -39,7 +39,8 @@ UNHEARD_TAIL_S = 1.0
 # on 30 s windows and hears a short input worse: five of the demo's live windows in one batch, a 2 s
 # margin heard 最后五单 as 最轰轰单 and 治糖尿病 as 汁糖腰片, 8 s heard both (in other company it
 # took 10 s, at the cost of a pack). Six demo feeds (benchmarks/live.py): with 6 s 48/48 claims in
-# three runs of four at whisper busy 51-73 %, with 2 s 45-47/48 at 45-53 %.
+# three runs of four at whisper busy 51-73 %, with 2 s 45-47/48 at 45-53 %, with 10 s 47/48 and
+# 48/48 at 80-81 %.
 BATCH_MARGIN_S = 6.0
 # A batched word starting this close to its item's audio end, or past it, was heard in the padding.
 PADDING_WORD_S = 0.05
