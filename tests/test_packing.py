@@ -249,8 +249,9 @@ class TextSegment:
     ([], False),
 ])
 def test_a_batch_item_whisper_looped_on_is_told_from_talk(texts, looped):
-    transcriber = PausingBatch()
-    assert transcriber._looped([TextSegment(t) for t in texts], chunk(0.0, 1.0)) is looped
+    from pinocchio.listen.batching import looped as whisper_looped
+
+    assert whisper_looped([TextSegment(t) for t in texts], AsrOptions().compression_ratio_max) is looped
 
 
 class Tokens:
@@ -267,11 +268,11 @@ def part(*words: tuple[str, float, float]) -> dict:
 
 
 def test_words_whisper_heard_in_a_batch_items_padding_are_dropped():
-    from pinocchio.listen.asr import _as_segments
+    from pinocchio.listen.batching import as_segments
 
     # A 3 s item in a batch padded to 9 s: whisper went on hearing words after its audio ended.
     parts = [part(("来", 0.5, 1.0), ("了", 1.0, 3.4), ("问", 2.97, 3.5)), part(("问", 4.0, 4.2), ("问", 4.2, 4.4))]
-    segments = _as_segments(parts, Tokens, 3.0, 0.0)
+    segments = as_segments(parts, Tokens, 3.0, 0.0)
     assert [[(w.word, w.start, w.end) for w in s.words] for s in segments] == [[("来", 0.5, 1.0), ("了", 1.0, 3.0)]]
     assert segments[0].text == "来了"
 

@@ -4,7 +4,6 @@ detection."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import threading
@@ -427,65 +426,10 @@ class Transcriber:
     def _decode_batch(self, windows: Sequence[AudioChunk], temperatures: tuple[float, ...] | None,
                       beam_size: int | None, margin_s: float) -> list[list[Utterance] | None]:
         """One batched whisper call: each window's utterances on the stream's clock (None for one
-        whisper looped on). faster-whisper
-        decodes a batch only in pieces of one recording, so this is its batched pipeline's path
-        (encode, generate, split at the timestamps, align the words) over windows of their own."""
-        from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import get_ctranslate2_storage
+        whisper looped on)."""
+        from pinocchio.listen.batching import decode_batch
 
-        model = self.model
-        kwargs = self._kwargs(max(w.end_s - w.start_s for w in windows), None, temperatures, beam_size)
-        hop = model.feature_extractor.hop_length
-        frames = [len(w.samples) // hop for w in windows]
-        width = min(model.feature_extractor.nb_max_frames, -(-max(frames) // 100) * 100 + round(margin_s * 100))
-        # Each item's audio padded with silence before its log-mel, as whisper was trained (faster-
-        # whisper pads the log-mel with zeros instead): over six demo feeds whisper heard words in
-        # the padding of 3 items against 9-10 (问问问…, 作词作曲), at the same CER.
-        batch = np.stack([model.feature_extractor(np.pad(w.samples[:width * hop], (0, max(0, width * hop - len(w.samples)))))
-                          [:, :width] for w in windows])
-        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
-                              language=self.options.language)
-        prompt = model.get_prompt(tokenizer, [], without_timestamps=False)
-        with self.turns.turn():
-            started = time.perf_counter()
-            _seed_sampler()
-            encoded = model.model.encode(get_ctranslate2_storage(batch))
-            results = model.model.generate(
-                encoded, [list(prompt) for _ in windows], beam_size=kwargs["beam_size"],
-                max_length=len(prompt) + kwargs.get("max_new_tokens", model.max_length - len(prompt)),
-                return_scores=True, return_no_speech_prob=True, suppress_blank=True,
-                suppress_tokens=_suppressed(tokenizer), sampling_temperature=kwargs["temperature"][0])
-            segments = [_timed_parts(model, tokenizer, list(r.sequences_ids[0]), n, r.scores[0], r.no_speech_prob)
-                        for r, n in zip(results, frames)]
-            punctuation = _punctuation()
-            model.add_word_timestamps(segments, tokenizer, encoded, frames, punctuation["prepend"],
-                                      punctuation["append"], 0.0)
-            found = []
-            for window, parts, n in zip(windows, segments, frames):
-                heard = _as_segments(parts, tokenizer, n / 100, kwargs["temperature"][0])
-                if self._looped(heard, window):
-                    found.append(None)
-                    continue
-                found.append([u for u in (self._to_utterance(seg, seg.words, window.start_s) for seg in heard)
-                              if u is not None])
-            self.decode_s += time.perf_counter() - started
-        return found
-
-    def _looped(self, segments: list, window: AudioChunk) -> bool:
-        """Whether whisper looped on a batch item: the same words segment after segment (on the
-        demo: 只剩下一段时间 three and four times over real talk), each segment too short for its
-        own compression ratio to show it, or the item's whole text as repetitive as whisper's own
-        check of a window would find it."""
-        from faster_whisper.transcribe import get_compression_ratio
-
-        texts = [bare_text(seg.text) for seg in segments]
-        whole = "".join(texts)
-        collapsed, removed = collapse_loops(whole)
-        looped = (any(len(a) >= 4 and a == b for a, b in zip(texts, texts[1:])) or removed > len(collapsed)
-                  or (bool(whole) and get_compression_ratio(whole) > self.options.compression_ratio_max))
-        if looped:
-            log.info("whisper looped on a batched window at %.1f s (%s): decoded again alone", window.start_s, whole[:60])
-        return looped
+        return decode_batch(self, windows, temperatures, beam_size, margin_s)
 
     def _decode_pack(self, windows: Sequence[AudioChunk], temperatures: tuple[float, ...] | None,
                      gap_s: float, beam_size: int | None) -> list[tuple[list[Utterance], bool]]:
@@ -576,62 +520,6 @@ class Transcriber:
             avg_logprob=float(seg.avg_logprob),
             no_speech_prob=float(seg.no_speech_prob),
         )
-
-
-@functools.cache
-def _punctuation() -> dict[str, str]:
-    """faster-whisper's own defaults for which punctuation joins the word before or after it."""
-    import inspect
-
-    from faster_whisper import WhisperModel
-
-    parameters = inspect.signature(WhisperModel.transcribe).parameters
-    return {"prepend": parameters["prepend_punctuations"].default, "append": parameters["append_punctuations"].default}
-
-
-def _suppressed(tokenizer) -> list[int]:
-    from faster_whisper.transcribe import get_suppressed_tokens
-
-    return list(get_suppressed_tokens(tokenizer, [-1]))
-
-
-def _timed_parts(model, tokenizer, tokens: list[int], frames: int, score: float, no_speech_prob: float) -> list[dict]:
-    """A batch item's tokens as whisper's segments (split at its timestamps, as faster-whisper's
-    batched pipeline does), with the words after the last timestamp kept too: alone in its call,
-    no later window would hear them again."""
-    parts, _, single_ending = model._split_segments_by_timestamps(tokenizer, tokens, 0.0, frames, frames / 100, 0)
-    taken = sum(len(part["tokens"]) for part in parts)
-    if parts and not single_ending and any(t < tokenizer.timestamp_begin for t in tokens[taken:]):
-        parts.append(dict(seek=0, start=parts[-1]["end"], end=frames / 100, tokens=tokens[taken:]))
-    avg_logprob = score * len(tokens) / (len(tokens) + 1)  # CTranslate2's score is per token; whisper's average counts the end
-    for part in parts:
-        part.update(avg_logprob=avg_logprob, no_speech_prob=no_speech_prob)
-    return parts
-
-
-def _as_segments(parts: list[dict], tokenizer, duration_s: float, temperature: float) -> list:
-    """faster-whisper's segment records for a batch item's parts, words held inside its audio.
-    A word that starts where its audio has ended was heard in the padding up to the longest item
-    (on the demo: 只剩下一段时间, twice, after a short utterance): it is dropped, not held."""
-    from faster_whisper.transcribe import Segment, get_compression_ratio
-    from faster_whisper.transcribe import Word as WhisperWord
-
-    segments = []
-    for i, part in enumerate(parts):
-        padding = [w["word"] for w in part.get("words", []) if w["start"] >= duration_s - PADDING_WORD_S]
-        if padding:
-            log.info("dropped whisper text heard in a batch item's padding: %s", "".join(padding))
-        words = [_within(WhisperWord(start=float(w["start"]), end=float(w["end"]), word=w["word"],
-                                     probability=float(w["probability"])), 0.0, duration_s)
-                 for w in part.get("words", []) if w["start"] < duration_s - PADDING_WORD_S]
-        if part.get("words") and not words:
-            continue
-        text = "".join(w.word for w in words) if part.get("words") else tokenizer.decode(
-            [t for t in part["tokens"] if t < tokenizer.eot])
-        segments.append(Segment(id=i, seek=0, start=part["start"], end=part["end"], text=text, tokens=part["tokens"],
-                                avg_logprob=part["avg_logprob"], compression_ratio=get_compression_ratio(text),
-                                no_speech_prob=part["no_speech_prob"], words=words, temperature=temperature))
-    return segments
 
 
 def _new_audio_s(window: AudioChunk, keep_from_s: float | None) -> float:
