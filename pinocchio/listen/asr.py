@@ -41,8 +41,6 @@ UNHEARD_TAIL_S = 1.0
 # three runs of four at whisper busy 51-73 %, with 2 s 45-47/48 at 45-53 %, with 10 s 47/48 and
 # 48/48 at 80-81 %.
 BATCH_MARGIN_S = 6.0
-# A batched word starting this close to its item's audio end, or past it, was heard in the padding.
-PADDING_WORD_S = 0.05
 BATCH_ROUNDS = 3  # a batched window decoded again from where whisper stopped, at most twice
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 

@@ -14,23 +14,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pinocchio.core.records import AudioChunk, Utterance
-from pinocchio.listen.asr import PADDING_WORD_S, _seed_sampler, _within, bare_text, collapse_loops
+from pinocchio.listen.asr import _seed_sampler, _within, bare_text, collapse_loops
 
 if TYPE_CHECKING:
     from pinocchio.listen.asr import Transcriber
 
 log = logging.getLogger(__name__)
+# A batched word starting this close to its item's audio end, or past it, was heard in the padding.
+PADDING_WORD_S = 0.05
 
 
 def decode_batch(transcriber: "Transcriber", windows: Sequence[AudioChunk], temperatures: tuple[float, ...] | None,
                  beam_size: int | None, margin_s: float) -> list[list[Utterance] | None]:
     """One batched whisper call: each window's utterances on the stream's clock (None for one
-    whisper looped on). faster-whisper
-    decodes a batch only in pieces of one recording, so this is its batched pipeline's path
-    (encode, generate, split at the timestamps, align the words) over windows of their own."""
-    from faster_whisper.tokenizer import Tokenizer
+    whisper looped on). faster-whisper decodes a batch only in pieces of one recording, so this is
+    its batched pipeline's path (encode, generate, split at the timestamps, align the words) over
+    windows of their own."""
     from faster_whisper.transcribe import get_ctranslate2_storage
-
 
     model = transcriber.model
     kwargs = transcriber._kwargs(max(w.end_s - w.start_s for w in windows), None, temperatures, beam_size)
@@ -42,9 +42,7 @@ def decode_batch(transcriber: "Transcriber", windows: Sequence[AudioChunk], temp
     # the padding of 3 items against 9-10 (问问问…, 作词作曲), at the same CER.
     batch = np.stack([model.feature_extractor(np.pad(w.samples[:width * hop], (0, max(0, width * hop - len(w.samples)))))
                       [:, :width] for w in windows])
-    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
-                          language=transcriber.options.language)
-    prompt = model.get_prompt(tokenizer, [], without_timestamps=False)
+    tokenizer, prompt, suppressed = _decoding_tokens(model, transcriber.options.language)
     with transcriber.turns.turn():
         started = time.perf_counter()
         _seed_sampler()
@@ -53,7 +51,7 @@ def decode_batch(transcriber: "Transcriber", windows: Sequence[AudioChunk], temp
             encoded, [list(prompt) for _ in windows], beam_size=kwargs["beam_size"],
             max_length=len(prompt) + kwargs.get("max_new_tokens", model.max_length - len(prompt)),
             return_scores=True, return_no_speech_prob=True, suppress_blank=True,
-            suppress_tokens=suppressed_tokens(tokenizer), sampling_temperature=kwargs["temperature"][0])
+            suppress_tokens=suppressed, sampling_temperature=kwargs["temperature"][0])
         segments = [timed_parts(model, tokenizer, list(r.sequences_ids[0]), n, r.scores[0], r.no_speech_prob)
                     for r, n in zip(results, frames)]
         punctuation = whisper_punctuation()
@@ -83,10 +81,17 @@ def whisper_punctuation() -> dict[str, str]:
     return {"prepend": parameters["prepend_punctuations"].default, "append": parameters["append_punctuations"].default}
 
 
-def suppressed_tokens(tokenizer) -> list[int]:
+@functools.lru_cache(maxsize=4)
+def _decoding_tokens(model, language: str) -> tuple:
+    """The tokenizer, the start of every item's transcript and the tokens whisper may not write
+    (faster-whisper's default: non-speech symbols), once per model and language: built on every
+    call they cost each batch the tokenizing of those symbols again."""
+    from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import get_suppressed_tokens
 
-    return list(get_suppressed_tokens(tokenizer, [-1]))
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+    return (tokenizer, tuple(model.get_prompt(tokenizer, [], without_timestamps=False)),
+            list(get_suppressed_tokens(tokenizer, [-1])))
 
 
 def timed_parts(model, tokenizer, tokens: list[int], frames: int, score: float, no_speech_prob: float) -> list[dict]:
@@ -106,7 +111,7 @@ def timed_parts(model, tokenizer, tokens: list[int], frames: int, score: float, 
 def as_segments(parts: list[dict], tokenizer, duration_s: float, temperature: float) -> list:
     """faster-whisper's segment records for a batch item's parts, words held inside its audio.
     A word that starts where its audio has ended was heard in the padding up to the longest item
-    (on the demo: 只剩下一段时间, twice, after a short utterance): it is dropped, not held."""
+    (on six demo feeds: 问问问…, 对对对, 作词作曲 after short utterances): it is dropped, not held."""
     from faster_whisper.transcribe import Segment, get_compression_ratio
     from faster_whisper.transcribe import Word as WhisperWord
 
