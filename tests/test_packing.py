@@ -166,25 +166,32 @@ def test_context_words_are_left_out_of_each_window():
 
 class PausingBatch(Transcriber):
     """A batch whisper that, like whisper, ends each item's transcript at its first pause: it
-    hears only the first run of sound in each window (a word per level)."""
+    hears only the first run of sound in each window (a word per level). Alone, in its 30 s
+    window, it hears every run."""
 
     def __init__(self):
         super().__init__(None, AsrOptions(model="scripted"))
         self.batches: list[list[float]] = []
+        self.alone: list[float] = []
 
     def _decode_batch(self, windows, temperatures, beam_size, margin_s):
         self.batches.append([w.start_s for w in windows])
+        return [self.runs(window)[:1] for window in windows]
+
+    def _decode_alone(self, window, prompt, temperatures, beam_size):
+        self.alone.append(window.start_s)
+        return self.runs(window)
+
+    @staticmethod
+    def runs(window: AudioChunk) -> list[Utterance]:
+        """A word for each run of sound at one level."""
+        levels = np.append(window.samples, 0.0)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0.0], levels])))
         found = []
-        for window in windows:
-            sound = np.flatnonzero(window.samples)
-            if not sound.size:
-                found.append([])
-                continue
-            first, level = sound[0], window.samples[sound[0]]
-            last = first + np.argmax(np.append(window.samples[first:] != level, True))
+        for first, last in zip(edges[::2], edges[1::2]):
             start_s, end_s = window.start_s + first / SR, window.start_s + last / SR
-            word = Word(start_s, end_s, f"字{int(round(float(level) * 100))}", 0.9)
-            found.append([Utterance(start_s, end_s, word.text, (word,), -0.2, 0.01)])
+            word = Word(start_s, end_s, f"字{int(round(float(window.samples[first]) * 100))}", 0.9)
+            found.append(Utterance(start_s, end_s, word.text, (word,), -0.2, 0.01))
         return found
 
 
@@ -197,43 +204,46 @@ def talk(start_s: float, *parts: tuple[float, float]) -> AudioChunk:
 
 def test_a_batched_window_whisper_stopped_in_is_decoded_again_from_its_last_word():
     transcriber = PausingBatch()
-    windows = [talk(10.0, (0.11, 1.0), (0.12, 1.0), (0.13, 1.0)), talk(50.0, (0.21, 2.0))]
-    results = transcriber.transcribe_batch(windows, [None, None])
-    assert [[u.text for u in r] for r in results] == [["字11", "字12", "字13"], ["字21"]]
-    # Three calls: both windows, then only the first from each place whisper stopped in it.
-    assert transcriber.batches == [[10.0, 50.0], [11.0], [13.0]] and transcriber.repacked == 2
+    windows = [talk(10.0, (0.11, 1.0), (0.12, 1.0), (0.13, 1.0)), talk(50.0, (0.21, 1.0), (0.22, 1.0)),
+               talk(90.0, (0.31, 2.0))]
+    results = transcriber.transcribe_batch(windows, [None, None, None])
+    assert [[u.text for u in r] for r in results] == [["字11", "字12", "字13"], ["字21", "字22"], ["字31"]]
+    # All three, then the two whisper stopped in from where it stopped; the one left, alone.
+    assert transcriber.batches == [[10.0, 50.0, 90.0], [11.0, 51.0]] and transcriber.alone == [13.0]
+    assert transcriber.repacked == 3
     assert results[0][1].start_s == 12.0  # on the stream's clock
+    assert transcriber.audio_s == 5.0 + 3.0 + 2.0  # each window's audio counted once
 
 
 def test_a_batched_window_keeps_only_its_new_words():
     transcriber = PausingBatch()
     # The first word (said over the first second) is the window's context: new audio starts at 21.5.
+    results = transcriber.transcribe_batch([talk(20.0, (0.11, 1.0), (0.12, 1.0)), talk(40.0, (0.21, 1.0))], [21.5, None])
+    assert [[u.text for u in r] for r in results] == [["字12"], ["字21"]]
+
+
+def test_a_window_alone_is_decoded_in_whispers_own_window():
+    transcriber = PausingBatch()
     results = transcriber.transcribe_batch([talk(20.0, (0.11, 1.0), (0.12, 1.0))], [21.5])
-    assert [[u.text for u in r] for r in results] == [["字12"]]
+    assert [[u.text for u in r] for r in results] == [["字12"]]  # heard through; the context word left out
+    assert transcriber.batches == [] and transcriber.alone == [20.0]
 
 
 class LoopingBatch(PausingBatch):
     """Loops on the window of level 0.66 in a batch (whisper's 只剩下一段时间 over and over);
     alone, padded to 30 s, it hears it."""
 
-    def __init__(self):
-        super().__init__()
-        self.alone: list[float] = []
-
     def _decode_batch(self, windows, temperatures, beam_size, margin_s):
         found = super()._decode_batch(windows, temperatures, beam_size, margin_s)
         return [None if r and r[0].text == "字66" else r for r in found]
-
-    def transcribe_window(self, window, keep_from_s=None, prompt=None, temperatures=None, beam_size=None):
-        self.alone.append(window.start_s)
-        return [Utterance(window.start_s, window.end_s, "heard alone", (), -0.2, 0.01)]
 
 
 def test_a_batched_window_whisper_looped_on_is_decoded_again_alone():
     transcriber = LoopingBatch()
     results = transcriber.transcribe_batch([talk(0.0, (0.11, 1.0)), talk(30.0, (0.66, 2.0))], [None, None])
-    assert [[u.text for u in r] for r in results] == [["字11"], ["heard alone"]]
+    assert [[u.text for u in r] for r in results] == [["字11"], ["字66"]]
     assert transcriber.alone == [30.0] and transcriber.batches == [[0.0, 30.0]]
+    assert transcriber.audio_s == 3.0
 
 
 @dataclass
@@ -280,8 +290,8 @@ def test_words_whisper_heard_in_a_batch_items_padding_are_dropped():
 def test_batched_decoding_gives_up_on_a_window_after_a_few_tries():
     transcriber = PausingBatch()
     parts = [(0.1 + i / 100, 0.5) for i in range(8)]  # eight words, each after a pause
-    results = transcriber.transcribe_batch([talk(0.0, *parts)], [None])
-    assert len(transcriber.batches) == 3 and len(results[0]) == 3
+    results = transcriber.transcribe_batch([talk(0.0, *parts), talk(60.0, *parts)], [None, None])
+    assert len(transcriber.batches) == 3 and [len(r) for r in results] == [3, 3]
 
 
 class RecordingTranscriber:

@@ -208,7 +208,7 @@ def live(
     max_utterance: Annotated[Optional[float], typer.Option("--max-utterance", min=2.0, max=30.0, help="Talk without such a pause is committed at this length (seconds) [env PINOCCHIO_LIVE_MAX_UTTERANCE_S; default 6].")] = None,
     commit: Annotated[Optional[CommitPolicy], typer.Option("--commit", help="pause: decode each utterance once it ends; agreement: also commit what two decodes of the talk in progress agree on (about 3x the CPU, see README) [env PINOCCHIO_LIVE_COMMIT].")] = None,
     pack: Annotated[Optional[bool], typer.Option("--pack/--no-pack", help="Decode several feeds' utterances in one whisper call (default), or each on its own [env PINOCCHIO_LIVE_PACK].")] = None,
-    batch: Annotated[Optional[bool], typer.Option("--batch/--no-batch", help="Decode the utterances taken together as a batch (holds more feeds, misheard some demo claims), or laid out in one 30 s pack (default) [env PINOCCHIO_LIVE_BATCH].")] = None,
+    batch: Annotated[Optional[bool], typer.Option("--batch/--no-batch", help="Decode the utterances taken together as a batch (default: holds the most feeds), or laid out in one 30 s pack (fewer feeds; heard the demo's hardest sentences more often) [env PINOCCHIO_LIVE_BATCH].")] = None,
     facts: FactsOption = None,
 ) -> None:
     """Follow live feeds, flag claims as they are said, store every committed segment.

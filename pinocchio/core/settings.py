@@ -97,8 +97,8 @@ class Settings:
                               help="Whisper's beam on the live path; 1 (greedy) holds more feeds and mishears more.")
     live_pack: bool = _setting(True, env="PINOCCHIO_LIVE_PACK", parse=_flag,
                                help="Decode several feeds' utterances in one whisper call (`live --no-pack`: one each).")
-    live_batch: bool = _setting(False, env="PINOCCHIO_LIVE_BATCH", parse=_flag,
-                                help="Decode the utterances taken together as a batch (`live --batch`): more feeds, some claims misheard; off: laid out in one 30 s pack.")
+    live_batch: bool = _setting(True, env="PINOCCHIO_LIVE_BATCH", parse=_flag,
+                                help="Decode the utterances taken together as a batch; off (`live --no-batch`): laid out in one 30 s pack, fewer feeds held.")
     live_pack_wait_s: float = _setting(1.0, env="PINOCCHIO_LIVE_PACK_WAIT_S", parse=float,
                                        help="How long a waiting utterance may wait for other feeds' to share its decode.")
     remind_window_s: float = _setting(120.0, env="PINOCCHIO_REMIND_WINDOW_S", parse=float,

@@ -347,6 +347,13 @@ class Transcriber:
         """Utterances of one window; with `keep_from_s`, the audio before it is context only and
         words said (mostly) before it are left out. `prompt`, `temperatures` and `beam_size`
         replace the configured ones for this window."""
+        utterances = self._decode_alone(window, prompt, temperatures, beam_size)
+        self.audio_s += _new_audio_s(window, keep_from_s)
+        return _kept(utterances, keep_from_s)
+
+    def _decode_alone(self, window: AudioChunk, prompt: str | None, temperatures: tuple[float, ...] | None,
+                      beam_size: int | None) -> list[Utterance]:
+        """One whisper call over one window (padded to 30 s, as whisper was trained), every word kept."""
         with self.turns.turn():
             started = time.perf_counter()
             kwargs = self._kwargs(window.end_s - window.start_s, prompt, temperatures, beam_size)
@@ -354,8 +361,7 @@ class Transcriber:
             utterances = [u for u in (self._to_utterance(seg, seg.words or [], window.start_s, prompt_bare)
                                       for seg in self._decode(window.samples, kwargs)) if u is not None]
             self.decode_s += time.perf_counter() - started
-            self.audio_s += _new_audio_s(window, keep_from_s)
-        return _kept(utterances, keep_from_s)
+        return utterances
 
     def transcribe_pack(self, windows: Sequence[AudioChunk], keep_from: Sequence[float | None],
                         temperatures: tuple[float, ...] | None = None, gap_s: float = 1.0,
@@ -396,16 +402,20 @@ class Transcriber:
         encoder costs what it is given; CTranslate2 takes the shorter input) and decoded in
         parallel. Whisper often ends its transcript at a pause as if the audio were over: a window
         whose last word ends a second or more before its audio does is decoded again from that
-        word on, with the others left so, in the next call; one whisper looped on, alone."""
+        word on, with the others left so, in the next call; a window left alone, or one whisper
+        looped on, is decoded alone in whisper's 30 s window."""
         heard: list[list[Utterance]] = [[] for _ in windows]
         rest = list(windows)
         todo = list(range(len(windows)))
         for _ in range(BATCH_ROUNDS):
+            if len(todo) == 1:  # alone: whisper's own 30 s window (a short input alone heard 最后五单 as 最后有单)
+                heard[todo[0]] += self._decode_alone(rest[todo[0]], None, temperatures, beam_size)
+                break
             decoded = self._decode_batch([rest[i] for i in todo], temperatures, beam_size, margin_s)
             unheard = []
             for i, utterances in zip(todo, decoded):
                 if utterances is None:  # looped: whisper's own path, the window padded to 30 s
-                    heard[i] += self.transcribe_window(rest[i], None, None, temperatures, beam_size)
+                    heard[i] += self._decode_alone(rest[i], None, temperatures, beam_size)
                     continue
                 heard[i] += utterances
                 last_end_s = max((w.end_s for u in utterances for w in u.words), default=None)

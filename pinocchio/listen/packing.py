@@ -47,14 +47,12 @@ class PackOptions:
     max_wait_s: float = 1.0
     # How the windows taken together are decoded: as a batch (each its own item, encoded only as
     # long as the longest, decoded side by side) or laid out in one 30 s pack. Measured with
-    # benchmarks/live.py on 2 cores (README): batched held six demo feeds with every claim in three
-    # runs of four (p95 2.2-2.8 s, whisper busy 51-73 %); laid out, five in the VM's slow hours and
-    # six in its fast ones (busy 77-94 %). The pack heard the demo's hard sentences better (its
-    # windows: CER 0.247 against 0.293; the real clips the other way, 0.25 against 0.20), and a lone
-    # window batched misheard 最后五单 on the RTMP test where the 30 s window heard it: the pack
-    # stays the default until batching hears those as well, batching is for an operator who needs
-    # the feeds (`live --batch`).
-    batch: bool = False
+    # benchmarks/live.py on 2 cores (README): batched held six demo feeds under 3 s in the VM's
+    # slow hours and fast ones (whisper busy 51-85 %), laid out five in the slow hours (six: p95
+    # 6.3 s, busy 95 %). Batched heard the real clips better (CER 0.20 against 0.25) and the demo's
+    # hardest sentence (最后五单) less often: 48/48 claims in four six-feed runs of six, the misses
+    # that sentence's. A window alone is decoded in whisper's 30 s window either way.
+    batch: bool = True
 
     def fits(self, durations: Sequence[float]) -> bool:
         """Whether windows this long fit in one pack, gaps between them included."""
