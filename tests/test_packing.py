@@ -208,8 +208,9 @@ def test_a_batched_window_whisper_stopped_in_is_decoded_again_from_its_last_word
                talk(90.0, (0.31, 2.0))]
     results = transcriber.transcribe_batch(windows, [None, None, None])
     assert [[u.text for u in r] for r in results] == [["字11", "字12", "字13"], ["字21", "字22"], ["字31"]]
-    # All three, then the two whisper stopped in from where it stopped; the one left, alone.
-    assert transcriber.batches == [[10.0, 50.0, 90.0], [11.0, 51.0]] and transcriber.alone == [13.0]
+    # All three, then the two whisper stopped in from where it stopped, then the one left (still a
+    # short input: what is left of a window is decoded again alone only when it came alone).
+    assert transcriber.batches == [[10.0, 50.0, 90.0], [11.0, 51.0], [13.0]] and transcriber.alone == []
     assert transcriber.repacked == 3
     assert results[0][1].start_s == 12.0  # on the stream's clock
     assert transcriber.audio_s == 5.0 + 3.0 + 2.0  # each window's audio counted once
