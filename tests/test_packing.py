@@ -184,7 +184,7 @@ class PausingBatch(Transcriber):
 
     @staticmethod
     def runs(window: AudioChunk) -> list[Utterance]:
-        """A word for each run of sound at one level."""
+        """A word for each run of sound between silences, named by its level."""
         levels = np.append(window.samples, 0.0)
         edges = np.flatnonzero(np.diff(np.concatenate([[0.0], levels])))
         found = []
