@@ -230,6 +230,33 @@ def test_a_window_alone_is_decoded_in_whispers_own_window():
     assert transcriber.batches == [] and transcriber.alone == [20.0]
 
 
+class EchoingBatch(PausingBatch):
+    """Hears the last word of the round before again, from its tail, where the rest of its window
+    starts (as whisper did with 第一款美观的爽), then the next run of sound."""
+
+    def __init__(self):
+        super().__init__()
+        self.ends: dict[float, str] = {}
+
+    def _decode_batch(self, windows, temperatures, beam_size, margin_s):
+        found = []
+        for window, utterances in zip(windows, super()._decode_batch(windows, temperatures, beam_size, margin_s)):
+            echo = self.ends.get(window.start_s)
+            if echo:
+                word = Word(window.start_s, window.start_s + 0.3, echo, 0.9)
+                utterances = [Utterance(word.start_s, word.end_s, echo, (word,), -0.2, 0.01)] + utterances
+            self.ends.update({u.end_s: u.text for u in utterances})
+            found.append(utterances)
+        return found
+
+
+def test_words_a_batched_window_hears_again_where_its_rest_starts_are_kept_once():
+    transcriber = EchoingBatch()
+    results = transcriber.transcribe_batch([talk(10.0, (0.11, 1.0), (0.12, 1.0)), talk(50.0, (0.21, 2.0))], [None, None])
+    assert [[u.text for u in r] for r in results] == [["字11", "字12"], ["字21"]]
+    assert transcriber.batches == [[10.0, 50.0], [11.0]]
+
+
 class LoopingBatch(PausingBatch):
     """Loops on the window of level 0.66 in a batch (whisper's 只剩下一段时间 over and over);
     alone, padded to 30 s, it hears it."""
