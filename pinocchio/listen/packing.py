@@ -50,7 +50,7 @@ class PackOptions:
     # benchmarks/live.py on 2 cores (README): batched held six demo feeds in every run, fast hours
     # and slow (p95 2.2-3.2 s, whisper busy 51-85 %); laid out, six in the slow hours only at p95
     # 4.7-6.3 s (busy 95 %). Batched heard the real clips better (CER 0.20 against 0.25) and the demo's
-    # hardest sentence (最后五单) less often: 48/48 claims in five six-feed runs of seven, the misses
+    # hardest sentence (最后五单) less often: 48/48 claims in six six-feed runs of nine, the misses
     # that sentence's. A window alone is decoded in whisper's 30 s window either way.
     batch: bool = True
 
