@@ -43,7 +43,9 @@ class PackOptions:
     # When the decoder is free but not every feed has a window waiting, how long the oldest waiting
     # window may wait for others to join its pack. Measured with benchmarks/live.py on 2 cores: at
     # 4 feeds 0.2 s left whisper busy 89 % of the time with 1.7 windows a call (p95 3.05 s), 1.0 s
-    # 57 % with 3.0 (p95 3.70 s); at 6 feeds the lag reached 11.5 s against 6.1 s.
+    # 57 % with 3.0 (p95 3.70 s); at 6 feeds the lag reached 11.5 s against 6.1 s. Batched, six
+    # feeds in the VM's slow hours, three runs each: 0.5 s p95 2.83, 2.88, 3.52 s, 47/48 claims each;
+    # 1.0 s p95 3.66, 3.83, 2.68 s, 48, 48 and 47/48 — within the runs' spread, so it stays.
     max_wait_s: float = 1.0
     # How the windows taken together are decoded: as a batch (each its own item, encoded only as
     # long as the longest, decoded side by side) or laid out in one 30 s pack. Measured with
