@@ -231,17 +231,23 @@ def test_a_window_alone_is_decoded_in_whispers_own_window():
 
 
 class EchoingBatch(PausingBatch):
-    """Hears the last word of the round before again, from its tail, where the rest of its window
-    starts (as whisper did with 第一款美观的爽), then the next run of sound."""
+    """Hears the last words of the round before again, from their tail, where the rest of its
+    window starts (as whisper did with 第一款美观的爽, word for word, and with 直吃,几天无理由退货 as
+    直撤,其天无理由佩服), then the next run of sound. `said`: what a run is heard as, by its name."""
 
-    def __init__(self):
+    def __init__(self, said: dict[str, str] | None = None, heard_again_as: dict[str, str] | None = None):
         super().__init__()
         self.ends: dict[float, str] = {}
+        self.said = said or {}
+        self.heard_again_as = heard_again_as or {}
+
+    def runs(self, window: AudioChunk) -> list[Utterance]:
+        return [replace(u, text=self.said.get(u.text, u.text)) for u in super().runs(window)]
 
     def _decode_batch(self, windows, temperatures, beam_size, margin_s):
         found = []
         for window, utterances in zip(windows, super()._decode_batch(windows, temperatures, beam_size, margin_s)):
-            echo = self.ends.get(window.start_s)
+            echo = self.heard_again_as.get(self.ends.get(window.start_s), self.ends.get(window.start_s))
             if echo:
                 word = Word(window.start_s, window.start_s + 0.3, echo, 0.9)
                 utterances = [Utterance(word.start_s, word.end_s, echo, (word,), -0.2, 0.01)] + utterances
@@ -255,6 +261,26 @@ def test_words_a_batched_window_hears_again_where_its_rest_starts_are_kept_once(
     results = transcriber.transcribe_batch([talk(10.0, (0.11, 1.0), (0.12, 1.0)), talk(50.0, (0.21, 2.0))], [None, None])
     assert [[u.text for u in r] for r in results] == [["字11", "字12"], ["字21"]]
     assert transcriber.batches == [[10.0, 50.0], [11.0]]
+
+
+def test_words_a_batched_window_hears_again_with_other_characters_are_kept_once():
+    transcriber = EchoingBatch(said={"字11": "直吃,几天无理由退货"}, heard_again_as={"直吃,几天无理由退货": "直撤,其天无理由佩服"})
+    results = transcriber.transcribe_batch([talk(10.0, (0.11, 1.0), (0.12, 1.0)), talk(50.0, (0.21, 2.0))], [None, None])
+    assert [[u.text for u in r] for r in results] == [["直吃,几天无理由退货", "字12"], ["字21"]]
+
+
+@pytest.mark.parametrize("text, last, again", [
+    ("第一款美观的爽", "第一款美观的爽", True),  # word for word
+    ("直撤,其天无理由佩服", "直吃,几天无理由退货", True),  # the same sounds, other characters
+    ("最后三单", "最后五单", False),  # a countdown: too short to tell by sound
+    ("最后五单", "直吃几天无理由退货", False),
+    ("今天只要九十九", "原价九百九十九", False),  # the price after the reference price
+    ("", "", False),
+])
+def test_a_retry_s_first_words_are_told_from_the_last_ones_heard_again(text, last, again):
+    from pinocchio.listen.batching import heard_again
+
+    assert heard_again(text, last) is again
 
 
 class LoopingBatch(PausingBatch):

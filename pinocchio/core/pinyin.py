@@ -10,6 +10,8 @@ from functools import cached_property
 
 from pypinyin import Style, lazy_pinyin
 
+from pinocchio.core.text import normalize_text
+
 _RUN = re.compile(r"([\u3400-\u9fff]+)|([a-z]+)|(\d+(?:\.\d+)?)|(.)", re.S)
 _DIGITS = "零一二三四五六七八九"
 BREAK = "#"  # stands for punctuation: no match may cross it
@@ -93,3 +95,9 @@ def syllables(text: str) -> Syllables:
             sylls.append(BREAK)
             spans.append(m.span())
     return Syllables(tuple(sylls), tuple(spans))
+
+
+def sounds(text: str) -> list[str]:
+    """The syllables said, punctuation left out: for telling whether two texts are the same speech
+    heard twice (whisper hears a replay, or the same audio again, with other characters)."""
+    return [s for s in syllables(normalize_text(text)).syllables if s != BREAK]

@@ -409,6 +409,8 @@ class Transcriber:
             # of a batched window stays short: on the demo's windows, four at a time, decoding
             # those alone cost 17 % more time for the same text.
             return [self.transcribe_window(windows[0], keep_from[0], None, temperatures, beam_size)]
+        from pinocchio.listen.batching import heard_again
+
         heard: list[list[Utterance]] = [[] for _ in windows]
         rest = list(windows)
         todo = list(range(len(windows)))
@@ -419,7 +421,7 @@ class Transcriber:
                 if utterances is None:  # looped: whisper's own path, the window padded to 30 s
                     heard[i] += self._decode_alone(rest[i], None, temperatures, beam_size)
                     continue
-                if heard[i] and utterances and bare_text(utterances[0].text) == bare_text(heard[i][-1].text):
+                if heard[i] and utterances and heard_again(utterances[0].text, heard[i][-1].text):
                     # The last words heard again from their tail (their end, as whisper timed it, fell
                     # short of the speech): the fleet test stored 第一款美观的爽 twice, end to end.
                     log.info("dropped words a batched window heard twice at %.1f s: %s", rest[i].start_s,

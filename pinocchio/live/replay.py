@@ -8,9 +8,8 @@ import difflib
 
 from sqlmodel import Session, select
 
-from pinocchio.core.pinyin import BREAK, syllables
+from pinocchio.core import pinyin
 from pinocchio.core.records import Verdict
-from pinocchio.core.text import normalize_text
 from pinocchio.store.tables import SegmentRow
 
 REPLAY_WINDOW_S = 60.0  # after a (re)join, how long (stream seconds) replayed speech is looked for
@@ -35,19 +34,15 @@ class ReplayGuard:
         if self.joined_at_s is None or seg.start_s > self.joined_at_s + self.window_s:
             return False
         # Audio heard before the join is stamped before it; a replay of it is stamped after.
-        sounds = _sounds(seg.text)
+        sounds = pinyin.sounds(seg.text)
         earlier = session.exec(select(SegmentRow.text).where(
             SegmentRow.stream_id == stream_id,
             SegmentRow.start_ms >= round((seg.start_s - self.window_s) * 1000),
             SegmentRow.start_ms < round(self.joined_at_s * 1000)).order_by(SegmentRow.start_ms)).all()
-        heard = [s for text in earlier for s in _sounds(text)]
+        heard = [s for text in earlier for s in pinyin.sounds(text)]
         if not sounds or not heard:
             return False
         # The replay may be cut into sentences differently, so look for this segment's sounds
         # anywhere in what was heard before, in runs of two syllables or more.
         blocks = difflib.SequenceMatcher(None, sounds, heard, autojunk=False).get_matching_blocks()
         return sum(b.size for b in blocks if b.size >= 2) / len(sounds) >= SAME_SOUND_RATIO
-
-
-def _sounds(text: str) -> list[str]:
-    return [s for s in syllables(normalize_text(text)).syllables if s != BREAK]
