@@ -247,7 +247,8 @@ class EchoingBatch(PausingBatch):
     def _decode_batch(self, windows, temperatures, beam_size, margin_s):
         found = []
         for window, utterances in zip(windows, super()._decode_batch(windows, temperatures, beam_size, margin_s)):
-            echo = self.heard_again_as.get(self.ends.get(window.start_s), self.ends.get(window.start_s))
+            last = self.ends.get(window.start_s)
+            echo = self.heard_again_as.get(last, last)
             if echo:
                 word = Word(window.start_s, window.start_s + 0.3, echo, 0.9)
                 utterances = [Utterance(word.start_s, word.end_s, echo, (word,), -0.2, 0.01)] + utterances

@@ -423,7 +423,8 @@ class Transcriber:
                     continue
                 if heard[i] and utterances and heard_again(utterances[0].text, heard[i][-1].text):
                     # The last words heard again from their tail (their end, as whisper timed it, fell
-                    # short of the speech): the fleet test stored 第一款美观的爽 twice, end to end.
+                    # short of the speech), word for word or by sound: the fleet test stored 第一款美观的爽
+                    # twice, end to end, and 直吃,几天无理由退货 again as 直撤,其天无理由佩服.
                     log.info("dropped words a batched window heard twice at %.1f s: %s", rest[i].start_s,
                              utterances[0].text)
                     utterances = utterances[1:]

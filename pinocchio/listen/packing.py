@@ -49,10 +49,10 @@ class PackOptions:
     max_wait_s: float = 1.0
     # How the windows taken together are decoded: as a batch (each its own item, encoded only as
     # long as the longest, decoded side by side) or laid out in one 30 s pack. Measured with
-    # benchmarks/live.py on 2 cores (README): batched held six demo feeds in every run, fast hours
-    # and slow (p95 2.2-3.2 s, whisper busy 51-85 %); laid out, six in the slow hours only at p95
-    # 4.7-6.3 s (busy 95 %). Batched heard the real clips better (CER 0.20 against 0.25) and the demo's
-    # hardest sentence (最后五单) less often: 48/48 claims in six six-feed runs of nine, the misses
+    # benchmarks/live.py on 2 cores (README): batched held six demo feeds in every run of fourteen,
+    # fast hours and slow (p95 2.2-5.3 s, whisper busy 51-91 %); laid out, six in the slow hours only
+    # at p95 4.7-6.3 s (busy 95 %). Batched heard the real clips better (CER 0.20 against 0.25) and the
+    # demo's hardest sentence (最后五单) less often: 48/48 claims in nine six-feed runs of fourteen, the misses
     # that sentence's. A window alone is decoded in whisper's 30 s window either way.
     batch: bool = True
 
