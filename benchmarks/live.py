@@ -306,6 +306,7 @@ def main() -> None:
     parser.add_argument("--context", type=float, help="StreamOptions.context_s (default: the worker's)")
     parser.add_argument("--pack-wait", type=float, help="PackOptions.max_wait_s (default: the worker's)")
     parser.add_argument("--in-flight", type=int, help="StreamOptions.windows_in_flight (default: the worker's)")
+    parser.add_argument("--threads", type=int, help="Settings.cpu_threads: whisper's and the classifier's (default: the cores)")
     parser.add_argument("--skip-quality", action="store_true", help="leave out the CER and ASR-bound figures")
     args = parser.parse_args()
 
@@ -316,11 +317,15 @@ def main() -> None:
         stream_options = replace(stream_options, context_s=args.context)
     if args.in_flight is not None:
         stream_options = replace(stream_options, windows_in_flight=args.in_flight)
-    pipeline = Pipeline(Settings(db_url="sqlite:///:memory:"), detect_options=DetectOptions(batch_size=1))
+    settings = Settings(db_url="sqlite:///:memory:")
+    if args.threads is not None:
+        settings = replace(settings, cpu_threads=args.threads)
+    pipeline = Pipeline(settings, detect_options=DetectOptions(batch_size=1))
     transcriber = pipeline.transcriber  # load before timing anything
     if args.pack_wait is not None:
         transcriber.pack_options = replace(transcriber.pack_options, max_wait_s=args.pack_wait)
-    print(f"machine: {machine()}; {stream_options}; {transcriber.pack_options}", flush=True)
+    print(f"machine: {machine()}; {stream_options}; {transcriber.pack_options}; {settings.cpu_threads} threads",
+          flush=True)
     estimate = estimate_capacity(transcriber, stream_options)
     print(f"worker's start-up measurement: {estimate.describe()}", flush=True)
     curves: dict[str, list[dict]] = {}
