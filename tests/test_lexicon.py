@@ -164,7 +164,7 @@ def test_patterns_read_numbers_and_prices_as_people_say_them(lexicon):
     for text in ("今天买二送一到手六盒", "最后一个问题我回答一下", "还有两个颜色可以选", "今天到手价九十九"):
         assert not labels(text) & {"fake_scarcity", "price_deception"}, text
     found, = [f for f in matcher.match("最后的七单了") if f.match_kind == "pattern"]
-    assert (found.term, found.matched, found.span, found.source) == ("最后(的)?(一个|这)?{n}(单|件|份|盒|瓶|套|罐|个名额|个库存|波)",
+    assert (found.term, found.matched, found.span, found.source) == ("最后(的)?(一个|这)?{n}(单|端|件|份|盒|瓶|套|罐|个名额|个库存|波)",
                                                                      "最后的七单", (0, 5), "lexicon")
 
 
