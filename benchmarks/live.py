@@ -155,11 +155,15 @@ def run_feeds(pipeline, server, folder: Path, count: int, run: int, lag_bound_s:
         runner.join(timeout=60)
         engine.dispose()
     latencies, missed, false_flags, missed_claims, slowest = [], 0, [], [], []
+    second_hearing_only = 0  # claims found only in whisper's second hearing (StreamOptions.hear_again)
     for feed in feeds:
         for claim in claims[feed.name]:
             for label in claim["labels"]:
-                hits = [at for at, v in stored[feed.name] if label in v.labels
-                        and v.segment.start_s < claim["end_s"] + SLACK_S and v.segment.end_s > claim["start_s"] - SLACK_S]
+                found = [(at, v) for at, v in stored[feed.name] if label in v.labels
+                         and v.segment.start_s < claim["end_s"] + SLACK_S and v.segment.end_s > claim["start_s"] - SLACK_S]
+                hits = [at for at, _ in found]
+                if hits and all(v.segment.heard_again for _, v in found):
+                    second_hearing_only += 1
                 if hits:
                     latencies.append(min(hits) - (publishers[feed.name].started_at + claim["end_s"]))
                     slowest.append((latencies[-1], f"{feed.name} {claim['start_s']:.0f}s {label}"))
@@ -177,6 +181,7 @@ def run_feeds(pipeline, server, folder: Path, count: int, run: int, lag_bound_s:
     worst_lag = max((max(v) for v in lags.values() if v), default=0.0)
     planted = sum(len(c["labels"]) for cs in claims.values() for c in cs)
     return {"feeds": count, "latencies": latencies, "missed": missed, "missed_claims": missed_claims,
+            "second_hearing_only": second_hearing_only,
             "slowest": [f"{what} {seconds:.2f} s" for seconds, what in sorted(slowest, reverse=True)[:3]],
             "planted": planted, "false_flags": false_flags,
             "worst_lag_s": worst_lag, "held": worst_lag <= lag_bound_s, "cpu_per_feed": cpu_per_s / count,
@@ -273,7 +278,8 @@ def clip_quality(pipeline, stream_options, feeds: int = 4, packed_runs: int = 5)
         def follow(k, order):
             audio = np.concatenate([x for i in order for x in (parts[i], np.zeros(8000, np.float32))])
             chunks = (AudioChunk(start_s=j / 16000, samples=audio[j:j + 8000]) for j in range(0, len(audio), 8000))
-            heard[k] = "".join(u.text for u in transcriber.streaming(replace(stream_options, pack=pack)).transcribe(chunks))
+            heard[k] = "".join(u.text for u in transcriber.streaming(replace(stream_options, pack=pack)).transcribe(chunks)
+                               if not u.heard_again)  # the transcript: first hearings
 
         threads = [threading.Thread(target=follow, args=(k, order)) for k, (_, order) in enumerate(pairs)]
         for thread in threads:
@@ -285,6 +291,48 @@ def clip_quality(pipeline, stream_options, feeds: int = 4, packed_runs: int = 5)
                                "packs": packs})
     packer.options = layout
     return found
+
+
+def second_hearing_gain(pipeline, stream_options, folder: Path, feeds: int = 6, runs: int = 3) -> list[dict]:
+    """The planted claims found on `feeds` rotated demo feeds, replayed as fast as they decode
+    (batched, as the worker decodes them), by the first hearings alone and with the second
+    hearings (StreamOptions.hear_again) too: the same decodes judged both ways, so the difference
+    is the second hearing's alone. False flags likewise."""
+    from pinocchio.listen.audio import decode_chunks, probe_file
+
+    length_s = probe_file(DEMO).duration_s
+    cuts = rotations(feeds, length_s)
+    recordings = [rotated_demo(folder, cut) for cut in cuts]
+    results = []
+    for _ in range(runs):
+        heard: dict[int, list] = {}
+
+        def follow(k: int) -> None:
+            chunks = decode_chunks(recordings[k], chunk_s=stream_options.process_every_s)
+            heard[k] = list(pipeline.transcriber.streaming(replace(stream_options, hear_again=True)).transcribe(chunks))
+
+        threads = [threading.Thread(target=follow, args=(k,)) for k in range(feeds)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        result = {}
+        for name, keep in (("first", lambda u: not u.heard_again), ("both", lambda u: True)):
+            found, flags, planted = [], [], 0
+            for k, cut in enumerate(cuts):
+                verdicts = list(pipeline.detector.verdicts(pipeline.segmenter.segments(u for u in heard[k] if keep(u))))
+                claims = rotated_claims(cut, length_s)
+                near = lambda v, c: v.segment.start_s < c["end_s"] + SLACK_S and v.segment.end_s > c["start_s"] - SLACK_S
+                for claim in claims:
+                    for label in claim["labels"]:
+                        planted += 1
+                        if any(label in v.labels and near(v, claim) for v in verdicts):
+                            found.append(f"feed {k} {claim['text']}")
+                flags += [v.segment.text for v in verdicts if v.flagged and not any(near(v, c) for c in claims)]
+            result[name] = {"found": found, "planted": planted, "false_flags": flags}
+        result["second_hearings"] = sum(u.heard_again for us in heard.values() for u in us)
+        results.append(result)
+    return results
 
 
 def main() -> None:
@@ -307,6 +355,7 @@ def main() -> None:
     parser.add_argument("--pack-wait", type=float, help="PackOptions.max_wait_s (default: the worker's)")
     parser.add_argument("--in-flight", type=int, help="StreamOptions.windows_in_flight (default: the worker's)")
     parser.add_argument("--threads", type=int, help="Settings.cpu_threads: whisper's and the classifier's (default: the cores)")
+    parser.add_argument("--no-hear-again", action="store_true", help="StreamOptions.hear_again off: first hearings only")
     parser.add_argument("--skip-quality", action="store_true", help="leave out the CER and ASR-bound figures")
     args = parser.parse_args()
 
@@ -317,6 +366,8 @@ def main() -> None:
         stream_options = replace(stream_options, context_s=args.context)
     if args.in_flight is not None:
         stream_options = replace(stream_options, windows_in_flight=args.in_flight)
+    if args.no_hear_again:
+        stream_options = replace(stream_options, hear_again=False)
     settings = Settings(db_url="sqlite:///:memory:")
     if args.threads is not None:
         settings = replace(settings, cpu_threads=args.threads)
@@ -344,7 +395,8 @@ def main() -> None:
                     curves[mode].append(result)
                     lat = result["latencies"] or [float("nan")]
                     print(f"{mode} {count} feed(s): {result['planted'] - result['missed']}/"
-                          f"{result['planted']} claims, {len(result['false_flags'])} false flags, latency p50 "
+                          f"{result['planted']} claims ({result['second_hearing_only']} only in a second hearing), "
+                          f"{len(result['false_flags'])} false flags, latency p50 "
                           f"{statistics.median(lat):.2f} s, p95 {percentile(lat, 0.95):.2f} s, worst lag "
                           f"{result['worst_lag_s']:.1f} s, CPU {result['cpu_per_feed']:.3f} s/s per feed, whisper busy "
                           f"{result['decoding_share']:.0%} of the time, {result['windows_per_pack']:.1f} windows a call, "
@@ -365,6 +417,17 @@ def main() -> None:
           f"expected {estimate.feeds}", flush=True)
     if args.skip_quality:
         return
+    with tempfile.TemporaryDirectory() as folder:
+        for gain in second_hearing_gain(pipeline, stream_options, Path(folder)):
+            first, both = gain["first"], gain["both"]
+            print(f"second hearings, 6 rotated demo feeds as fast as they decode: claims {len(first['found'])}/"
+                  f"{first['planted']} by the first hearings, {len(both['found'])}/{both['planted']} with the second "
+                  f"({gain['second_hearings']} second hearings that differed); false flags "
+                  f"{len(first['false_flags'])} and {len(both['false_flags'])}", flush=True)
+            for claim in sorted(set(both["found"]) - set(first["found"])):
+                print("   found only in a second hearing:", claim, flush=True)
+            for flag in both["false_flags"]:
+                print("   false flag:", flag, "(second hearing)" if flag not in first["false_flags"] else "", flush=True)
     quality = clip_quality(pipeline, stream_options)
     for mode in ("batched", "packed"):
         cers = [run["cer"] for run in quality[mode]]

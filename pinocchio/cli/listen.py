@@ -209,6 +209,7 @@ def live(
     commit: Annotated[Optional[CommitPolicy], typer.Option("--commit", help="pause: decode each utterance once it ends; agreement: also commit what two decodes of the talk in progress agree on (about 3x the CPU, see README) [env PINOCCHIO_LIVE_COMMIT].")] = None,
     pack: Annotated[Optional[bool], typer.Option("--pack/--no-pack", help="Decode several feeds' utterances in one whisper call (default), or each on its own [env PINOCCHIO_LIVE_PACK].")] = None,
     batch: Annotated[Optional[bool], typer.Option("--batch/--no-batch", help="Decode the utterances taken together as a batch (default: holds the most feeds), or laid out in one 30 s pack (fewer feeds; heard the demo's hardest sentences more often) [env PINOCCHIO_LIVE_BATCH].")] = None,
+    hear_again: Annotated[Optional[bool], typer.Option("--hear-again/--no-hear-again", help="Judge whisper's second hearing of each utterance's context (free: it is decoded anyway) for claims the first hearing missed (default) [env PINOCCHIO_LIVE_HEAR_AGAIN].")] = None,
     facts: FactsOption = None,
 ) -> None:
     """Follow live feeds, flag claims as they are said, store every committed segment.
@@ -226,7 +227,7 @@ def live(
     s = settings(db_url=db, model=model, device=device, compute_type=compute_type, classifier=classifier,
                  evidence_dir=evidence, webhook_secret=webhook_secret, live_pause_s=pause,
                  live_max_utterance_s=max_utterance, live_commit=commit.value if commit else None,
-                 live_pack=pack, live_batch=batch)
+                 live_pack=pack, live_batch=batch, live_hear_again=hear_again)
     if webhook and not s.webhook_secret:
         fail("--webhook needs a secret: --webhook-secret or PINOCCHIO_WEBHOOK_SECRET")
         raise typer.Exit(2)

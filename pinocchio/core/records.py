@@ -66,6 +66,12 @@ class Utterance:
     words: tuple[Word, ...]
     avg_logprob: float
     no_speech_prob: float
+    # Live only: the words whisper heard this time in the seconds before it, which it was given as
+    # context and which were committed before (a second hearing of them; StreamingTranscriber).
+    context_words: tuple[Word, ...] = ()
+    # A second hearing of speech committed before, that whisper heard otherwise as the context of
+    # the next utterance: it is judged for what the first hearing missed (Detector), nothing else.
+    heard_again: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class Segment:
     text: str
     tokens: tuple[str, ...]
     before: str = ""
+    heard_again: bool = False  # from a second hearing of speech already judged (Utterance.heard_again)
 
 
 @dataclass(frozen=True)
@@ -210,8 +217,10 @@ class Verdict:
             found["promises"] = [c.as_json() for c in self.checks]
         if stream is None:
             return {"text": seg.text, **found}
-        return {"stream": stream, "start": round(seg.start_s, 2), "end": round(seg.end_s, 2), "text": seg.text,
-                **found}
+        timed = {"stream": stream, "start": round(seg.start_s, 2), "end": round(seg.end_s, 2), "text": seg.text}
+        if seg.heard_again:
+            timed["heard_again"] = True
+        return {**timed, **found}
 
 
 @dataclass(frozen=True)

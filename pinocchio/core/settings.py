@@ -99,6 +99,8 @@ class Settings:
                                help="Decode several feeds' utterances in one whisper call (`live --no-pack`: one each).")
     live_batch: bool = _setting(True, env="PINOCCHIO_LIVE_BATCH", parse=_flag,
                                 help="Decode the utterances taken together as a batch; off (`live --no-batch`): laid out in one 30 s pack, fewer feeds held.")
+    live_hear_again: bool = _setting(True, env="PINOCCHIO_LIVE_HEAR_AGAIN", parse=_flag,
+                                     help="Judge whisper's second hearing of each utterance's context too, for the claims its first hearing missed (`live --no-hear-again`: off).")
     live_pack_wait_s: float = _setting(1.0, env="PINOCCHIO_LIVE_PACK_WAIT_S", parse=float,
                                        help="How long a waiting utterance may wait for other feeds' to share its decode.")
     remind_window_s: float = _setting(120.0, env="PINOCCHIO_REMIND_WINDOW_S", parse=float,

@@ -554,8 +554,15 @@ def _within(word, low_s: float, high_s: float):
 
 
 def _kept(utterances: list[Utterance], keep_from_s: float | None) -> list[Utterance]:
-    """With `keep_from_s`, the words of the new stretch only: the audio before it was context."""
-    return utterances if keep_from_s is None else parted(utterances, keep_from_s)[1]
+    """With `keep_from_s`, the words of the new stretch only: the audio before it was context. What
+    whisper heard in the context rides on the first kept utterance (`context_words`)."""
+    if keep_from_s is None:
+        return utterances
+    context, kept = parted(utterances, keep_from_s)
+    heard = tuple(w for u in context for w in u.words)
+    if kept and heard:
+        kept[0] = replace(kept[0], context_words=heard)
+    return kept
 
 
 def parted(utterances: list[Utterance], boundary_s: float) -> tuple[list[Utterance], list[Utterance]]:
@@ -572,7 +579,8 @@ def parted(utterances: list[Utterance], boundary_s: float) -> tuple[list[Utteran
         if early:
             before.append(replace(u, end_s=early[-1].end_s, words=early, text="".join(w.text for w in early)))
         if late:
-            after.append(replace(u, start_s=late[0].start_s, words=late, text="".join(w.text for w in late)))
+            after.append(replace(u, start_s=late[0].start_s, words=late, text="".join(w.text for w in late),
+                                 context_words=()))
     return before, after
 
 

@@ -3,6 +3,7 @@ pass, remind (a clear rule hit: the streamer is reminded at once) or review (ser
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -10,6 +11,13 @@ from typing import Protocol
 from pinocchio.core.records import Finding, FindingSource, MatchKind, PromiseCheck, Segment, Verdict, VerdictAction
 from pinocchio.listen.disguise import Disguises
 from pinocchio.listen.lexicon import Matcher
+
+# First hearings a second hearing is compared with: a context reaches 4 s back.
+RECENT_VERDICTS = 16
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
 
 
 class ClaimScorer(Protocol):
@@ -91,6 +99,9 @@ class Detector:
         """Batch only as far as scorers need; with the lexicon alone each segment goes straight
         through, so a live stream is never held back waiting for a batch to fill. `checker`: the
         stream's shop facts, when it has them."""
+        return self._judged_once(self._verdicts(segments, checker))
+
+    def _verdicts(self, segments: Iterable[Segment], checker: PromiseChecker | None) -> Iterator[Verdict]:
         if not self.scorers:
             for segment in segments:
                 yield self._combine(segment, [], checker)
@@ -104,6 +115,30 @@ class Detector:
         if batch:
             yield from self._score_batch(batch, checker)
 
+    def _judged_once(self, verdicts: Iterator[Verdict]) -> Iterator[Verdict]:
+        """A second hearing's verdict (Segment.heard_again) stands for the labels that no first
+        hearing of the same speech was flagged for, with those findings alone; with none it says
+        nothing new and is left out, so a claim heard twice is one finding, not two. What it finds
+        goes to a reviewer, who hears the clip: whisper heard the speech two ways, and either may be
+        the wrong one (a 不 lost at a cut makes 不能治病 a claim)."""
+        recent: deque[Verdict] = deque(maxlen=RECENT_VERDICTS)
+        for verdict in verdicts:
+            segment = verdict.segment
+            if not segment.heard_again:
+                recent.append(verdict)
+                yield verdict
+                continue
+            heard = [v for v in recent if v.segment.start_s < segment.end_s and v.segment.end_s > segment.start_s]
+            known = {label for v in heard for label in v.labels}
+            findings = tuple(f for f in verdict.findings if f.label not in known)
+            if not findings:
+                continue
+            if any(_ms(v.segment.start_s) == _ms(segment.start_s) and _ms(v.segment.end_s) == _ms(segment.end_s)
+                   for v in heard):
+                # The store keeps one segment per stretch of a scan, to the millisecond.
+                segment = replace(segment, end_s=segment.end_s + 0.001)
+            yield replace(verdict, segment=segment, findings=findings, action=VerdictAction.REVIEW)
+
     def _score_batch(self, batch: list[Segment], checker: PromiseChecker | None) -> Iterator[Verdict]:
         per_scorer = [scorer.findings(batch) for scorer in self.scorers]
         for i, segment in enumerate(batch):
@@ -116,7 +151,7 @@ class Detector:
         findings = lexicon + tuple(f for f in extra if f.label in backed
                                    or f.score >= floor.get(f.label, self.options.stand_alone_score))
         checks: tuple[PromiseCheck, ...] = ()
-        if checker is not None:
+        if checker is not None and not segment.heard_again:  # a promise heard twice was said once
             findings, checks = checker.check(segment, findings)
         return Verdict(segment=segment, findings=findings, action=decide(findings, self.options), checks=checks)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 
 SENTENCE_END = set("。！？!?；;…")
 SOFT_BREAK = set("，,、：:")
+# First hearings kept for a second hearing to find the sentence before it: a context is 4 s long.
+RECENT_SENTENCES = 16
 _EDGE_PUNCT = "，,、：:；;。！？!?… "
 
 
@@ -98,18 +101,27 @@ class Segmenter:
         return Segment(start_s=start_s, end_s=end_s, text=clean, tokens=self.tokenizer.tokenize(clean))
 
     def segments(self, utterances: Iterable[Utterance]) -> Iterator[Segment]:
-        previous: Segment | None = None
+        """A second hearing (Utterance.heard_again) reads, as `before`, the first hearing's sentence
+        that ended before it began, and is no one's `before`: the talk after it was heard once."""
+        recent: deque[Segment] = deque(maxlen=RECENT_SENTENCES)  # first hearings, newest last
         for utterance in utterances:
+            previous = recent[-1] if recent else None
+            if utterance.heard_again:
+                previous = next((s for s in reversed(recent) if s.end_s <= utterance.start_s + 0.1), None)
             for segment in self.split(utterance):
                 if previous is not None and segment.start_s - previous.end_s <= self.options.context_gap_s:
                     segment = replace(segment, before=previous.text)
                 yield segment
                 previous = segment
+                if not utterance.heard_again:
+                    recent.append(segment)
 
     def split(self, utterance: Utterance) -> Iterator[Segment]:
         words = utterance.words or (Word(utterance.start_s, utterance.end_s, utterance.text, 1.0),)
         for group in self._groups(list(words)):
             segment = self.segment_text("".join(w.text for w in group), group[0].start_s, group[-1].end_s)
+            if utterance.heard_again:
+                segment = replace(segment, heard_again=True)
             if segment.text:
                 yield segment
 

@@ -144,7 +144,8 @@ def _case(session: Session, segment: SegmentRow) -> dict:
         "stream": {"id": stream.id, "name": stream.name, "source": stream.source, "streamer_id": stream.streamer_id,
                    "content_sha256": stream.content_sha256},
         "segment": {"id": segment.id, "scan_id": segment.scan_id, "start_s": segment.start_ms / 1000,
-                    "end_s": segment.end_ms / 1000, "text": segment.text, "action": segment.action},
+                    "end_s": segment.end_ms / 1000, "text": segment.text, "action": segment.action,
+                    "heard_again": segment.heard_again},
         "case": None if case is None else {
             "status": case.status, "severity": case.severity, "labels": labels, "decided_by": case.decided_by,
             "decided_at": iso(aware(case.decided_at)), "opened_at": iso(aware(case.opened_at)),
@@ -167,7 +168,7 @@ def _transcript(session: Session, segment: SegmentRow) -> str:
                                                  SegmentRow.start_ms <= segment.end_ms + TRANSCRIPT_WINDOW_S * 1000)
                         .order_by(SegmentRow.start_ms)).all()
     lines = [f"{'>>' if row.id == segment.id else '  '} [{_clock(row.start_ms)}-{_clock(row.end_ms)}] {row.action:<6} {row.text}"
-             for row in rows]
+             + (" (heard again)" if row.heard_again else "") for row in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -84,7 +84,8 @@ def add_segments(session: Session, stored: Sequence[tuple[Scan | ScanOf, Verdict
         insert(segments).returning(segments.c.id, sort_by_parameter_order=True),
         [{"scan_id": scan.id, "stream_id": scan.stream_id, "start_ms": round(v.segment.start_s * 1000),
           "end_ms": round(v.segment.end_s * 1000), "text": v.segment.text,
-          "tokens": json.dumps(list(v.segment.tokens), ensure_ascii=False), "action": str(v.action)}
+          "tokens": json.dumps(list(v.segment.tokens), ensure_ascii=False), "action": str(v.action),
+          "heard_again": v.segment.heard_again}
          for scan, v in stored]).scalars())
     findings = [{"segment_id": segment_id, "source": str(f.source), "label": f.label, "term": f.term,
                  "matched": f.matched, "match_kind": str(f.match_kind), "severity": f.severity,
@@ -117,7 +118,7 @@ def scan_verdicts(session: Session, *, scan_id: int) -> list[Verdict]:
         findings = session.exec(select(FindingRow).where(FindingRow.segment_id == row.id).order_by(FindingRow.id))
         verdicts.append(Verdict(
             segment=Segment(start_s=row.start_ms / 1000, end_s=row.end_ms / 1000, text=row.text,
-                            tokens=tuple(json.loads(row.tokens))),
+                            tokens=tuple(json.loads(row.tokens)), heard_again=row.heard_again),
             findings=tuple(Finding(source=FindingSource(f.source), label=f.label, severity=f.severity,
                                    article=f.article, span=(f.span_start, f.span_end), term=f.term,
                                    matched=f.matched, match_kind=_match_kind(f.match_kind), score=f.score,

@@ -56,6 +56,9 @@ class SegmentRow(SQLModel, table=True):
     text: str
     tokens: str  # JSON list
     action: str = Field(index=True)
+    # Live: whisper's second hearing of speech stored before (as the next utterance's context),
+    # kept for what it found that the first hearing did not (Segment.heard_again).
+    heard_again: bool = False
 
 
 class FindingRow(SQLModel, table=True):

@@ -36,6 +36,7 @@ class TranscriptLine:
     action: str
     pieces: tuple[Piece, ...]
     current: bool  # the case's own segment
+    heard_again: bool = False  # whisper's second hearing of speech on the lines around it
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ def transcript(session: Session, segment_id: int, window_s: float = TRANSCRIPT_W
     for row in rows:
         spans = marked_spans(findings(session, row.id)) if row.action != "pass" else []
         lines.append(TranscriptLine(segment_id=row.id, start_s=row.start_ms / 1000, end_s=row.end_ms / 1000,
-                                    action=row.action, pieces=pieces(row.text, spans), current=row.id == segment_id))
+                                    action=row.action, pieces=pieces(row.text, spans), current=row.id == segment_id,
+                                    heard_again=row.heard_again))
     return lines
 
 
