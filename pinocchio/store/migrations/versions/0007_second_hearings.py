@@ -14,7 +14,7 @@ depends_on = None
 
 def upgrade() -> None:
     inspector = sa.inspect(op.get_bind())
-    # A database made before migrations has the column already (store/migrate.py).
+    # Made already where `create_all` made the table as the code declares it (store/migrate.py).
     if "heard_again" in {c["name"] for c in inspector.get_columns("segment")}:
         return
     with op.batch_alter_table('segment', schema=None) as batch_op:
