@@ -2,7 +2,7 @@
 hearing of speech already committed differs from the first, it is handed on (heard_again), read
 with the sentence before it, judged for what the first hearing missed and nothing else, stored and
 marked. The decoder here "hears" the demo's reference text at its reference times (the real voice
-detector cuts the demo's real audio; the real `_kept` parts each window), mishearing the scarcity
+detector cuts the demo's real audio; the real `kept_after` parts each window), mishearing the scarcity
 claim the first time, as whisper base did live on six feeds."""
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from sqlmodel import Session, select
 
 from pinocchio.core.records import AudioChunk, FindingSource, Utterance, Word
 from pinocchio.core.settings import Settings
-from pinocchio.listen.asr import AsrOptions, _kept
+from pinocchio.listen.asr import AsrOptions
 from pinocchio.listen.audio import decode_chunks
+from pinocchio.listen.context import kept_after
 from pinocchio.listen.detect import DetectOptions
 from pinocchio.listen.pipeline import Pipeline
 from pinocchio.listen.streaming import StreamingTranscriber, StreamOptions, heard_otherwise
@@ -64,7 +65,7 @@ class ReferenceWhisper:
             if words:
                 heard.append(Utterance(words[0].start_s, words[-1].end_s, "".join(w.text for w in words),
                                        tuple(words), -0.2, 0.01))
-        return _kept(heard, keep_from_s)
+        return kept_after(heard, keep_from_s)
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +77,11 @@ def test_the_context_words_ride_on_the_first_kept_utterance():
     words = [Word(1.0, 1.8, "最后五单", 0.9), Word(2.0, 3.0, "卖完", 0.9), Word(4.1, 5.0, "三号链接", 0.9)]
     heard = [Utterance(1.0, 3.0, "最后五单卖完", tuple(words[:2]), -0.2, 0.01),
              Utterance(4.1, 5.0, "三号链接", (words[2],), -0.2, 0.01)]
-    kept = _kept(heard, 4.0)
+    kept = kept_after(heard, 4.0)
     assert [u.text for u in kept] == ["三号链接"]
     assert kept[0].context_words == tuple(words[:2])
-    assert _kept(heard[:1], 4.0) == []  # nothing of its own heard: nothing to carry it
-    assert _kept(heard, None) == heard  # no context, no second hearing
+    assert kept_after(heard[:1], 4.0) == []  # nothing of its own heard: nothing to carry it
+    assert kept_after(heard, None) == heard  # no context, no second hearing
 
 
 def test_a_second_hearing_that_differs_is_handed_on_before_the_utterance_whose_context_it_was(talk):

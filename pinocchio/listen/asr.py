@@ -20,6 +20,7 @@ import numpy as np
 from pinocchio.core.errors import ModelError
 from pinocchio.core.records import AudioChunk, Utterance, Word
 from pinocchio.core.text import to_simplified
+from pinocchio.listen.context import kept_after
 from pinocchio.listen.packing import PackedDecoder, PackOptions, lay_out, owner, pack_audio
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 MAX_TOKENS_PER_S = 12  # whisper's tokens for a second of fast Mandarin, with room to spare
 SAMPLING_SEED = 20261125
-KEEP_MARGIN_S = 0.1  # a context word's end may run this far past the boundary and still be context
 # A packed window whose audio runs this far past the end of its last word was not heard (whisper
 # moved on to the next window, or ended the transcript, before its speech was over).
 UNHEARD_TAIL_S = 1.0
@@ -349,7 +349,7 @@ class Transcriber:
         replace the configured ones for this window."""
         utterances = self._decode_alone(window, prompt, temperatures, beam_size)
         self.audio_s += _new_audio_s(window, keep_from_s)
-        return _kept(utterances, keep_from_s)
+        return kept_after(utterances, keep_from_s)
 
     def _decode_alone(self, window: AudioChunk, prompt: str | None, temperatures: tuple[float, ...] | None,
                       beam_size: int | None) -> list[Utterance]:
@@ -388,7 +388,7 @@ class Transcriber:
                 decoded[0] = (self._decode_pack([windows[todo[0]]], temperatures, gap_s, beam_size)[0][0], True)
             for i, (utterances, heard) in zip(todo, decoded):
                 if heard:
-                    results[i] = _kept(utterances, keep_from[i])
+                    results[i] = kept_after(utterances, keep_from[i])
                     self.audio_s += _new_audio_s(windows[i], keep_from[i])
             todo = [i for i, (_, heard) in zip(todo, decoded) if not heard]
             self.repacked += len(todo)
@@ -440,7 +440,7 @@ class Transcriber:
             todo = unheard
         for window, keep in zip(windows, keep_from):
             self.audio_s += _new_audio_s(window, keep)
-        return [_kept(utterances, keep) for utterances, keep in zip(heard, keep_from)]
+        return [kept_after(utterances, keep) for utterances, keep in zip(heard, keep_from)]
 
     def _decode_batch(self, windows: Sequence[AudioChunk], temperatures: tuple[float, ...] | None,
                       beam_size: int | None, margin_s: float) -> list[list[Utterance] | None]:
@@ -551,37 +551,6 @@ def _within(word, low_s: float, high_s: float):
     edge word into the silence beside it)."""
     start = min(max(word.start, low_s), high_s)
     return replace(word, start=start, end=min(max(word.end, start), high_s))
-
-
-def _kept(utterances: list[Utterance], keep_from_s: float | None) -> list[Utterance]:
-    """With `keep_from_s`, the words of the new stretch only: the audio before it was context. What
-    whisper heard in the context rides on the first kept utterance (`context_words`)."""
-    if keep_from_s is None:
-        return utterances
-    context, kept = parted(utterances, keep_from_s)
-    heard = tuple(w for u in context for w in u.words)
-    if kept and heard:
-        kept[0] = replace(kept[0], context_words=heard)
-    return kept
-
-
-def parted(utterances: list[Utterance], boundary_s: float) -> tuple[list[Utterance], list[Utterance]]:
-    """The words said before a boundary and those said after it, each kept in its utterance.
-    A word is after when it ends past the boundary. Not by its midpoint: whisper stretches the
-    first word after a pause back into the silence (不能 timed 19.33-19.91 for a boundary at
-    19.54), while word ends stay close to the speech. Its start is held at the boundary, where
-    the stretch before it ended."""
-    before, after = [], []
-    for u in utterances:
-        late = tuple(replace(w, start_s=max(w.start_s, round(boundary_s, 3)))
-                     for w in u.words if w.end_s > boundary_s + KEEP_MARGIN_S)
-        early = tuple(w for w in u.words if w.end_s <= boundary_s + KEEP_MARGIN_S)
-        if early:
-            before.append(replace(u, end_s=early[-1].end_s, words=early, text="".join(w.text for w in early)))
-        if late:
-            after.append(replace(u, start_s=late[0].start_s, words=late, text="".join(w.text for w in late),
-                                 context_words=()))
-    return before, after
 
 
 def _collapse_word_loops(words: tuple[Word, ...]) -> tuple[Word, ...]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pinocchio.core.records import AudioChunk, Utterance
+from pinocchio.listen.context import parted
 
 if TYPE_CHECKING:
     from pinocchio.listen.asr import Transcriber
@@ -211,8 +212,6 @@ class PackedDecoder:
         return request.result
 
     def _run(self) -> None:
-        from pinocchio.listen.asr import parted
-
         while True:
             pack = self._next_pack()
             try:
