@@ -44,8 +44,9 @@ class Worker:
 
 
 def stored(db) -> list[tuple]:
+    """First hearings (a second hearing, stored for what it found, lies over one by design)."""
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT start_ms, end_ms, text FROM segment ORDER BY start_ms").fetchall()
+        return conn.execute("SELECT start_ms, end_ms, text FROM segment WHERE NOT heard_again ORDER BY start_ms").fetchall()
 
 
 def test_sigterm_flushes_what_was_heard_and_exits_zero(tmp_path):

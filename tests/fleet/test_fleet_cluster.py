@@ -111,10 +111,11 @@ class Fleet:
                 {"name": feed}).scalars())
 
     def segments(self, feed: str) -> list[tuple[int, int, str]]:
+        """The room's first hearings (a second hearing lies over one of them by design)."""
         with self.engine.connect() as c:
             return [tuple(r) for r in c.execute(sa.text(
                 "SELECT s.start_ms, s.end_ms, s.text FROM segment s JOIN stream st ON st.id = s.stream_id "
-                "WHERE st.name = :name ORDER BY s.start_ms"), {"name": feed})]
+                "WHERE st.name = :name AND NOT s.heard_again ORDER BY s.start_ms"), {"name": feed})]
 
     def settle(self, quiet_s: float, timeout_s: float) -> float:
         """Wait until no segment has been stored for `quiet_s`; when the last one was."""
