@@ -48,6 +48,11 @@ REFERENCE = ROOT / "fixtures" / "demo" / "demo_stream.reference.json"
 SLACK_S = 2.0  # a finding counts for a claim when its segment lies within this of the claim
 
 
+def near(verdict, claim: dict) -> bool:
+    """Whether a verdict's segment lies within SLACK_S of a planted claim."""
+    return verdict.segment.start_s < claim["end_s"] + SLACK_S and verdict.segment.end_s > claim["start_s"] - SLACK_S
+
+
 def sentences() -> list[dict]:
     return json.loads(REFERENCE.read_text(encoding="utf-8"))
 
@@ -159,8 +164,7 @@ def run_feeds(pipeline, server, folder: Path, count: int, run: int, lag_bound_s:
     for feed in feeds:
         for claim in claims[feed.name]:
             for label in claim["labels"]:
-                found = [(at, v) for at, v in stored[feed.name] if label in v.labels
-                         and v.segment.start_s < claim["end_s"] + SLACK_S and v.segment.end_s > claim["start_s"] - SLACK_S]
+                found = [(at, v) for at, v in stored[feed.name] if label in v.labels and near(v, claim)]
                 hits = [at for at, _ in found]
                 if hits and all(v.segment.heard_again for _, v in found):
                     second_hearing_only += 1
@@ -170,14 +174,11 @@ def run_feeds(pipeline, server, folder: Path, count: int, run: int, lag_bound_s:
                 else:
                     missed += 1
                     missed_claims.append(f"{feed.name} {claim['start_s']:.0f}s {label}: heard " + " | ".join(
-                        v.segment.text for _, v in stored[feed.name]
-                        if v.segment.start_s < claim["end_s"] + SLACK_S and v.segment.end_s > claim["start_s"] - SLACK_S))
+                        v.segment.text for _, v in stored[feed.name] if near(v, claim)))
         # Flagged segments that touch no planted claim of this feed: compliant talk flagged, or a
         # claim heard on the wrong feed.
         false_flags += [f"{feed.name} {v.segment.start_s:.0f}s {v.segment.text}" for _, v in stored[feed.name]
-                        if v.action != "pass" and not any(v.segment.start_s < c["end_s"] + SLACK_S
-                                                          and v.segment.end_s > c["start_s"] - SLACK_S
-                                                          for c in claims[feed.name])]
+                        if v.action != "pass" and not any(near(v, c) for c in claims[feed.name])]
     worst_lag = max((max(v) for v in lags.values() if v), default=0.0)
     planted = sum(len(c["labels"]) for cs in claims.values() for c in cs)
     return {"feeds": count, "latencies": latencies, "missed": missed, "missed_claims": missed_claims,
@@ -322,7 +323,6 @@ def second_hearing_gain(pipeline, stream_options, folder: Path, feeds: int = 6, 
             for k, cut in enumerate(cuts):
                 verdicts = list(pipeline.detector.verdicts(pipeline.segmenter.segments(u for u in heard[k] if keep(u))))
                 claims = rotated_claims(cut, length_s)
-                near = lambda v, c: v.segment.start_s < c["end_s"] + SLACK_S and v.segment.end_s > c["start_s"] - SLACK_S
                 for claim in claims:
                     for label in claim["labels"]:
                         planted += 1
